@@ -2,10 +2,9 @@
 // third party relays (prepared certificates in VIEW-CHANGE, VIEW-CHANGEs in NEW-VIEW, checkpoint
 // proofs, commit certificates). Every function returns false on anything invalid; none throws.
 
-import { signingPayload } from "./messages.js";
+import { signingPayload, type Signed } from "./messages.js";
 import { primaryOf, type Quorums } from "./quorum.js";
 import type {
-  Checkpoint,
   CheckpointProof,
   Commit,
   CommitCertificate,
@@ -36,7 +35,7 @@ export class CertificateValidator {
     private readonly watermarkWindow: number,
   ) {}
 
-  verifySignature(replica: ReplicaId, message: PrePrepare | Prepare | Commit | Checkpoint | ViewChange): boolean {
+  verifySignature(replica: ReplicaId, message: Signed): boolean {
     const payload = signingPayload(message);
     const key = `${replica}|${message.signature}`;
     if (this.verified.get(key) === payload) return true;

@@ -19,8 +19,9 @@ import type {
   ViewChange,
 } from "./types.js";
 
-type Signed = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView;
-type Unsigned<T extends Signed> = Omit<T, "signature">;
+export type Signed = PrePrepare | Prepare | Commit | Checkpoint | ViewChange | NewView;
+/** A signed message before signing (distributes over the union). */
+export type Unsigned<T extends Signed> = T extends Signed ? Omit<T, "signature"> : never;
 
 export function signingPayload(message: Unsigned<Signed>): string {
   switch (message.type) {
@@ -46,7 +47,7 @@ export function signingPayload(message: Unsigned<Signed>): string {
 
 /** Signs `message` with the replica's key through the injected crypto. */
 export function sign<T extends Signed>(crypto: PbftCrypto, message: Unsigned<T>): T {
-  return { ...message, signature: crypto.sign(signingPayload(message)) } as T;
+  return { ...message, signature: crypto.sign(signingPayload(message)) } as unknown as T;
 }
 
 // ---------------------------------------------------------------------------------------------
