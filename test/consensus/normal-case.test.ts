@@ -1,0 +1,164 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { sign, type PrePrepare, type Prepare, type Commit } from "../../src/consensus/pbft/index.js";
+import { TestCluster, config, request, testCrypto } from "./harness.js";
+
+for (const n of [4, 7, 10]) {
+  test(`normal case with n = ${n}: every replica executes every request once, in the same order`, () => {
+    const c = new TestCluster(n, config(n, { maxBatchSize: 3, batchDelayTicks: 2 }));
+    for (let i = 1; i <= 12; i++) c.submit(request(`c${i % 4}`, i));
+    c.tick(10);
+    const orders = c.nodes.map((node) => node.service.applied.join(" "));
+    assert.equal(c.nodes[0]!.service.applied.length, 12);
+    for (const order of orders) assert.equal(order, orders[0]);
+  });
+}
+
+test("batching: the primary fills batches up to the maximum and waits at most the batch delay for a partial one", () => {
+  const c = new TestCluster(4, config(4, { maxBatchSize: 4, batchDelayTicks: 3 }));
+  for (let i = 1; i <= 6; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
+  const prePrepares = c.inFlight.filter((m) => m.message.type === "pre-prepare" && m.to === 1).map((m) => (m.message as PrePrepare).requests.length);
+  assert.deepEqual(prePrepares, [4], "a full batch goes at once");
+  c.deliverAll();
+  c.tick(2);
+  assert.equal(c.nodes[1]!.service.applied.length, 4, "the partial batch waits");
+  c.tick(1);
+  assert.equal(c.nodes[1]!.service.applied.length, 6, "the partial batch goes after the delay");
+});
+
+test("out-of-order agreement: many sequence numbers are in flight at once inside the window", () => {
+  const c = new TestCluster(4, config(4, { watermarkWindow: 8 }));
+  for (let i = 1; i <= 10; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
+  const seqs = c.inFlight.filter((m) => m.message.type === "pre-prepare" && m.to === 1).map((m) => (m.message as PrePrepare).seq);
+  assert.deepEqual(seqs, [1, 2, 3, 4, 5, 6, 7, 8], "the primary proposes up to the high watermark without waiting");
+});
+
+test("execution is strictly in sequence order: seq 2 committed before seq 1 waits", () => {
+  const c = new TestCluster(4);
+  c.step(0, { type: "request", request: request("a", 1) });
+  c.step(0, { type: "request", request: request("b", 1) });
+  // Hold back everything about seq 1 until seq 2 has committed everywhere.
+  c.deliverAll((m) => !("seq" in m.message && m.message.seq === 1));
+  assert.equal(c.nodes[1]!.service.applied.length, 0);
+  const held = c.inFlight;
+  c.inFlight = [];
+  c.step(0, { type: "tick" });
+  c.inFlight.push(...held);
+  c.tick(6);
+  assert.deepEqual(c.nodes[1]!.service.applied, ["a/1", "b/1"]);
+});
+
+function prePrepare(seq: number, view = 0, requests = [request("x", seq)]): PrePrepare {
+  const crypto = testCrypto(view % 4);
+  return sign<PrePrepare>(crypto, { type: "pre-prepare", view, seq, digest: crypto.batchDigest(requests), requests, replica: view % 4 });
+}
+
+test("a backup prepares a valid pre-prepare and persists the pre-prepare and its prepare before sending", () => {
+  const c = new TestCluster(4);
+  c.nodes[1]!.replica.step({ type: "message", from: 0, message: prePrepare(1) });
+  const ready = c.nodes[1]!.replica.drain();
+  assert.deepEqual(ready.persist.map((r) => r.kind), ["pre-prepare", "prepare"]);
+  assert.deepEqual(ready.send.map((s) => s.message.type), ["prepare"]);
+});
+
+test("a backup rejects a pre-prepare outside the watermarks", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  backup.step({ type: "message", from: 0, message: prePrepare(9) });
+  assert.equal(backup.drain().send.length, 0);
+  assert.equal(backup.counters()["outside-watermarks"], 1);
+});
+
+test("a backup rejects a pre-prepare from a replica that is not the primary, or claiming another sender", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  backup.step({ type: "message", from: 2, message: prePrepare(1) });
+  const forged = { ...prePrepare(1, 0), replica: 2 };
+  backup.step({ type: "message", from: 2, message: forged });
+  assert.equal(backup.drain().send.length, 0);
+  assert.equal(backup.counters()["forged-sender"], 1);
+  assert.equal(backup.counters()["not-primary"], 1);
+});
+
+test("a backup rejects a pre-prepare whose digest does not match its batch, or with a forged client request", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  const crypto = testCrypto(0);
+  const corrupted = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 0, seq: 1, digest: "corrupted", requests: [request("x", 1)], replica: 0 });
+  const fake = { ...request("x", 2), signature: "client:forged" };
+  const forgedRequest = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 0, seq: 2, digest: crypto.batchDigest([fake]), requests: [fake], replica: 0 });
+  backup.step({ type: "message", from: 0, message: corrupted });
+  backup.step({ type: "message", from: 0, message: forgedRequest });
+  assert.equal(backup.drain().send.length, 0);
+  assert.equal(backup.counters()["invalid-pre-prepare"], 2);
+});
+
+test("a backup never accepts two different pre-prepares for one (view, seq): equivocation is dropped", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  backup.step({ type: "message", from: 0, message: prePrepare(1, 0, [request("a", 1)]) });
+  backup.step({ type: "message", from: 0, message: prePrepare(1, 0, [request("b", 1)]) });
+  assert.equal(backup.drain().persist.filter((r) => r.kind === "prepare").length, 1);
+  assert.equal(backup.counters()["conflicting-pre-prepare"], 1);
+});
+
+function vote<T extends Prepare | Commit>(type: T["type"], replica: number, pp: PrePrepare, digest = pp.digest): T {
+  return sign<T>(testCrypto(replica), { type, view: pp.view, seq: pp.seq, digest, replica } as Omit<T, "signature"> as never);
+}
+
+test("prepared needs 2f matching prepares from backups; a prepare from the primary or with another digest does not count", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  const pp = prePrepare(1);
+  backup.step({ type: "message", from: 0, message: pp });
+  backup.drain();
+  backup.step({ type: "message", from: 0, message: vote<Prepare>("prepare", 0, pp) });
+  backup.step({ type: "message", from: 2, message: vote<Prepare>("prepare", 2, pp, "other") });
+  assert.equal(backup.drain().persist.length, 0, "own prepare + mismatching ones: not prepared");
+  backup.step({ type: "message", from: 3, message: vote<Prepare>("prepare", 3, pp) });
+  assert.deepEqual(backup.drain().persist.map((r) => r.kind), ["prepared", "commit"], "own + one more = 2f: prepared, commit sent");
+  assert.equal(backup.counters()["prepare-from-primary"], 1);
+});
+
+test("committed-local needs 2f + 1 matching commits, and then the batch executes", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  const pp = prePrepare(1);
+  backup.step({ type: "message", from: 0, message: pp });
+  backup.step({ type: "message", from: 2, message: vote<Prepare>("prepare", 2, pp) });
+  backup.drain();
+  backup.step({ type: "message", from: 2, message: vote<Commit>("commit", 2, pp) });
+  assert.equal(backup.drain().execute.length, 0, "2 of 3 commits");
+  backup.step({ type: "message", from: 2, message: vote<Commit>("commit", 2, pp) });
+  assert.equal(backup.counters()["duplicate"], 1, "a repeated vote counts once");
+  backup.step({ type: "message", from: 3, message: vote<Commit>("commit", 3, pp) });
+  assert.deepEqual(backup.drain().execute.map((b) => b.seq), [1]);
+});
+
+test("a vote with a bad signature is dropped and counted", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  const pp = prePrepare(1);
+  backup.step({ type: "message", from: 0, message: pp });
+  backup.step({ type: "message", from: 2, message: { ...vote<Prepare>("prepare", 2, pp), signature: "2:bad" } });
+  assert.equal(backup.counters()["bad-signature"], 1);
+});
+
+test("clients: a retransmitted request that already executed gets the cached reply and is not re-executed", () => {
+  const c = new TestCluster(4);
+  c.submit(request("a", 1));
+  const before = c.replies.length;
+  c.step(2, { type: "request", request: request("a", 1) });
+  c.deliverAll();
+  assert.equal(c.replies.length, before + 1);
+  assert.equal(c.replies.at(-1)!.replica, 2);
+  assert.deepEqual(c.nodes[2]!.service.applied, ["a/1"]);
+});
+
+test("clients: a backup forwards a request to the primary, which orders it", () => {
+  const c = new TestCluster(4);
+  c.step(2, { type: "request", request: request("a", 1) });
+  assert.ok(c.inFlight.some((m) => m.to === 0 && m.message.type === "request"));
+  c.deliverAll();
+  for (const node of c.nodes) assert.deepEqual(node.service.applied, ["a/1"]);
+});

@@ -1,0 +1,82 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { PbftReplica, type ReplicaMessage } from "../../src/consensus/pbft/index.js";
+import { TestCluster, TestService, config, request, testCrypto } from "./harness.js";
+
+/** A small deterministic PRNG (mulberry32), so the fuzz cases are the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function garbage(random: () => number, depth = 0): unknown {
+  const pick = Math.floor(random() * 9);
+  switch (pick) {
+    case 0:
+      return null;
+    case 1:
+      return Math.floor(random() * 20) - 5;
+    case 2:
+      return random() * 1e9;
+    case 3:
+      return "x".repeat(Math.floor(random() * 5));
+    case 4:
+      return depth > 2 ? [] : Array.from({ length: Math.floor(random() * 4) }, () => garbage(random, depth + 1));
+    case 5:
+      return new Uint8Array(3);
+    case 6:
+      return Number.NaN;
+    default: {
+      if (depth > 3) return {};
+      const types = ["pre-prepare", "prepare", "commit", "checkpoint", "checkpoint-proof", "commit-certificate", "view-change", "new-view", "status", "request", "bogus"];
+      const fields = ["view", "seq", "digest", "replica", "signature", "requests", "stateDigest", "checkpoints", "prePrepare", "commits", "prepares", "stable", "prepared", "viewChanges", "prePrepares", "normal", "stableSeq", "lastExecuted", "request", "client", "timestamp", "operation"];
+      const out: Record<string, unknown> = { type: types[Math.floor(random() * types.length)] };
+      for (const field of fields) if (random() < 0.5) out[field] = garbage(random, depth + 1);
+      return out;
+    }
+  }
+}
+
+test("malformed, forged and random messages are dropped and counted, never thrown", () => {
+  const c = new TestCluster(4);
+  for (let i = 1; i <= 6; i++) c.submit(request("a", i));
+  const replica = c.nodes[1]!.replica;
+  const random = prng(7);
+  for (let i = 0; i < 20_000; i++) {
+    const from = Math.floor(random() * 6) - 1;
+    replica.step({ type: "message", from, message: garbage(random) as ReplicaMessage });
+    replica.drain();
+  }
+  const counters = replica.counters();
+  assert.ok((counters["malformed"] ?? 0) > 1000, JSON.stringify(counters));
+  // The replica still works.
+  for (let i = 7; i <= 10; i++) c.submit(request("a", i));
+  assert.equal(c.nodes[1]!.service.applied.length, 10);
+});
+
+test("valid messages mutated field by field are dropped, never thrown, and never break agreement", () => {
+  const c = new TestCluster(4);
+  const random = prng(11);
+  const seen: { from: number; message: ReplicaMessage }[] = [];
+  for (let i = 1; i <= 8; i++) {
+    c.step(0, { type: "request", request: request("a", i) });
+    seen.push(...c.inFlight.map((m) => ({ from: m.from, message: m.message })));
+    c.deliverAll();
+  }
+  const target = new PbftReplica({ id: 3, config: config(4), crypto: testCrypto(3), replies: new TestService() });
+  for (let i = 0; i < 5000; i++) {
+    const original = seen[Math.floor(random() * seen.length)]!;
+    const mutated: Record<string, unknown> = { ...(original.message as unknown as Record<string, unknown>) };
+    const keys = Object.keys(mutated);
+    mutated[keys[Math.floor(random() * keys.length)]!] = garbage(random);
+    target.step({ type: "message", from: original.from, message: mutated as unknown as ReplicaMessage });
+    target.drain();
+  }
+  assert.ok(Object.values(target.counters()).reduce((a, b) => a + b, 0) > 0);
+});

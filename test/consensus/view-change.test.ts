@@ -1,0 +1,144 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import {
+  CertificateValidator,
+  GENESIS_CHECKPOINT,
+  planNewView,
+  quorumsFor,
+  sign,
+  type NewView,
+  type PrePrepare,
+  type Prepare,
+  type PreparedCertificate,
+  type ViewChange,
+} from "../../src/consensus/pbft/index.js";
+import { TestCluster, config, request, testCrypto } from "./harness.js";
+
+function prePrepare(view: number, seq: number, requests = [request("x", seq)]): PrePrepare {
+  const crypto = testCrypto(view % 4);
+  return sign<PrePrepare>(crypto, { type: "pre-prepare", view, seq, digest: crypto.batchDigest(requests), requests, replica: view % 4 });
+}
+
+function certificate(pp: PrePrepare, backups: number[]): PreparedCertificate {
+  const prepares = backups.map((r) => sign<Prepare>(testCrypto(r), { type: "prepare", view: pp.view, seq: pp.seq, digest: pp.digest, replica: r }));
+  return { prePrepare: pp, prepares };
+}
+
+function viewChange(replica: number, view: number, prepared: PreparedCertificate[] = []): ViewChange {
+  return sign<ViewChange>(testCrypto(replica), { type: "view-change", view, stable: GENESIS_CHECKPOINT, prepared, replica });
+}
+
+const nullDigest = testCrypto(0).batchDigest([]);
+
+test("NEW-VIEW computation: each seq takes the prepared certificate from the highest view, and gaps get null requests", () => {
+  const old = prePrepare(0, 2, [request("old", 1)]);
+  const newer = prePrepare(1, 2, [request("new", 1)]);
+  const three = prePrepare(0, 4, [request("c", 1)]);
+  const plan = planNewView(
+    [viewChange(1, 2, [certificate(old, [1, 2])]), viewChange(2, 2, [certificate(newer, [2, 3]), certificate(three, [1, 2])]), viewChange(3, 2)],
+    nullDigest,
+  );
+  assert.equal(plan.stable.seq, 0);
+  assert.deepEqual(
+    plan.reproposals.map((r) => [r.seq, r.digest]),
+    [
+      [1, nullDigest],
+      [2, newer.digest],
+      [3, nullDigest],
+      [4, three.digest],
+    ],
+  );
+});
+
+test("certificate validation: a prepared certificate needs 2f prepares from distinct backups, not the primary", () => {
+  const v = new CertificateValidator(testCrypto(0), 4, quorumsFor(4), 4, 8);
+  const pp = prePrepare(0, 1);
+  assert.ok(v.validPreparedCertificate(certificate(pp, [1, 2])));
+  assert.ok(!v.validPreparedCertificate(certificate(pp, [1])), "too few");
+  assert.ok(!v.validPreparedCertificate(certificate(pp, [0, 1])), "the primary's prepare");
+  assert.ok(!v.validPreparedCertificate(certificate(pp, [1, 1])), "the same backup twice");
+  const forged = certificate(pp, [1, 2]);
+  assert.ok(!v.validPreparedCertificate({ ...forged, prepares: [forged.prepares[0]!, { ...forged.prepares[1]!, signature: "2:x" }] }), "a forged prepare");
+  assert.ok(!v.validPreparedCertificate({ ...forged, prePrepare: { ...pp, digest: "other" } }), "a pre-prepare whose digest is not its batch's");
+});
+
+test("certificate validation: a VIEW-CHANGE with a certificate from its own or a later view is invalid", () => {
+  const v = new CertificateValidator(testCrypto(0), 4, quorumsFor(4), 4, 8);
+  assert.ok(v.validViewChange(viewChange(1, 1, [certificate(prePrepare(0, 1), [1, 2])])));
+  assert.ok(!v.validViewChange(viewChange(1, 1, [certificate(prePrepare(1, 1), [2, 3])])));
+  assert.ok(!v.validViewChange(viewChange(1, 1, [certificate(prePrepare(0, 9), [1, 2])])), "outside the window above its checkpoint");
+});
+
+test("a backup whose request does not execute in time starts a view change, and the timeout doubles", () => {
+  const c = new TestCluster(4, config(4, { viewChangeTimeoutTicks: 10 }));
+  c.nodes[0]!.up = false; // a silent primary
+  c.step(1, { type: "request", request: request("a", 1) });
+  c.inFlight = [];
+  c.nodes[1]!.replica.step({ type: "tick" });
+  for (let t = 1; t < 10; t++) c.nodes[1]!.replica.step({ type: "tick" });
+  assert.equal(c.nodes[1]!.replica.status().view, 1, "view change after 10 ticks");
+  assert.equal(c.nodes[1]!.replica.status().normal, false);
+  // PBFT §4.5.2: wait T for the NEW-VIEW of view 1, then 2T for view 2, then 4T.
+  const waits: number[] = [];
+  let ticks = 0;
+  for (let view = 1; view < 4; ) {
+    c.nodes[1]!.replica.step({ type: "tick" });
+    ticks++;
+    if (c.nodes[1]!.replica.status().view !== view) {
+      waits.push(ticks);
+      ticks = 0;
+      view++;
+    }
+  }
+  assert.deepEqual(waits, [10, 20, 40]);
+});
+
+test("a replica joins a view change on f + 1 VIEW-CHANGEs for higher views, not on f", () => {
+  const c = new TestCluster(4);
+  const replica = c.nodes[3]!.replica;
+  replica.step({ type: "message", from: 1, message: viewChange(1, 1) });
+  assert.equal(replica.status().view, 0);
+  replica.step({ type: "message", from: 2, message: viewChange(2, 2) });
+  assert.equal(replica.status().view, 1, "joins the smallest view of the f + 1 highest");
+  assert.ok(replica.drain().send.some((s) => s.message.type === "view-change"));
+});
+
+test("view change end to end: a silent primary is replaced, prepared requests survive, clients' requests complete", () => {
+  const c = new TestCluster(4, config(4, { viewChangeTimeoutTicks: 10 }));
+  c.submit(request("a", 1));
+  c.nodes[0]!.up = false;
+  for (const id of [1, 2, 3]) c.step(id, { type: "request", request: request("b", 1) });
+  c.tick(40);
+  for (const id of [1, 2, 3]) {
+    assert.equal(c.nodes[id]!.replica.status().view, 1);
+    assert.deepEqual(c.nodes[id]!.service.applied, ["a/1", "b/1"]);
+  }
+});
+
+test("a backup rejects a NEW-VIEW whose pre-prepares differ from the ones recomputed from its VIEW-CHANGEs", () => {
+  const c = new TestCluster(4);
+  const pp = prePrepare(0, 1, [request("a", 1)]);
+  const vcs = [viewChange(1, 1, [certificate(pp, [1, 2])]), viewChange(2, 1, [certificate(pp, [1, 2])]), viewChange(3, 1)];
+  const crypto = testCrypto(1);
+  const nullPp = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: crypto.batchDigest([]), requests: [], replica: 1 });
+  const bad = sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [nullPp], replica: 1 });
+  const replica = c.nodes[2]!.replica;
+  replica.step({ type: "message", from: 1, message: bad });
+  assert.equal(replica.counters()["invalid-new-view"], 1);
+  assert.equal(replica.status().view, 0);
+  const goodPp = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: pp.digest, requests: pp.requests, replica: 1 });
+  const good = sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [goodPp], replica: 1 });
+  replica.step({ type: "message", from: 1, message: good });
+  assert.equal(replica.status().view, 1);
+  assert.equal(replica.status().normal, true);
+});
+
+test("a NEW-VIEW with fewer than 2f + 1 VIEW-CHANGEs, or two from one replica, is rejected", () => {
+  const c = new TestCluster(4);
+  const crypto = testCrypto(1);
+  const replica = c.nodes[2]!.replica;
+  for (const vcs of [[viewChange(1, 1), viewChange(2, 1)], [viewChange(1, 1), viewChange(2, 1), viewChange(2, 1)]]) {
+    replica.step({ type: "message", from: 1, message: sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [], replica: 1 }) });
+  }
+  assert.equal(replica.counters()["invalid-new-view"], 2);
+});
