@@ -1,0 +1,406 @@
+// The authenticated state map behind a block's `stateRoot` (issue 3, "Ledger"): a radix-16 Merkle
+// tree keyed by SHA-256(key), after Diem's Jellyfish Merkle Tree and Ethereum's hexary Patricia
+// trie. Its root commits to every key/value pair, and `prove` yields a proof that one key has a
+// value, or has none, which a third party checks with `verifyStateProof` holding only the root.
+//
+// Shape. Internal nodes branch on one nibble of the key hash and have up to 16 children. A leaf
+// sits at the shallowest depth where it is alone in its subtree (JMT's leaf compression), so for
+// random key hashes the depth is about log16(N): 5 levels at 100,000 keys, not the 256 of a
+// sparse Merkle tree. Keys sharing a longer prefix get a chain of one-child internal nodes down to
+// the nibble where they part; SHA-256 keeps such prefixes short, and grinding for a k-nibble
+// prefix costs 16^k hashes for k extra levels. The shape is canonical: it depends only on the set
+// of keys, never on the order of operations, because `delete` collapses a subtree left with one
+// leaf back into that leaf. Equal contents therefore always give equal roots, which is what lets
+// replicas compare state digests.
+//
+// Cost. `put` and `delete` only mark the path they touch as dirty; `root` (alias `commit`) then
+// rehashes each dirty node once. A block of updates shares its upper levels, so it costs far fewer
+// than depth hashes per update. See state-tree-hash.ts for the hash definitions.
+
+import {
+  EMPTY_STATE_ROOT,
+  STATE_HASH_BYTES,
+  STATE_TREE_DEPTH_MAX,
+  STATE_TREE_RADIX,
+  type HashString,
+  InternalNodeHashInput,
+  bitCount16,
+  copyBytes,
+  hashBytes,
+  hashString,
+  leafNodeHash,
+  nibbleAt,
+  sha256,
+} from "./state-tree-hash.js";
+import type { StateProof, StateProofLevel } from "./state-tree-proof.js";
+import { type StateEntry, StateSnapshotDecodeError, decodeSnapshotChunk, encodeSnapshotChunk } from "./state-tree-snapshot.js";
+
+export {
+  type StateProof,
+  type StateProofLevel,
+  type StateProofTerminal,
+  STATE_PROOF_BYTES_MAX,
+  StateProofDecodeError,
+  decodeStateProof,
+  encodeStateProof,
+  verifyStateProof,
+} from "./state-tree-proof.js";
+export { type StateEntry, StateSnapshotDecodeError, decodeSnapshotChunk, encodeSnapshotChunk } from "./state-tree-snapshot.js";
+
+class LeafNode {
+  /** Undefined while the value changed since the last commit. */
+  hash: HashString | undefined = undefined;
+  constructor(
+    readonly keyHash: HashString,
+    readonly key: Uint8Array,
+    public value: Uint8Array,
+  ) {}
+}
+
+class InternalNode {
+  readonly children: Array<TreeNode | undefined> = new Array<TreeNode | undefined>(STATE_TREE_RADIX).fill(undefined);
+  /** Bit n is set when `children[n]` is present. */
+  childBitmap = 0;
+  /** Undefined while something below changed since the last commit. */
+  hash: HashString | undefined = undefined;
+  /**
+   * The bytes hashed at the last commit. Value updates below leave it in place, so the next
+   * commit rewrites only the children whose hashes changed; any change to which nodes are the
+   * children drops it, because a clean child may then sit at a new position.
+   */
+  hashInput: InternalNodeHashInput | undefined = undefined;
+
+  get childCount(): number {
+    return bitCount16(this.childBitmap);
+  }
+
+  setChild(slot: number, child: TreeNode | undefined): void {
+    this.children[slot] = child;
+    if (child === undefined) this.childBitmap &= ~(1 << slot);
+    else this.childBitmap |= 1 << slot;
+    this.hashInput = undefined;
+  }
+}
+
+type TreeNode = LeafNode | InternalNode;
+
+/** One chunk of a key-hash-ordered export (see `StateTree.exportChunk`). */
+export interface StateSnapshotChunk {
+  readonly bytes: Uint8Array;
+  readonly entryCount: number;
+  /** The key hash of the chunk's last entry, the cursor for the next chunk; undefined if empty. */
+  readonly lastKeyHash: Uint8Array | undefined;
+  /** True when no entry follows this chunk. */
+  readonly done: boolean;
+}
+
+export class StateTree {
+  private rootNode: TreeNode | undefined = undefined;
+  private entryCount = 0;
+  /** Bumped on every change, so an iterator can refuse to walk a tree changed under it. */
+  private mutationCount = 0;
+
+  /** A tree holding `entries`; a key that appears twice takes its later value, as in a Map. */
+  static fromEntries(entries: Iterable<StateEntry>): StateTree {
+    const tree = new StateTree();
+    for (const [key, value] of entries) tree.put(key, value);
+    return tree;
+  }
+
+  /** A tree holding the entries of `snapshot()` output; throws `StateSnapshotDecodeError`. */
+  static fromSnapshot(bytes: Uint8Array): StateTree {
+    const tree = new StateTree();
+    tree.importChunk(bytes);
+    return tree;
+  }
+
+  get size(): number {
+    return this.entryCount;
+  }
+
+  get(key: Uint8Array): Uint8Array | undefined {
+    const leaf = this.findLeaf(sha256(key));
+    return leaf === undefined ? undefined : copyBytes(leaf.value);
+  }
+
+  /** Sets `key` to `value`. Both are copied: a caller reusing its buffers cannot change the tree. */
+  put(key: Uint8Array, value: Uint8Array): void {
+    if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) {
+      throw new TypeError("StateTree.put: key and value must be Uint8Arrays");
+    }
+    this.insert(sha256(key), copyBytes(key), copyBytes(value));
+  }
+
+  /** Removes `key`; returns whether it was present. */
+  delete(key: Uint8Array): boolean {
+    const keyHash = sha256(key);
+    const path: InternalNode[] = [];
+    const slots: number[] = [];
+    let node = this.rootNode;
+    while (node instanceof InternalNode) {
+      const slot = nibbleAt(keyHash, path.length);
+      path.push(node);
+      slots.push(slot);
+      node = node.children[slot];
+    }
+    if (node === undefined || node.keyHash !== keyHash) return false;
+
+    this.mutationCount++;
+    this.entryCount--;
+    for (const ancestor of path) ancestor.hash = undefined;
+    // Restore the canonical shape bottom-up: a node left with a single leaf below it is replaced
+    // by that leaf, exactly as if the deleted key had never been inserted. A node whose only
+    // child is internal stays: it is a chain node above at least two leaves.
+    let replacement: TreeNode | undefined = undefined;
+    for (let depth = path.length - 1; depth >= 0; depth--) {
+      const ancestor = path[depth]!;
+      ancestor.setChild(slots[depth]!, replacement);
+      if (ancestor.childCount !== 1) return true;
+      const onlyChild = ancestor.children.find((child) => child !== undefined);
+      if (!(onlyChild instanceof LeafNode)) return true;
+      replacement = onlyChild;
+    }
+    this.rootNode = replacement;
+    return true;
+  }
+
+  /** The root hash, rehashing every node changed since the last call (and only those). */
+  root(): Uint8Array {
+    return hashBytes(this.rootNode === undefined ? EMPTY_STATE_ROOT : hashOf(this.rootNode));
+  }
+
+  /** Same as `root()`; the name a block builder uses after applying a block's updates. */
+  commit(): Uint8Array {
+    return this.root();
+  }
+
+  /** A proof of `key`'s current value, or of its absence, against `root()`. */
+  prove(key: Uint8Array): StateProof {
+    const keyHash = sha256(key);
+    const levels: StateProofLevel[] = [];
+    if (this.rootNode === undefined) return { levels, terminal: { kind: "empty-slot" } };
+    hashOf(this.rootNode);
+    let node: TreeNode = this.rootNode;
+    while (node instanceof InternalNode) {
+      const slot = nibbleAt(keyHash, levels.length);
+      const siblingHashes: Uint8Array[] = [];
+      node.children.forEach((child, childSlot) => {
+        if (child !== undefined && childSlot !== slot) siblingHashes.push(hashBytes(hashOf(child)));
+      });
+      levels.push({ childBitmap: node.childBitmap, siblingHashes });
+      const next = node.children[slot];
+      if (next === undefined) return { levels, terminal: { kind: "empty-slot" } };
+      node = next;
+    }
+    if (node.keyHash === keyHash) return { levels, terminal: { kind: "present" } };
+    return { levels, terminal: { kind: "other-leaf", keyHash: hashBytes(node.keyHash), valueHash: hashBytes(sha256(node.value)) } };
+  }
+
+  /** Every entry as a copied [key, value] pair, in ascending order of SHA-256(key). */
+  *entries(): Generator<[key: Uint8Array, value: Uint8Array]> {
+    for (const leaf of this.leavesAfter(undefined)) yield [copyBytes(leaf.key), copyBytes(leaf.value)];
+  }
+
+  /** Every entry in one deterministic byte string: the snapshot format with all entries. */
+  snapshot(): Uint8Array {
+    return this.exportChunk(undefined, Math.max(1, this.entryCount)).bytes;
+  }
+
+  /**
+   * Up to `entryCountMax` entries whose key hashes follow `afterKeyHash` (from the start when
+   * undefined), encoded as a snapshot chunk. Passing each chunk's `lastKeyHash` as the next
+   * cursor walks the whole state; the caller must not change the tree between chunks (export
+   * from a checkpoint's tree, not the live one), and must validate a cursor a peer sent.
+   */
+  exportChunk(afterKeyHash: Uint8Array | undefined, entryCountMax: number): StateSnapshotChunk {
+    if (!Number.isSafeInteger(entryCountMax) || entryCountMax < 1) {
+      throw new RangeError(`StateTree.exportChunk: entryCountMax ${entryCountMax} must be a positive integer`);
+    }
+    if (afterKeyHash !== undefined && afterKeyHash.length !== STATE_HASH_BYTES) {
+      throw new RangeError(`StateTree.exportChunk: a cursor is a ${STATE_HASH_BYTES}-byte key hash`);
+    }
+    const entries: StateEntry[] = [];
+    let lastKeyHash: HashString | undefined;
+    let done = true;
+    for (const leaf of this.leavesAfter(afterKeyHash && hashString(afterKeyHash))) {
+      if (entries.length === entryCountMax) {
+        done = false;
+        break;
+      }
+      entries.push([leaf.key, leaf.value]);
+      lastKeyHash = leaf.keyHash;
+    }
+    const bytes = encodeSnapshotChunk(entries);
+    return { bytes, entryCount: entries.length, lastKeyHash: lastKeyHash === undefined ? undefined : hashBytes(lastKeyHash), done };
+  }
+
+  /**
+   * Installs a chunk from `exportChunk`. Its key hashes must ascend and follow every key already
+   * here, which is what a key-hash-ordered transfer delivers, so `lastKeyHash()` is the cursor to
+   * resume from. The chunk is checked whole before any of it is installed: a rejected chunk
+   * (`StateSnapshotDecodeError`) leaves the tree unchanged. A peer can still omit entries or send
+   * wrong values; comparing the final `root()` with the certified state root catches that.
+   */
+  importChunk(bytes: Uint8Array): void {
+    const entries = decodeSnapshotChunk(bytes);
+    let previous = this.lastLeaf()?.keyHash;
+    const keyHashes = entries.map(([key], index) => {
+      const keyHash = sha256(key);
+      if (previous !== undefined && keyHash <= previous) {
+        throw new StateSnapshotDecodeError(`state snapshot: entry ${index} is out of key-hash order`);
+      }
+      previous = keyHash;
+      return keyHash;
+    });
+    entries.forEach(([key, value], index) => this.insert(keyHashes[index]!, key, value));
+  }
+
+  /** The largest key hash in the tree (its last entry in export order), or undefined if empty. */
+  lastKeyHash(): Uint8Array | undefined {
+    const leaf = this.lastLeaf();
+    return leaf === undefined ? undefined : hashBytes(leaf.keyHash);
+  }
+
+  private lastLeaf(): LeafNode | undefined {
+    let node = this.rootNode;
+    while (node instanceof InternalNode) node = node.children.findLast((child) => child !== undefined);
+    return node;
+  }
+
+  /** `key` and `value` are owned by the tree from here on. */
+  private insert(keyHash: HashString, key: Uint8Array, value: Uint8Array): void {
+    this.mutationCount++;
+    let parent: InternalNode | undefined;
+    let parentSlot = 0;
+    let node = this.rootNode;
+    for (let depth = 0; ; depth++) {
+      if (node === undefined) {
+        // Only an empty tree leads here; an empty slot inside the tree is filled below.
+        this.rootNode = new LeafNode(keyHash, key, value);
+        this.entryCount++;
+        return;
+      }
+      if (node instanceof LeafNode) {
+        if (node.keyHash === keyHash) {
+          node.value = value;
+          node.hash = undefined;
+          return;
+        }
+        const branch = splitLeaf(node, new LeafNode(keyHash, key, value), depth);
+        if (parent === undefined) this.rootNode = branch;
+        else parent.setChild(parentSlot, branch);
+        this.entryCount++;
+        return;
+      }
+      node.hash = undefined;
+      const slot = nibbleAt(keyHash, depth);
+      const child = node.children[slot];
+      if (child === undefined) {
+        node.setChild(slot, new LeafNode(keyHash, key, value));
+        this.entryCount++;
+        return;
+      }
+      parent = node;
+      parentSlot = slot;
+      node = child;
+    }
+  }
+
+  private findLeaf(keyHash: HashString): LeafNode | undefined {
+    let node = this.rootNode;
+    for (let depth = 0; node instanceof InternalNode; depth++) node = node.children[nibbleAt(keyHash, depth)];
+    return node !== undefined && node.keyHash === keyHash ? node : undefined;
+  }
+
+  /**
+   * Leaves in ascending key-hash order, starting after `afterKeyHash` when given. An explicit
+   * stack rather than recursive generators: one resumption per leaf instead of one per level.
+   * Stack index equals depth, because every child of a node at depth d sits at depth d + 1.
+   */
+  private *leavesAfter(afterKeyHash: HashString | undefined): Generator<LeafNode> {
+    const mutationCountAtStart = this.mutationCount;
+    const assertUnchanged = (): void => {
+      if (this.mutationCount !== mutationCountAtStart) {
+        throw new Error("StateTree changed during iteration; finish iterating before put or delete");
+      }
+    };
+    const root = this.rootNode;
+    if (root === undefined) return;
+    if (root instanceof LeafNode) {
+      if (afterKeyHash === undefined || root.keyHash > afterKeyHash) yield root;
+      return;
+    }
+    const nodes: InternalNode[] = [root];
+    const nextSlots: number[] = [afterKeyHash === undefined ? 0 : nibbleAt(afterKeyHash, 0)];
+    // Frames below `boundedFrameCount` still follow the cursor's nibbles; only their first child
+    // can hold key hashes at or below the cursor, so only there must a leaf be compared with it.
+    let boundedFrameCount = afterKeyHash === undefined ? 0 : 1;
+    while (nodes.length > 0) {
+      const top = nodes.length - 1;
+      const slot = nextSlots[top]!;
+      if (slot === STATE_TREE_RADIX) {
+        nodes.pop();
+        nextSlots.pop();
+        boundedFrameCount = Math.min(boundedFrameCount, nodes.length);
+        continue;
+      }
+      nextSlots[top] = slot + 1;
+      const child = nodes[top]!.children[slot];
+      if (child === undefined) continue;
+      const bounded = afterKeyHash !== undefined && top < boundedFrameCount && slot === nibbleAt(afterKeyHash, top);
+      if (child instanceof LeafNode) {
+        if (bounded && child.keyHash <= afterKeyHash) continue;
+        yield child;
+        assertUnchanged();
+      } else {
+        nodes.push(child);
+        nextSlots.push(bounded ? nibbleAt(afterKeyHash, top + 1) : 0);
+        boundedFrameCount = bounded ? top + 2 : Math.min(boundedFrameCount, top + 1);
+      }
+    }
+  }
+}
+
+/** The node's hash, computing it (and any dirty hashes below it) first. */
+function hashOf(node: TreeNode): HashString {
+  if (node.hash !== undefined) return node.hash;
+  if (node instanceof LeafNode) {
+    node.hash = leafNodeHash(node.keyHash, sha256(node.value));
+    return node.hash;
+  }
+  // A clean node has only clean descendants (every change marks its whole path dirty), so with
+  // the input kept from the last commit, the dirty children are exactly the ones to rewrite.
+  const kept = node.hashInput;
+  const input = kept ?? new InternalNodeHashInput(node.childBitmap);
+  let position = 0;
+  for (const child of node.children) {
+    if (child === undefined) continue;
+    if (kept === undefined || child.hash === undefined) input.setChildHash(position, hashOf(child));
+    position++;
+  }
+  node.hashInput = input;
+  node.hash = input.hash();
+  return node.hash;
+}
+
+/**
+ * The subtree at `depth` holding exactly two leaves: one-child internal nodes down to the first
+ * nibble where their key hashes differ, and a node there with both leaves.
+ */
+function splitLeaf(existing: LeafNode, added: LeafNode, depth: number): InternalNode {
+  const top = new InternalNode();
+  let node = top;
+  for (let level = depth; level < STATE_TREE_DEPTH_MAX; level++) {
+    const existingSlot = nibbleAt(existing.keyHash, level);
+    const addedSlot = nibbleAt(added.keyHash, level);
+    if (existingSlot !== addedSlot) {
+      node.setChild(existingSlot, existing);
+      node.setChild(addedSlot, added);
+      return top;
+    }
+    const next = new InternalNode();
+    node.setChild(existingSlot, next);
+    node = next;
+  }
+  throw new Error("StateTree: two distinct keys have the same SHA-256 hash");
+}
