@@ -69,28 +69,44 @@ test("certificate validation: a VIEW-CHANGE with a certificate from its own or a
   assert.ok(!v.validViewChange(viewChange(1, 1, [certificate(prePrepare(0, 9), [1, 2])])), "outside the window above its checkpoint");
 });
 
-test("a backup whose request does not execute in time starts a view change, and the timeout doubles", () => {
+test("a backup whose request does not execute in time starts a view change", () => {
   const c = new TestCluster(4, config(4, { viewChangeTimeoutTicks: 10 }));
   c.nodes[0]!.up = false; // a silent primary
   c.step(1, { type: "request", request: request("a", 1) });
-  c.inFlight = [];
-  c.nodes[1]!.replica.step({ type: "tick" });
   for (let t = 1; t < 10; t++) c.nodes[1]!.replica.step({ type: "tick" });
-  assert.equal(c.nodes[1]!.replica.status().view, 1, "view change after 10 ticks");
+  assert.equal(c.nodes[1]!.replica.status().view, 0, "not before the timeout");
+  c.nodes[1]!.replica.step({ type: "tick" });
+  assert.equal(c.nodes[1]!.replica.status().view, 1);
   assert.equal(c.nodes[1]!.replica.status().normal, false);
-  // PBFT §4.5.2: wait T for the NEW-VIEW of view 1, then 2T for view 2, then 4T.
-  const waits: number[] = [];
-  let ticks = 0;
-  for (let view = 1; view < 4; ) {
-    c.nodes[1]!.replica.step({ type: "tick" });
-    ticks++;
-    if (c.nodes[1]!.replica.status().view !== view) {
-      waits.push(ticks);
-      ticks = 0;
-      view++;
-    }
+});
+
+test("a replica alone in a view change waits for the others instead of racing through views", () => {
+  const c = new TestCluster(4, config(4, { viewChangeTimeoutTicks: 10 }));
+  c.nodes[0]!.up = false;
+  c.step(1, { type: "request", request: request("a", 1) });
+  for (let t = 0; t < 500; t++) c.nodes[1]!.replica.step({ type: "tick" });
+  c.nodes[1]!.replica.drain();
+  assert.equal(c.nodes[1]!.replica.status().view, 1);
+});
+
+test("the NEW-VIEW timer starts once 2f + 1 replicas ask for the view, and doubles for each further view", () => {
+  // n = 10, f = 3: the primaries of views 0, 1 and 2 are down; 7 = 2f + 1 replicas remain.
+  const c = new TestCluster(10, config(10, { viewChangeTimeoutTicks: 10, viewChangeTimeoutMaxTicks: 1000 }));
+  for (const id of [0, 1, 2]) c.nodes[id]!.up = false;
+  for (let id = 3; id < 10; id++) c.step(id, { type: "request", request: request("a", 1) });
+  c.inFlight = [];
+  const entered: number[] = [];
+  for (let t = 1; t <= 200 && entered.length < 3; t++) {
+    c.tick();
+    const status = c.nodes[5]!.replica.status();
+    const reached = entered.length + 1;
+    if (status.view >= reached) entered.push(t);
   }
-  assert.deepEqual(waits, [10, 20, 40]);
+  // Request timer 10, then view 1 waits 10 and view 2 waits 20 before view 3 (a live primary).
+  assert.deepEqual(entered, [10, 20, 40]);
+  c.tick(10);
+  assert.equal(c.nodes[5]!.replica.status().normal, true);
+  assert.deepEqual(c.nodes[5]!.service.applied, ["a/1"]);
 });
 
 test("a replica joins a view change on f + 1 VIEW-CHANGEs for higher views, not on f", () => {

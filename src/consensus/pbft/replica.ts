@@ -664,13 +664,31 @@ export class PbftReplica {
     this.view = view;
     this.normal = false;
     this.requestDeadlineTick = undefined;
-    this.viewChangeDeadlineTick = this.now + this.viewChangeTimeoutTicks;
-    this.viewChangeTimeoutTicks = Math.min(this.viewChangeTimeoutTicks * 2, this.config.viewChangeTimeoutMaxTicks);
+    this.viewChangeDeadlineTick = undefined;
     this.leaveView();
     this.persist({ kind: "view", view, normal: false });
     this.sendViewChange();
     for (const [replica, vc] of this.viewChanges) if (vc.view < view) this.viewChanges.delete(replica);
+    this.startViewChangeTimer();
     this.tryNewView();
+  }
+
+  /**
+   * PBFT §4.5.2: the timer for the NEW-VIEW starts only once 2f + 1 replicas ask for this view
+   * (or a later one), and each successive view waits twice as long. A replica that started a view
+   * change alone (it was partitioned, say) therefore waits for the others instead of racing
+   * through views on its own, where no quorum would ever meet it; the others, seeing its
+   * VIEW-CHANGE for a later view counted with theirs, time out and climb until they meet it.
+   * (Counting only VIEW-CHANGEs for exactly this view, as the paper words it, deadlocks when one
+   * correct replica waits ahead and a faulty one stays silent.)
+   */
+  private startViewChangeTimer(): void {
+    if (this.normal || this.viewChangeDeadlineTick !== undefined) return;
+    let count = 0;
+    for (const vc of this.viewChanges.values()) if (vc.view >= this.view) count++;
+    if (count < this.quorums.viewChange) return;
+    this.viewChangeDeadlineTick = this.now + this.viewChangeTimeoutTicks;
+    this.viewChangeTimeoutTicks = Math.min(this.viewChangeTimeoutTicks * 2, this.config.viewChangeTimeoutMaxTicks);
   }
 
   /** Forgets the state of the view being left; certificates and committed batches survive. */
@@ -710,7 +728,10 @@ export class PbftReplica {
       higher.sort((a, b) => b - a);
       return this.startViewChange(higher[this.quorums.weak - 1]!);
     }
-    if (!this.normal && vc.view === this.view) this.tryNewView();
+    if (!this.normal) {
+      this.startViewChangeTimer();
+      if (vc.view === this.view) this.tryNewView();
+    }
   }
 
   /** The new primary: with 2f + 1 VIEW-CHANGEs for its view, announce the NEW-VIEW. */
@@ -805,8 +826,8 @@ export class PbftReplica {
     if (!this.normal) {
       // We were changing views. Re-announce; if the crash came between persisting the view and
       // the VIEW-CHANGE, this is the first announcement.
-      this.viewChangeDeadlineTick = this.now + this.viewChangeTimeoutTicks;
       if (this.ownViewChange?.view !== this.view) this.sendViewChange();
+      this.startViewChangeTimer();
     }
     if (this.stable.seq > this.lastExecuted) {
       // We had accepted a stable checkpoint whose state had not arrived yet: fetch it again.
