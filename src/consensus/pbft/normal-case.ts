@@ -1,0 +1,190 @@
+// The normal case (seed 003, "PBFT: Normal-case protocol in view v"; PBFT §4.2): client
+// requests, the primary's batching and PRE-PREPARE, PREPARE and COMMIT votes, and in-order
+// hand-over of committed batches to execution.
+
+import { Slot } from "./log.js";
+import { isRequest, sign } from "./messages.js";
+import { primaryOf } from "./quorum.js";
+import { assert, ReplicaState } from "./state.js";
+import type { ClientRequest, Commit, CommitCertificate, PrePrepare, Prepare, PreparedCertificate, ReplicaId } from "./types.js";
+
+export function onRequest(r: ReplicaState, request: ClientRequest, relayed: boolean): void {
+  if (!isRequest(request)) return r.count("malformed");
+  const cached = r.replies.lastReply(request.client);
+  if (cached !== undefined && request.timestamp <= cached.timestamp) {
+    // Exactly-once: an executed request is answered from the reply cache, never re-executed.
+    if (!relayed && request.timestamp === cached.timestamp) {
+      r.ready.replies.push({ client: request.client, timestamp: request.timestamp, view: r.view, replica: r.id, result: cached.result });
+    } else {
+      r.count("stale-request");
+    }
+    return;
+  }
+  const existing = r.pending.get(request.client);
+  if (existing !== undefined && existing.request.timestamp >= request.timestamp) return r.count("duplicate-request");
+  if (existing === undefined && r.pending.size >= r.config.maxPendingRequests) return r.count("pending-full");
+  if (!r.crypto.verifyRequest(request)) return r.count("bad-request-signature");
+  r.pending.set(request.client, { request, sinceTick: r.now });
+  if (!r.normal) return;
+  if (r.isPrimary) {
+    r.queue.push(request);
+    proposeBatches(r);
+  } else {
+    r.send(primaryOf(r.view, r.config.n), { type: "request", request });
+    startRequestTimer(r);
+  }
+}
+
+export function startRequestTimer(r: ReplicaState): void {
+  if (r.requestDeadlineTick === undefined) r.requestDeadlineTick = r.now + r.viewChangeTimeoutTicks;
+}
+
+export function restartRequestTimer(r: ReplicaState): void {
+  r.requestDeadlineTick = undefined;
+  if (r.normal && !r.isPrimary && r.pending.size > 0) startRequestTimer(r);
+}
+
+/** Proposes full batches at once, and a partial one when the oldest queued request waited long enough. */
+export function proposeBatches(r: ReplicaState): void {
+  if (!r.normal || !r.isPrimary) return;
+  while (r.queue.length > 0 && r.inWindow(r.nextSeq)) {
+    if (r.queue.length < r.config.maxBatchSize) {
+      r.batchOpenedTick ??= r.now;
+      if (r.now - r.batchOpenedTick < r.config.batchDelayTicks) return;
+    }
+    const batch: ClientRequest[] = [];
+    let taken = 0;
+    while (taken < r.queue.length && batch.length < r.config.maxBatchSize) {
+      const request = r.queue[taken++]!;
+      const waiting = r.pending.get(request.client);
+      const proposedTimestamp = r.proposed.get(request.client) ?? -1;
+      if (waiting?.request === request && request.timestamp > proposedTimestamp) batch.push(request);
+    }
+    r.queue = r.queue.slice(taken);
+    r.batchOpenedTick = r.queue.length > 0 ? r.now : undefined;
+    if (batch.length > 0) propose(r, batch);
+  }
+}
+
+function propose(r: ReplicaState, requests: readonly ClientRequest[]): void {
+  const seq = r.nextSeq++;
+  const prePrepare = sign<PrePrepare>(r.crypto, {
+    type: "pre-prepare",
+    view: r.view,
+    seq,
+    digest: r.crypto.batchDigest(requests),
+    requests,
+    replica: r.id,
+  });
+  for (const request of requests) r.proposed.set(request.client, request.timestamp);
+  const slot = r.slot(seq);
+  assert(slot !== undefined && slot.prePrepare === undefined, `primary reused seq ${seq} in view ${r.view}`);
+  slot.prePrepare = prePrepare;
+  r.persist({ kind: "pre-prepare", message: prePrepare });
+  r.send("all", prePrepare);
+  checkPrepared(r, slot);
+}
+
+export function onPrePrepare(r: ReplicaState, from: ReplicaId, pp: PrePrepare): void {
+  if (from !== pp.replica) return r.count("forged-sender");
+  if (!r.normal || pp.view !== r.view) return r.count(pp.view < r.view ? "stale" : "wrong-view");
+  if (pp.replica !== primaryOf(r.view, r.config.n)) return r.count("not-primary");
+  const slot = r.slot(pp.seq);
+  if (slot === undefined) return r.count("outside-watermarks");
+  if (slot.prePrepare !== undefined) return r.count(slot.prePrepare.digest === pp.digest ? "duplicate" : "conflicting-pre-prepare");
+  if (!r.validator.validPrePrepare(pp)) return r.count("invalid-pre-prepare");
+  slot.prePrepare = pp;
+  r.persist({ kind: "pre-prepare", message: pp });
+  sendPrepare(r, slot);
+  checkPrepared(r, slot);
+}
+
+export function sendPrepare(r: ReplicaState, slot: Slot): void {
+  const pp = slot.prePrepare!;
+  const prepare = sign<Prepare>(r.crypto, { type: "prepare", view: pp.view, seq: pp.seq, digest: pp.digest, replica: r.id });
+  slot.prepares.set(r.id, prepare);
+  slot.sentPrepare = true;
+  r.persist({ kind: "prepare", message: prepare });
+  r.send("all", prepare);
+}
+
+function acceptVote(r: ReplicaState, from: ReplicaId, vote: Prepare | Commit): Slot | undefined {
+  if (from !== vote.replica) return r.count("forged-sender"), undefined;
+  if (!r.normal || vote.view !== r.view) return r.count(vote.view < r.view ? "stale" : "wrong-view"), undefined;
+  const slot = r.slot(vote.seq);
+  if (slot === undefined) return r.count("outside-watermarks"), undefined;
+  const votes = vote.type === "prepare" ? slot.prepares : slot.commits;
+  if (votes.has(vote.replica)) return r.count("duplicate"), undefined;
+  if (!r.validator.verifySignature(vote.replica, vote)) return r.count("bad-signature"), undefined;
+  return slot;
+}
+
+export function onPrepare(r: ReplicaState, from: ReplicaId, prepare: Prepare): void {
+  // The primary's pre-prepare is its vote; a prepare from it is a protocol violation (PBFT §4.2).
+  if (prepare.replica === primaryOf(r.view, r.config.n)) return r.count("prepare-from-primary");
+  const slot = acceptVote(r, from, prepare);
+  if (slot === undefined) return;
+  slot.prepares.set(prepare.replica, prepare);
+  checkPrepared(r, slot);
+}
+
+export function onCommit(r: ReplicaState, from: ReplicaId, commit: Commit): void {
+  const slot = acceptVote(r, from, commit);
+  if (slot === undefined) return;
+  slot.commits.set(commit.replica, commit);
+  checkCommitted(r, slot);
+}
+
+/** Prepared = pre-prepare + 2f matching prepares from distinct backups (DESIGN.md, "Quorums"). */
+function checkPrepared(r: ReplicaState, slot: Slot): void {
+  if (slot.prepared || slot.prePrepare === undefined) return;
+  if (slot.countMatching(slot.prepares) < r.prepareQuorum) return;
+  slot.prepared = true;
+  const certificate: PreparedCertificate = { prePrepare: slot.prePrepare, prepares: slot.matchingVotes(slot.prepares, r.quorums.prepare) };
+  r.preparedCertificates.set(slot.seq, certificate);
+  r.persist({ kind: "prepared", certificate });
+  const pp = slot.prePrepare;
+  const commit = sign<Commit>(r.crypto, { type: "commit", view: pp.view, seq: pp.seq, digest: pp.digest, replica: r.id });
+  slot.commits.set(r.id, commit);
+  slot.sentCommit = true;
+  r.persist({ kind: "commit", message: commit });
+  r.send("all", commit);
+  checkCommitted(r, slot);
+}
+
+/** Committed-local = prepared + 2f + 1 matching commits (DESIGN.md, "Quorums"). */
+function checkCommitted(r: ReplicaState, slot: Slot): void {
+  if (slot.committed || !slot.prepared) return;
+  if (slot.countMatching(slot.commits) < r.commitQuorum) return;
+  slot.committed = true;
+  const pp = slot.prePrepare!;
+  r.commitCertificates.set(slot.seq, { type: "commit-certificate", prePrepare: pp, commits: slot.matchingVotes(slot.commits, r.quorums.commit) });
+  markCommitted(r, pp);
+}
+
+/** A commit certificate proves 2f + 1 replicas committed: f + 1 correct ones prepared, so no other batch can commit at that seq. */
+export function onCommitCertificate(r: ReplicaState, certificate: CommitCertificate): void {
+  const seq = certificate.prePrepare.seq;
+  if (seq <= r.lastDelivered || r.committed.has(seq)) return r.count("stale");
+  if (!r.inWindow(seq)) return r.count("outside-watermarks");
+  if (!r.validator.validCommitCertificate(certificate)) return r.count("invalid-commit-certificate");
+  r.commitCertificates.set(seq, certificate);
+  markCommitted(r, certificate.prePrepare);
+}
+
+function markCommitted(r: ReplicaState, pp: PrePrepare): void {
+  if (pp.seq <= r.lastDelivered || r.committed.has(pp.seq)) return;
+  r.committed.set(pp.seq, { seq: pp.seq, view: pp.view, digest: pp.digest, requests: pp.requests });
+  deliver(r);
+}
+
+/** Hands committed batches to execution strictly in sequence order. */
+export function deliver(r: ReplicaState): void {
+  if (r.fetching !== undefined) return;
+  for (;;) {
+    const batch = r.committed.get(r.lastDelivered + 1);
+    if (batch === undefined) return;
+    r.lastDelivered++;
+    r.ready.execute.push(batch);
+  }
+}

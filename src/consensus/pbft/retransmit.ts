@@ -1,0 +1,72 @@
+// Time, STATUS and retransmission. Messages get lost; PBFT recovers by retransmission (Castro's
+// thesis §5.2): periodically a replica announces where it is, re-sends its own unfinished votes
+// and re-forwards requests, and peers answer a STATUS with what the sender is missing.
+
+import { proposeBatches } from "./normal-case.js";
+import { primaryOf } from "./quorum.js";
+import { ReplicaState } from "./state.js";
+import type { ReplicaId, Status } from "./types.js";
+import { startViewChange } from "./view-change.js";
+
+export function onTick(r: ReplicaState): void {
+  r.now++;
+  if (r.normal) {
+    if (r.isPrimary) proposeBatches(r);
+    else if (r.requestDeadlineTick !== undefined && r.now >= r.requestDeadlineTick) startViewChange(r, r.view + 1);
+  } else if (r.viewChangeDeadlineTick !== undefined && r.now >= r.viewChangeDeadlineTick) {
+    // The new primary did not deliver a NEW-VIEW in time: try the next one, waiting longer.
+    startViewChange(r, r.view + 1);
+  }
+  if (r.now >= r.nextStatusTick) {
+    r.nextStatusTick = r.now + r.config.statusIntervalTicks;
+    retransmit(r);
+  }
+}
+
+/**
+ * Messages get lost; PBFT recovers by retransmission (Castro's thesis §5.2). Periodically a
+ * replica announces where it is, re-sends its own unfinished votes, and re-forwards requests.
+ */
+export function retransmit(r: ReplicaState): void {
+  const status: Status = { type: "status", view: r.view, normal: r.normal, stableSeq: r.stable.seq, lastExecuted: r.lastExecuted, replica: r.id };
+  r.send("all", status);
+  if (r.fetching !== undefined) r.ready.fetchState.push({ proof: r.fetching });
+  if (!r.normal) {
+    if (r.ownViewChange !== undefined) r.send("all", r.ownViewChange);
+    return;
+  }
+  for (const slot of r.log.values()) {
+    if (slot.committed || slot.prePrepare === undefined) continue;
+    if (r.isPrimary) r.send("all", slot.prePrepare);
+    const prepare = slot.prepares.get(r.id);
+    if (prepare !== undefined) r.send("all", prepare);
+    const commit = slot.commits.get(r.id);
+    if (commit !== undefined) r.send("all", commit);
+  }
+  for (const [seq, votes] of r.checkpointVotes) {
+    const own = votes.get(r.id);
+    if (own !== undefined && seq > r.stable.seq) r.send("all", own);
+  }
+  if (!r.isPrimary) {
+    const primary = primaryOf(r.view, r.config.n);
+    for (const waiting of r.pending.values()) {
+      if (r.now - waiting.sinceTick >= r.config.statusIntervalTicks) r.send(primary, { type: "request", request: waiting.request });
+    }
+  }
+}
+
+/** Answers a peer's STATUS with what it is missing and we can prove. */
+export function onStatus(r: ReplicaState, from: ReplicaId, status: Status): void {
+  if (from !== status.replica) return r.count("forged-sender");
+  if (r.normal && r.newView !== undefined && (status.view < r.view || (status.view === r.view && !status.normal))) {
+    r.send(from, r.newView);
+  }
+  if (status.stableSeq < r.stable.seq) r.send(from, r.stable);
+  if (status.lastExecuted < r.lastExecuted) {
+    const last = Math.min(r.lastExecuted, Math.max(status.lastExecuted, r.stable.seq) + r.config.watermarkWindow);
+    for (let seq = Math.max(status.lastExecuted, r.stable.seq) + 1; seq <= last; seq++) {
+      const certificate = r.commitCertificates.get(seq);
+      if (certificate !== undefined) r.send(from, certificate);
+    }
+  }
+}
