@@ -26,5 +26,6 @@ export default tseslint.config(
   {
     files: ["bin/*.js", "eslint.config.js"],
     ...tseslint.configs.disableTypeChecked,
+    languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },
 );

@@ -1,0 +1,31 @@
+// The `bulwark` command: one commander program, one subcommand per job. bin/bulwark.js calls
+// `main` and exits with the code it returns.
+
+import { Command, CommanderError } from "commander";
+
+import { registerSimCommand } from "./sim-command.js";
+import type { CliOutput } from "./output.js";
+import { processOutput } from "./output.js";
+
+export async function main(argv: string[], output: CliOutput = processOutput): Promise<number> {
+  let exitCode = 0;
+  const program = new Command("bulwark")
+    .description("Bulwark: a Byzantine-fault-tolerant permissioned ledger (PBFT consensus, verifiable blocks).")
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) });
+  registerSimCommand(program, output, (code) => {
+    exitCode = code;
+  });
+  if (argv.length === 0) {
+    program.outputHelp();
+    return 0;
+  }
+  try {
+    await program.parseAsync(argv, { from: "user" });
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    throw error;
+  }
+  return exitCode;
+}

@@ -1,0 +1,62 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+
+import { main } from "../../src/cli/main.js";
+import type { CliOutput } from "../../src/cli/output.js";
+
+function capture(): CliOutput & { stdout: string; stderr: string } {
+  const output = {
+    stdout: "",
+    stderr: "",
+    interactive: false,
+    out(text: string): void {
+      output.stdout += text;
+    },
+    err(text: string): void {
+      output.stderr += text;
+    },
+  };
+  return output;
+}
+
+test("bulwark sim --json ends its output with one JSON summary", async () => {
+  const output = capture();
+  const code = await main(["sim", "--seeds", "3", "--faults", "all", "--json"], output);
+  assert.equal(code, 0);
+  const lines = output.stdout.trim().split("\n");
+  const summary = JSON.parse(lines[lines.length - 1] ?? "") as Record<string, unknown>;
+  for (const key of ["seeds", "safetyViolations", "livenessFailures", "requestsCommitted", "viewChanges", "stateTransfers", "crashes", "seedsPerMinute", "byzantine", "droppedByCore", "failingSeeds"]) {
+    assert.ok(key in summary, `summary lacks ${key}`);
+  }
+  assert.equal(summary.seeds, 3);
+});
+
+test("bulwark sim --seed replays one seed and prints its trace with --verbose", async () => {
+  const output = capture();
+  const code = await main(["sim", "--seed", "5", "--faults", "crash", "--verbose"], output);
+  assert.equal(code, 0);
+  assert.match(output.stdout, /seed 5: passed/);
+  assert.match(output.stdout, /OK: 1 seeds/);
+});
+
+test("bulwark sim rejects a cluster size that is not 3f + 1", async () => {
+  const output = capture();
+  const code = await main(["sim", "--replicas", "5"], output);
+  assert.notEqual(code, 0);
+  assert.match(output.stderr, /4, 7 or 10/);
+});
+
+test("bulwark sim --help describes the options and exits 0", async () => {
+  const output = capture();
+  const code = await main(["sim", "--help"], output);
+  assert.equal(code, 0);
+  assert.match(output.stdout, /--faults <mode>/);
+  assert.match(output.stdout, /--mutation <mutation>/);
+});
+
+test("a mutated core makes bulwark sim fail with the seed and a replay command", async () => {
+  const output = capture();
+  const code = await main(["sim", "--seeds", "3", "--mutation", "forget-prepared-certificates", "--json"], output);
+  assert.equal(code, 1);
+  assert.match(output.stderr, /FAILED seed 3 \(replay: bulwark sim --seed 3 --faults all --replicas 4 --mutation forget-prepared-certificates\)/);
+});
