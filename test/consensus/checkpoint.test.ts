@@ -34,6 +34,11 @@ test("a replica below a stable checkpoint it cannot reach by execution asks for 
   const c = new TestCluster(4);
   const replica = c.nodes[3]!.replica;
   for (const r of [0, 1, 2]) replica.step({ type: "message", from: r, message: checkpoint(r, 4, "d4") });
+  // Within a window of the checkpoint it first gives retransmission two STATUS rounds.
+  const statusIntervalTicks = c.cfg.statusIntervalTicks;
+  for (let t = 1; t < 2 * statusIntervalTicks; t++) replica.step({ type: "tick" });
+  assert.equal(replica.drain().fetchState.length, 0);
+  replica.step({ type: "tick" });
   const ready = replica.drain();
   assert.equal(ready.fetchState.length, 1);
   assert.equal(ready.fetchState[0]!.proof.seq, 4);

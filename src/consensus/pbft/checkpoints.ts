@@ -26,6 +26,7 @@ export function onExecuted(r: ReplicaState, seq: number, stateDigest: Digest | u
   const waiting = r.pendingStable;
   if (waiting !== undefined && seq >= waiting.seq) {
     r.pendingStable = undefined;
+    r.pendingStableDeadlineTick = undefined;
     onStableProof(r, waiting);
   }
 }
@@ -81,18 +82,34 @@ export function onStableProof(r: ReplicaState, proof: CheckpointProof): void {
     }
     return advanceStable(r, proof);
   }
+  // More than a window behind, no amount of retransmission fits in our log: fetch the state.
+  if (proof.seq - r.lastExecuted > r.config.watermarkWindow) return requestStateTransfer(r, proof);
+  // Otherwise wait: the batches we miss usually arrive within a STATUS round as commit
+  // certificates, and a state transfer (a whole snapshot, in the real system) is the costly way.
+  if (r.pendingStable === undefined || r.pendingStable.seq < proof.seq) r.pendingStable = proof;
+  r.pendingStableDeadlineTick ??= r.now + 2 * r.config.statusIntervalTicks;
+}
+
+/** Execution has not reached a stable checkpoint in time: fetch its state unless every batch up to it is here. */
+export function onPendingStableDeadline(r: ReplicaState): void {
+  const proof = r.pendingStable;
+  r.pendingStableDeadlineTick = undefined;
+  if (proof === undefined || proof.seq <= r.lastExecuted) return;
   for (let seq = r.lastExecuted + 1; seq <= proof.seq; seq++) {
     if (!r.committed.has(seq)) return requestStateTransfer(r, proof);
   }
-  // Everything up to the checkpoint is committed here: execution will reach it.
-  if (r.pendingStable === undefined || r.pendingStable.seq < proof.seq) r.pendingStable = proof;
+  // All committed; execution is merely behind. Look again later.
+  r.pendingStableDeadlineTick = r.now + 2 * r.config.statusIntervalTicks;
 }
 
 function advanceStable(r: ReplicaState, proof: CheckpointProof): void {
   r.stable = proof;
   r.persist({ kind: "stable-checkpoint", proof });
   collectGarbage(r, proof.seq);
-  if (r.pendingStable !== undefined && r.pendingStable.seq <= proof.seq) r.pendingStable = undefined;
+  if (r.pendingStable !== undefined && r.pendingStable.seq <= proof.seq) {
+    r.pendingStable = undefined;
+    r.pendingStableDeadlineTick = undefined;
+  }
   if (r.nextSeq <= proof.seq) r.nextSeq = proof.seq + 1;
   proposeBatches(r);
 }

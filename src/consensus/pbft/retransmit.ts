@@ -2,6 +2,7 @@
 // thesis §5.2): periodically a replica announces where it is, re-sends its own unfinished votes
 // and re-forwards requests, and peers answer a STATUS with what the sender is missing.
 
+import { onPendingStableDeadline } from "./checkpoints.js";
 import { proposeBatches } from "./normal-case.js";
 import { primaryOf } from "./quorum.js";
 import { ReplicaState } from "./state.js";
@@ -17,6 +18,7 @@ export function onTick(r: ReplicaState): void {
     // The new primary did not deliver a NEW-VIEW in time: try the next one, waiting longer.
     startViewChange(r, r.view + 1);
   }
+  if (r.pendingStableDeadlineTick !== undefined && r.now >= r.pendingStableDeadlineTick) onPendingStableDeadline(r);
   if (r.now >= r.nextStatusTick) {
     r.nextStatusTick = r.now + r.config.statusIntervalTicks;
     retransmit(r);

@@ -81,6 +81,8 @@ export class ReplicaState {
   readonly checkpointVotes = new Map<number, Map<ReplicaId, Checkpoint>>();
   /** A stable checkpoint above lastExecuted that execution of already-committed batches will reach. */
   pendingStable: CheckpointProof | undefined;
+  /** When to fetch `pendingStable`'s state if execution has not reached it by then. */
+  pendingStableDeadlineTick: number | undefined;
   /** The stable checkpoint whose state is being fetched from peers. */
   fetching: CheckpointProof | undefined;
 
