@@ -54,9 +54,13 @@ test("bulwark sim --help describes the options and exits 0", async () => {
   assert.match(output.stdout, /--mutation <mutation>/);
 });
 
-test("a mutated core makes bulwark sim fail with the seed and a replay command", async () => {
+test("a mutated core makes bulwark sim fail with the seed and a replay command that reproduces it", async () => {
   const output = capture();
-  const code = await main(["sim", "--seeds", "3", "--mutation", "forget-prepared-certificates", "--json"], output);
+  const code = await main(["sim", "--seeds", "100", "--mutation", "forget-prepared-certificates", "--json"], output);
   assert.equal(code, 1);
-  assert.match(output.stderr, /FAILED seed 3 \(replay: bulwark sim --seed 3 --faults all --replicas 4 --mutation forget-prepared-certificates\)/);
+  const failing = /FAILED seed (\d+) \(replay: bulwark sim --seed \1 --faults all --replicas 4 --mutation forget-prepared-certificates\)/.exec(output.stderr);
+  assert.ok(failing !== null, output.stderr.slice(0, 500));
+  const replay = capture();
+  const replayCode = await main(["sim", "--seed", failing[1]!, "--mutation", "forget-prepared-certificates"], replay);
+  assert.equal(replayCode, 1, "the replayed seed fails again");
 });

@@ -7,9 +7,9 @@ import { runSimulation } from "../../src/sim/runner.js";
 
 // The checkers must notice a broken protocol. Measured over all-fault seeds 1..1000 of 4 replicas
 // (agreement violations in each case):
-// - forget-prepared-certificates: 139 seeds, the first at seed 3;
-// - prepare-quorum-2f-minus-1: 37 seeds, the first at seed 29;
-// - skip-new-view-validation: 101 seeds, the first at seed 16 (the Byzantine "forgery" behaviour
+// - forget-prepared-certificates: 147 seeds, the first at seed 26;
+// - prepare-quorum-2f-minus-1: 39 seeds, the first at seed 29;
+// - skip-new-view-validation: 102 seeds, the first at seed 16 (the Byzantine "forgery" behaviour
 //   sends unrequested NEW-VIEWs that only validation rejects);
 // - commit-quorum-2f: 2-3 seeds, the first at seed 110. With n = 4 it needs a rare schedule (a
 //   batch committed by one correct replica and the Byzantine one, and a view change that leaves
