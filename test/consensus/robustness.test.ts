@@ -80,3 +80,26 @@ test("valid messages mutated field by field are dropped, never thrown, and never
   }
   assert.ok(Object.values(target.counters()).reduce((a, b) => a + b, 0) > 0);
 });
+
+test("the primary's proposal queue stays bounded when clients flood newer requests while the window is full", () => {
+  const c = new TestCluster(4, config(4, { maxPendingRequests: 8, watermarkWindow: 4, checkpointInterval: 4 }));
+  const primary = c.nodes[0]!.replica;
+  // Fill the window: no backup answers, so nothing commits and the primary cannot propose more.
+  for (let i = 1; i <= 4; i++) primary.step({ type: "request", request: request(`fill${i}`, 1) });
+  for (let t = 1; t <= 5000; t++) primary.step({ type: "request", request: request(`spam${t % 4}`, t) });
+  primary.drain();
+  const queued = (primary as unknown as { state: { queue: unknown[]; queueHead: number } }).state;
+  assert.ok(queued.queue.length - queued.queueHead <= 2 * 8 + 1, `queue holds ${queued.queue.length - queued.queueHead}`);
+});
+
+test("a flood of STATUS messages from one peer is answered at most once per half status interval", () => {
+  const c = new TestCluster(4);
+  for (let i = 1; i <= 6; i++) c.submit(request("a", i));
+  const replica = c.nodes[1]!.replica;
+  replica.drain();
+  const status = { type: "status", view: 0, normal: true, stableSeq: 0, lastExecuted: 0, replica: 2 } as const;
+  for (let i = 0; i < 100; i++) replica.step({ type: "message", from: 2, message: status });
+  const certificates = replica.drain().send.filter((s) => s.message.type === "commit-certificate").length;
+  assert.ok(certificates > 0 && certificates <= 6, `${certificates} certificates sent`);
+  assert.equal(replica.counters()["status-rate-limited"], 99);
+});

@@ -4,7 +4,6 @@
 
 import { Slot } from "./log.js";
 import { isRequest, sign } from "./messages.js";
-import { primaryOf } from "./quorum.js";
 import { assert, ReplicaState } from "./state.js";
 import type { ClientRequest, Commit, CommitCertificate, PrePrepare, Prepare, PreparedCertificate, ReplicaId } from "./types.js";
 
@@ -27,12 +26,24 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
   r.pending.set(request.client, { request, sinceTick: r.now });
   if (!r.normal) return;
   if (r.isPrimary) {
-    r.queue.push(request);
+    enqueue(r, request);
     proposeBatches(r);
   } else {
-    r.send(primaryOf(r.view, r.config.n), { type: "request", request });
+    r.send(r.primary, { type: "request", request });
     startRequestTimer(r);
   }
+}
+
+/**
+ * Queues a request for the primary's next batch. A client's newer request supersedes its older
+ * one, which then waits in the queue as a stale entry until a batch skips it; when the window is
+ * full a client could pile those up, so past twice the pending bound they are swept out.
+ */
+export function enqueue(r: ReplicaState, request: ClientRequest): void {
+  r.queue.push(request);
+  if (r.queue.length - r.queueHead <= 2 * r.config.maxPendingRequests) return;
+  r.queue = r.queue.slice(r.queueHead).filter((queued) => r.pending.get(queued.client)?.request === queued);
+  r.queueHead = 0;
 }
 
 export function startRequestTimer(r: ReplicaState): void {
@@ -47,21 +58,27 @@ export function restartRequestTimer(r: ReplicaState): void {
 /** Proposes full batches at once, and a partial one when the oldest queued request waited long enough. */
 export function proposeBatches(r: ReplicaState): void {
   if (!r.normal || !r.isPrimary) return;
-  while (r.queue.length > 0 && r.inWindow(r.nextSeq)) {
-    if (r.queue.length < r.config.maxBatchSize) {
+  while (r.queue.length > r.queueHead && r.inWindow(r.nextSeq)) {
+    if (r.queue.length - r.queueHead < r.config.maxBatchSize) {
       r.batchOpenedTick ??= r.now;
       if (r.now - r.batchOpenedTick < r.config.batchDelayTicks) return;
     }
     const batch: ClientRequest[] = [];
-    let taken = 0;
-    while (taken < r.queue.length && batch.length < r.config.maxBatchSize) {
-      const request = r.queue[taken++]!;
+    while (r.queueHead < r.queue.length && batch.length < r.config.maxBatchSize) {
+      const request = r.queue[r.queueHead++]!;
       const waiting = r.pending.get(request.client);
       const proposedTimestamp = r.proposed.get(request.client) ?? -1;
       if (waiting?.request === request && request.timestamp > proposedTimestamp) batch.push(request);
     }
-    r.queue = r.queue.slice(taken);
-    r.batchOpenedTick = r.queue.length > 0 ? r.now : undefined;
+    // Reading from a head index keeps batching linear; the consumed prefix is dropped in bulk.
+    if (r.queueHead === r.queue.length) {
+      r.queue = [];
+      r.queueHead = 0;
+    } else if (r.queueHead > 1024 && r.queueHead * 2 > r.queue.length) {
+      r.queue = r.queue.slice(r.queueHead);
+      r.queueHead = 0;
+    }
+    r.batchOpenedTick = r.queue.length > r.queueHead ? r.now : undefined;
     if (batch.length > 0) propose(r, batch);
   }
 }
@@ -88,7 +105,7 @@ function propose(r: ReplicaState, requests: readonly ClientRequest[]): void {
 export function onPrePrepare(r: ReplicaState, from: ReplicaId, pp: PrePrepare): void {
   if (from !== pp.replica) return r.count("forged-sender");
   if (!r.normal || pp.view !== r.view) return r.count(pp.view < r.view ? "stale" : "wrong-view");
-  if (pp.replica !== primaryOf(r.view, r.config.n)) return r.count("not-primary");
+  if (pp.replica !== r.primary) return r.count("not-primary");
   const slot = r.slot(pp.seq);
   if (slot === undefined) return r.count("outside-watermarks");
   if (slot.prePrepare !== undefined) return r.count(slot.prePrepare.digest === pp.digest ? "duplicate" : "conflicting-pre-prepare");
@@ -121,7 +138,7 @@ function acceptVote(r: ReplicaState, from: ReplicaId, vote: Prepare | Commit): S
 
 export function onPrepare(r: ReplicaState, from: ReplicaId, prepare: Prepare): void {
   // The primary's pre-prepare is its vote; a prepare from it is a protocol violation (PBFT §4.2).
-  if (prepare.replica === primaryOf(r.view, r.config.n)) return r.count("prepare-from-primary");
+  if (prepare.replica === r.primary) return r.count("prepare-from-primary");
   const slot = acceptVote(r, from, prepare);
   if (slot === undefined) return;
   slot.prepares.set(prepare.replica, prepare);

@@ -4,7 +4,6 @@
 
 import { onPendingStableDeadline } from "./checkpoints.js";
 import { proposeBatches } from "./normal-case.js";
-import { primaryOf } from "./quorum.js";
 import { ReplicaState } from "./state.js";
 import type { ReplicaId, Status } from "./types.js";
 import { startViewChange } from "./view-change.js";
@@ -50,9 +49,8 @@ export function retransmit(r: ReplicaState): void {
     if (own !== undefined && seq > r.stable.seq) r.send("all", own);
   }
   if (!r.isPrimary) {
-    const primary = primaryOf(r.view, r.config.n);
     for (const waiting of r.pending.values()) {
-      if (r.now - waiting.sinceTick >= r.config.statusIntervalTicks) r.send(primary, { type: "request", request: waiting.request });
+      if (r.now - waiting.sinceTick >= r.config.statusIntervalTicks) r.send(r.primary, { type: "request", request: waiting.request });
     }
   }
 }
@@ -60,6 +58,11 @@ export function retransmit(r: ReplicaState): void {
 /** Answers a peer's STATUS with what it is missing and we can prove. */
 export function onStatus(r: ReplicaState, from: ReplicaId, status: Status): void {
   if (from !== status.replica) return r.count("forged-sender");
+  // An answer can be a window's worth of certificates; a correct peer asks once per status
+  // interval, so a flood from a faulty one is answered no more often than that.
+  const answeredTick = r.statusAnsweredTick.get(from);
+  if (answeredTick !== undefined && r.now - answeredTick < Math.max(1, r.config.statusIntervalTicks >> 1)) return r.count("status-rate-limited");
+  r.statusAnsweredTick.set(from, r.now);
   if (r.normal && r.newView !== undefined && (status.view < r.view || (status.view === r.view && !status.normal))) {
     r.send(from, r.newView);
   }

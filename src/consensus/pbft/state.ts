@@ -93,6 +93,8 @@ export class ReplicaState {
   // Primary: next seq to assign, the proposal queue, and what it proposed in this view.
   nextSeq = 1;
   queue: ClientRequest[] = [];
+  /** Index of the first unconsumed entry of `queue`. */
+  queueHead = 0;
   readonly proposed = new Map<ClientId, number>();
   batchOpenedTick: number | undefined;
 
@@ -105,6 +107,8 @@ export class ReplicaState {
   /** The NEW-VIEW that started the current view (handed to peers that missed it). */
   newView: NewView | undefined;
   nextStatusTick: number;
+  /** When each peer's STATUS was last answered (at most n entries). */
+  readonly statusAnsweredTick = new Map<ReplicaId, number>();
 
   constructor(options: PbftOptions) {
     this.id = options.id;

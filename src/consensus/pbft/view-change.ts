@@ -4,7 +4,7 @@
 import { onStableProof } from "./checkpoints.js";
 import { sign } from "./messages.js";
 import { planNewView } from "./new-view.js";
-import { proposeBatches, sendPrepare, startRequestTimer } from "./normal-case.js";
+import { enqueue, proposeBatches, sendPrepare, startRequestTimer } from "./normal-case.js";
 import { primaryOf } from "./quorum.js";
 import { assert, ReplicaState } from "./state.js";
 import type { CheckpointProof, NewView, PrePrepare, ReplicaId, ViewChange } from "./types.js";
@@ -47,6 +47,7 @@ export function leaveView(r: ReplicaState): void {
   r.log.clear();
   r.proposed.clear();
   r.queue = [];
+  r.queueHead = 0;
   r.batchOpenedTick = undefined;
   r.newView = undefined;
 }
@@ -145,11 +146,10 @@ function enterNewView(r: ReplicaState, nv: NewView, stable: CheckpointProof): vo
   if (stable.seq > r.stable.seq) onStableProof(r, stable);
   installReproposals(r, nv, true);
   if (r.isPrimary) {
-    for (const waiting of r.pending.values()) r.queue.push(waiting.request);
+    for (const waiting of r.pending.values()) enqueue(r, waiting.request);
     proposeBatches(r);
   } else if (r.pending.size > 0) {
-    const primary = primaryOf(r.view, r.config.n);
-    for (const waiting of r.pending.values()) r.send(primary, { type: "request", request: waiting.request });
+    for (const waiting of r.pending.values()) r.send(r.primary, { type: "request", request: waiting.request });
     startRequestTimer(r);
   }
 }
