@@ -4,14 +4,13 @@
 
 import { Executor, type AppliedRequest, type ExecutorSnapshot } from "../app/executor.js";
 import type { CommittedBatch, Digest } from "../consensus/pbft/types.js";
-import { hashText } from "./hash.js";
 import { HashChainApplication } from "./hash-chain-app.js";
 
 /** Checkpoint snapshots kept per replica; older ones are gone, as after log truncation. */
 const SNAPSHOTS_KEPT_MAX = 6;
 
-export function newSimExecutor(): Executor {
-  return new Executor(new HashChainApplication(), { digestOf: hashText });
+export function newSimExecutor(): Executor<undefined> {
+  return new Executor(new HashChainApplication());
 }
 
 /** The digest of `snapshot`'s state, recomputed from its content; undefined if it is malformed. */
@@ -38,8 +37,14 @@ export class ExecutionSite {
     return this.executor.lastExecuted;
   }
 
+  /**
+   * Executes `batch` and returns the requests that took effect: those are the ones the
+   * simulation replies to and checks. Duplicates and refused requests get no reply here, as
+   * before the executor gave every request a result; the core answers retransmissions from the
+   * reply cache.
+   */
   execute(batch: CommittedBatch): AppliedRequest[] {
-    const applied = this.executor.executeBatch(batch);
+    const applied = this.executor.executeBatch(batch).filter((request) => request.outcome === "executed");
     if (batch.seq % this.checkpointInterval === 0) this.keep(this.executor.snapshot());
     return applied;
   }

@@ -1,0 +1,75 @@
+// Shared pieces of the ledger application tests: reproducible keys, signed requests, and an
+// executor driver that numbers batches. Not a test file itself.
+
+import { sha256 } from "../../src/crypto/sha256.js";
+import { type Ed25519KeyPair, ed25519KeyPairFromSeed } from "../../src/crypto/ed25519.js";
+import { Executor, type ExecutedRequest } from "../../src/app/executor.js";
+import type { LedgerApplication } from "../../src/app/ledger-application.js";
+import { requestFromTransaction } from "../../src/app/request.js";
+import { type TransactionResult, decodeResult } from "../../src/app/result.js";
+import { type Operation, type Transaction, signTransaction } from "../../src/app/transaction.js";
+import type { ClientRequest } from "../../src/consensus/pbft/types.js";
+
+const encoder = new TextEncoder();
+const keyCache = new Map<string, Ed25519KeyPair>();
+
+/** The key pair named `name`, derived from its name: the same in every run. */
+export function keyOf(name: string): Ed25519KeyPair {
+  let pair = keyCache.get(name);
+  if (pair === undefined) {
+    pair = ed25519KeyPairFromSeed(sha256(encoder.encode(`bulwark test key ${name}`)));
+    keyCache.set(name, pair);
+  }
+  return pair;
+}
+
+export const AUTHORITY = keyOf("authority");
+
+export function bytes(text: string): Uint8Array {
+  return encoder.encode(text);
+}
+
+/** A consensus request carrying `operation` signed by `signer` with `nonce`. */
+export function signed(signer: Ed25519KeyPair, nonce: number, operation: Operation): ClientRequest {
+  return requestFromTransaction(signTransaction(signer.privateKey, { clientKey: signer.publicKey, nonce, operation }));
+}
+
+/** An executor over `app` that gives each batch the next sequence number. */
+export class Driver {
+  readonly executor: Executor<Transaction>;
+
+  constructor(readonly app: LedgerApplication) {
+    this.executor = new Executor(app);
+  }
+
+  run(requests: readonly ClientRequest[]): ExecutedRequest[] {
+    const seq = this.executor.lastExecuted + 1;
+    return this.executor.executeBatch({ seq, view: 0, digest: `d${seq}`, requests });
+  }
+
+  /** Runs one request alone and decodes its result. */
+  one(request: ClientRequest): TransactionResult {
+    return decodeResult(this.run([request])[0]!.result);
+  }
+}
+
+/** A result in a short readable form, e.g. "ok", "value:blue", "error:nonce-gap(next 2)". */
+export function describe(result: TransactionResult): string {
+  if (!result.ok) return "nextNonce" in result ? `error:${result.error}(next ${result.nextNonce})` : `error:${result.error}`;
+  switch (result.kind) {
+    case "done":
+      return "ok";
+    case "absent":
+      return "absent";
+    case "value":
+      return `value:${new TextDecoder().decode(result.value)}`;
+    case "flag":
+      return `flag:${result.flag}`;
+    case "amount":
+      return `amount:${result.amount}`;
+  }
+}
+
+export function describeAll(executed: readonly ExecutedRequest[]): string[] {
+  return executed.map((entry) => `${entry.outcome} ${describe(decodeResult(entry.result))}`);
+}
