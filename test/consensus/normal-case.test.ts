@@ -162,3 +162,16 @@ test("clients: a backup forwards a request to the primary, which orders it", () 
   c.deliverAll();
   for (const node of c.nodes) assert.deepEqual(node.service.applied, ["a/1"]);
 });
+
+test("clients: a different request signed with an executed timestamp is refused, not answered with the cached result", () => {
+  const c = new TestCluster(4);
+  c.submit(request("a", 1, "first"));
+  const table = c.nodes[2]!.service.table;
+  const cached = table.get("a")!;
+  table.set("a", { ...cached, signature: request("a", 1, "first").signature } as typeof cached);
+  const before = c.replies.length;
+  const other = { ...request("a", 1, "second"), signature: "client:other-signature" };
+  c.step(2, { type: "request", request: other });
+  assert.equal(c.replies.length, before);
+  assert.equal(c.nodes[2]!.replica.counters()["stale-request"], 1);
+});

@@ -11,8 +11,10 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
   if (!isRequest(request)) return r.count("malformed");
   const cached = r.replies.lastReply(request.client);
   if (cached !== undefined && request.timestamp <= cached.timestamp) {
-    // Exactly-once: an executed request is answered from the reply cache, never re-executed.
-    if (!relayed && request.timestamp === cached.timestamp) {
+    // Exactly-once: an executed request is answered from the reply cache, never re-executed. A
+    // different request under the same timestamp is refused: the timestamp is taken.
+    const same = request.timestamp === cached.timestamp && (cached.signature === undefined || cached.signature === request.signature);
+    if (!relayed && same) {
       r.ready.replies.push({ client: request.client, timestamp: request.timestamp, view: r.view, replica: r.id, result: cached.result });
     } else {
       r.count("stale-request");

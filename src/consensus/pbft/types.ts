@@ -155,9 +155,13 @@ export interface Reply {
   readonly result: Uint8Array;
 }
 
-/** What the core reads of the execution layer: the last reply cached for a client. */
+/**
+ * What the core reads of the execution layer: the last reply cached for a client, and (when the
+ * execution layer keeps it) the signature of the request it answered, so that a different
+ * request signed with the same timestamp is not answered with another request's result.
+ */
 export interface ReplyCache {
-  lastReply(client: ClientId): { readonly timestamp: number; readonly result: Uint8Array } | undefined;
+  lastReply(client: ClientId): { readonly timestamp: number; readonly result: Uint8Array; readonly signature?: Signature } | undefined;
 }
 
 /** Signatures and digests, injected so the core stays pure (the simulator uses cheap stand-ins). */
