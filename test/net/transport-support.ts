@@ -1,0 +1,112 @@
+// Helpers for the transport tests: real sockets on 127.0.0.1 with ephemeral ports, bounded waits,
+// a logger that records, and a toy handshake (no cryptography) to exercise the handshake hook.
+
+import { type AddressInfo, type Socket, connect, createServer } from "node:net";
+import type { Handshake, HandshakeFactory } from "../../src/net/handshake.js";
+import type { LogFields, TransportLogger } from "../../src/net/log.js";
+
+export const HOST = "127.0.0.1";
+
+/** Polls `condition` every few milliseconds; rejects after `timeoutMs` saying what it waited for. */
+export async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A raw client socket, for sending bytes no correct peer would. */
+export function rawConnect(port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: HOST, port }, () => {
+      socket.off("error", reject);
+      resolve(socket);
+    });
+    socket.once("error", reject);
+  });
+}
+
+/** Resolves when the socket has closed (the peer hung up or it was destroyed); rejects after `timeoutMs`. */
+export function closed(socket: Socket, timeoutMs = 3_000): Promise<void> {
+  if (socket.closed) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for the peer to close the connection`)), timeoutMs);
+    socket.once("close", () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** A port with nothing listening on it (bound once, then released). */
+export async function unusedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+export interface LogLine {
+  readonly level: keyof TransportLogger;
+  readonly fields: LogFields;
+  readonly message: string;
+}
+
+export class RecordingLogger implements TransportLogger {
+  readonly lines: LogLine[] = [];
+  debug(fields: LogFields, message: string): void {
+    this.lines.push({ level: "debug", fields, message });
+  }
+  info(fields: LogFields, message: string): void {
+    this.lines.push({ level: "info", fields, message });
+  }
+  warn(fields: LogFields, message: string): void {
+    this.lines.push({ level: "warn", fields, message });
+  }
+  warnings(reason: string): LogLine[] {
+    return this.lines.filter((line) => line.level === "warn" && line.fields["reason"] === reason);
+  }
+}
+
+const text = (payload: Uint8Array): string => Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("latin1");
+const bytes = (value: string): Uint8Array => Uint8Array.from(Buffer.from(value, "latin1"));
+
+/**
+ * A toy handshake: the initiator sends "hello:<its name>", the responder answers
+ * "welcome:<its name>", and each side's session is the other's name. Anything else fails.
+ * Stands in for the signed handshake of issue 4 §2.
+ */
+export function helloHandshake(name: string): HandshakeFactory<string> {
+  return (role): Handshake<string> =>
+    role === "initiator"
+      ? {
+          start: () => ({ kind: "continue", send: [bytes(`hello:${name}`)] }),
+          receive: (payload) =>
+            text(payload).startsWith("welcome:") ? { kind: "done", session: text(payload).slice(8) } : { kind: "fail", detail: "expected welcome" },
+        }
+      : {
+          start: () => ({ kind: "continue" }),
+          receive: (payload) =>
+            text(payload).startsWith("hello:")
+              ? { kind: "done", session: text(payload).slice(6), send: [bytes(`welcome:${name}`)] }
+              : { kind: "fail", detail: "expected hello" },
+        };
+}
+
+/** A payload carrying a sequence number, so a receiver can check completeness and order. */
+export function numbered(sequence: number, payloadBytes: number): Uint8Array {
+  const payload = new Uint8Array(payloadBytes);
+  new DataView(payload.buffer).setUint32(0, sequence);
+  payload.fill(sequence & 0xff, 4);
+  return payload;
+}
+
+export function sequenceOf(payload: Uint8Array): number {
+  return new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(0);
+}
