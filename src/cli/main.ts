@@ -4,6 +4,7 @@
 import { Command, CommanderError } from "commander";
 
 import { registerSimCommand } from "./sim-command.js";
+import { registerVerifyCommand } from "./verify-command.js";
 import type { CliOutput } from "./output.js";
 import { processOutput } from "./output.js";
 
@@ -14,9 +15,11 @@ export async function main(argv: string[], output: CliOutput = processOutput): P
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride()
     .configureOutput({ writeOut: (text) => output.out(text), writeErr: (text) => output.err(text) });
-  registerSimCommand(program, output, (code) => {
+  const setExitCode = (code: number): void => {
     exitCode = code;
-  });
+  };
+  registerSimCommand(program, output, setExitCode);
+  registerVerifyCommand(program, output, setExitCode);
   if (argv.length === 0) {
     program.outputHelp();
     return 0;

@@ -99,6 +99,11 @@ export class StateTree {
   private entryCount = 0;
   /** Bumped on every change, so an iterator can refuse to walk a tree changed under it. */
   private mutationCount = 0;
+  /**
+   * The keys `put` or `delete` touched since the last `takeChanges`, by key hash; undefined until
+   * `recordChanges` turns the journal on (trees that are never persisted pay nothing for it).
+   */
+  private changedKeys: Map<HashString, Uint8Array> | undefined = undefined;
 
   /** A tree holding `entries`; a key that appears twice takes its later value, as in a Map. */
   static fromEntries(entries: Iterable<StateEntry>): StateTree {
@@ -128,7 +133,35 @@ export class StateTree {
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) {
       throw new TypeError("StateTree.put: key and value must be Uint8Arrays");
     }
-    this.insert(sha256(key), copyBytes(key), copyBytes(value));
+    const keyHash = sha256(key);
+    const owned = copyBytes(key);
+    this.changedKeys?.set(keyHash, owned);
+    this.insert(keyHash, owned, copyBytes(value));
+  }
+
+  /**
+   * Starts journaling which keys change, so that a store can persist exactly the entries a block
+   * changed (`takeChanges`). Idempotent.
+   */
+  recordChanges(): void {
+    this.changedKeys ??= new Map();
+  }
+
+  /**
+   * Every key put or deleted since the last call (or since `recordChanges`), each once, with its
+   * current value, or null when it is now absent; clears the journal. A key put and then deleted
+   * again reports null, which deletes nothing in a store that never held it.
+   */
+  takeChanges(): Array<[key: Uint8Array, value: Uint8Array | null]> {
+    const changedKeys = this.changedKeys;
+    if (changedKeys === undefined) throw new Error("StateTree.takeChanges: call recordChanges first");
+    const changes: Array<[Uint8Array, Uint8Array | null]> = [];
+    for (const [keyHash, key] of changedKeys) {
+      const leaf = this.findLeaf(keyHash);
+      changes.push([copyBytes(key), leaf === undefined ? null : copyBytes(leaf.value)]);
+    }
+    changedKeys.clear();
+    return changes;
   }
 
   /** Removes `key`; returns whether it was present. */
@@ -145,6 +178,7 @@ export class StateTree {
     }
     if (node === undefined || node.keyHash !== keyHash) return false;
 
+    this.changedKeys?.set(keyHash, node.key);
     this.mutationCount++;
     this.entryCount--;
     for (const ancestor of path) ancestor.hash = undefined;

@@ -41,7 +41,11 @@ export interface EnvironmentOptions {
   readonly directory: string;
   /** The cluster this replica belongs to; recorded on first open and checked on every open. */
   readonly clusterId: string;
-  readonly replicaId: number;
+  /**
+   * The replica this store belongs to; recorded on first open and checked on every open. "any"
+   * opens an existing store of whichever replica (an auditor's view) and refuses to create one.
+   */
+  readonly replicaId: number | "any";
   readonly sync: SyncPolicy;
 }
 
@@ -170,6 +174,9 @@ async function checkOrRecordIdentity(environment: StorageEnvironment, options: E
         `${directory} has data but no storage format version: it is not a Bulwark store, or its metadata is lost; restore it from a backup or remove it to rejoin by state transfer`,
       );
     }
+    if (options.replicaId === "any") {
+      throw new StorageRefusedError("not-a-bulwark-store", directory, `${directory} holds no Bulwark store: point at a replica's data directory`);
+    }
     const version = Buffer.alloc(4);
     version.writeUInt32BE(STORAGE_FORMAT_VERSION);
     const identity: StoredIdentity = { clusterId: options.clusterId, replicaId: options.replicaId };
@@ -201,7 +208,7 @@ async function checkOrRecordIdentity(environment: StorageEnvironment, options: E
       `${directory} belongs to cluster ${JSON.stringify(identity.clusterId)}, not ${JSON.stringify(options.clusterId)}: point this replica at its own data directory`,
     );
   }
-  if (identity.replicaId !== options.replicaId) {
+  if (options.replicaId !== "any" && identity.replicaId !== options.replicaId) {
     throw new StorageRefusedError(
       "replica",
       directory,

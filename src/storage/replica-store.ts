@@ -12,11 +12,14 @@
 // Reads are synchronous (LMDB reads are memory-mapped) and see committed data only. Reads of
 // several entries use one read transaction, so they see one consistent version.
 
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+
 import type { PersistRecord } from "../consensus/pbft/types.js";
 import { type AppliedState, decodeAppliedState, encodeAppliedState } from "./applied-state.js";
 import type { Transaction as ReadTransaction } from "lmdb";
 import { type BinaryDatabase, type StorageEnvironment, type SyncPolicy, openEnvironment } from "./environment.js";
-import { StorageCorruptionError } from "./errors.js";
+import { StorageCorruptionError, StorageRefusedError } from "./errors.js";
 import { frameValue, unframeValue } from "./frame.js";
 import { DATABASE_NAMES, META_KEYS, STATE_KEY_BYTES_MAX, applicationKeyOf, hex, metaKey, stateKey, uint64Key, uint64OfKey } from "./layout.js";
 import { RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT, type RecordAppendResult, RecordLog } from "./record-log.js";
@@ -148,6 +151,20 @@ export class ReplicaStore {
 
   get directory(): string {
     return this.env.directory;
+  }
+
+  /**
+   * Opens an existing store of any replica of `clusterId` for auditing (`bulwark verify`): it is
+   * never created, and it is opened without sync since the auditor writes nothing. Throws
+   * `StorageRefusedError` for a missing directory or one that holds no store of the cluster.
+   */
+  static async openExisting(options: { readonly directory: string; readonly clusterId: string }): Promise<ReplicaStore> {
+    const { directory, clusterId } = options;
+    if (!existsSync(join(directory, "data.mdb"))) {
+      throw new StorageRefusedError("not-a-bulwark-store", directory, `${directory} holds no Bulwark store (no data.mdb): point at a replica's data directory`);
+    }
+    const env = await openEnvironment({ directory, clusterId, replicaId: "any", sync: "none" });
+    return new ReplicaStore(env, "none", RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT);
   }
 
   /** Waits for pending writes, closes the environment and releases the directory. */
