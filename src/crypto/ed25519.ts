@@ -185,7 +185,7 @@ export class Ed25519Verifier {
    */
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     if (!(publicKey instanceof Uint8Array) || !(message instanceof Uint8Array)) return false;
-    if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_BYTES) return false;
+    if (!(signature instanceof Uint8Array) || !ed25519SignaturePolicyAllows(publicKey, signature)) return false;
     const keyObject = this.keyObjectFor(publicKey);
     if (keyObject === null) return false;
     try {
@@ -265,4 +265,17 @@ function equalIgnoringSignBit(raw: Uint8Array, encoding: Uint8Array): boolean {
     if (raw[index] !== encoding[index]) return false;
   }
   return ((raw[31] as number) & 0x7f) === encoding[31];
+}
+
+/**
+ * The one verdict policy every verifier applies before the curve arithmetic. OpenSSL accepts a
+ * signature whose R is a small-order point (S = k·a mod L, which the key's owner can make), while
+ * libsodium refuses it; replicas on different libraries would then disagree on whether a
+ * transaction is valid, and diverge. So R must pass the same checks as a public key: canonical
+ * and not of small order, exactly libsodium's rule.
+ */
+export function ed25519SignaturePolicyAllows(publicKey: Uint8Array, signature: Uint8Array): boolean {
+  if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
+  if (ed25519PublicKeyProblem(publicKey) !== null) return false;
+  return ed25519PublicKeyProblem(signature.subarray(0, ED25519_PUBLIC_KEY_BYTES)) === null;
 }

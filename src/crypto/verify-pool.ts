@@ -17,7 +17,7 @@
 // library it runs, or a client could split the replicas with one crafted transaction. The two
 // libraries differ on inputs no honest signer produces: libsodium refuses a signature whose R
 // is a point of small order, OpenSSL accepts it (its owner can craft one: R = identity,
-// S = k·a mod L). So both backends first apply one policy, `signaturePolicyAllows`: the public
+// S = k·a mod L). So both backends first apply one policy, `ed25519SignaturePolicyAllows` (ed25519.ts): the public
 // key passes `ed25519PublicKeyProblem` (canonical, not small order) and so does R. What is left
 // is the cofactorless equation and the S < L check, which both libraries perform alike.
 
@@ -28,7 +28,7 @@ import {
   ED25519_PUBLIC_KEY_BYTES,
   ED25519_SIGNATURE_BYTES,
   Ed25519Verifier,
-  ed25519PublicKeyProblem,
+  ed25519SignaturePolicyAllows,
 } from "./ed25519.js";
 
 // ---------------------------------------------------------------------------------------------
@@ -125,15 +125,6 @@ export function loadSodiumNative(): { sodium: SodiumNative; error: null } | { so
   }
 }
 
-/**
- * The checks both backends make before the curve equation (see the header): well-formed lengths,
- * an acceptable public key, and an R that is canonical and not of small order.
- */
-export function signaturePolicyAllows(publicKey: Uint8Array, signature: Uint8Array): boolean {
-  if (signature.length !== ED25519_SIGNATURE_BYTES || publicKey.length !== ED25519_PUBLIC_KEY_BYTES) return false;
-  if (ed25519PublicKeyProblem(publicKey) !== null) return false;
-  return ed25519PublicKeyProblem(signature.subarray(0, ED25519_PUBLIC_KEY_BYTES)) === null;
-}
 
 /** A backend for this thread. An explicit "sodium-native" throws when the module cannot load. */
 export function createEd25519VerifyBackend(preference: Ed25519BackendPreference = "auto"): Ed25519VerifyBackend {
@@ -144,7 +135,7 @@ export function createEd25519VerifyBackend(preference: Ed25519BackendPreference 
       return {
         name: "sodium-native",
         verify(publicKey, message, signature) {
-          if (!signaturePolicyAllows(publicKey, signature)) return false;
+          if (!ed25519SignaturePolicyAllows(publicKey, signature)) return false;
           try {
             return sodium.crypto_sign_verify_detached(signature, message, publicKey);
           } catch {
@@ -161,7 +152,7 @@ export function createEd25519VerifyBackend(preference: Ed25519BackendPreference 
   return {
     name: "node:crypto",
     verify(publicKey, message, signature) {
-      return signaturePolicyAllows(publicKey, signature) && verifier.verify(publicKey, message, signature);
+      return ed25519SignaturePolicyAllows(publicKey, signature) && verifier.verify(publicKey, message, signature);
     },
   };
 }

@@ -14,6 +14,7 @@ import {
   createEd25519VerifyBackend,
   loadSodiumNative,
 } from "../../src/crypto/verify-pool.js";
+import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { ed25519KeyPairFromSeed, ed25519Sign, ed25519Verify } from "../../src/crypto/ed25519.js";
 import { Random } from "../../src/sim/random.js";
 import { randomBytes } from "../support/random-bytes.js";
@@ -147,9 +148,12 @@ for (const backend of BACKENDS) {
     const pair = ed25519KeyPairFromSeed(seed);
     const message = Uint8Array.of(1, 2, 3, 4);
     const signature = smallOrderRSignature(seed, pair.publicKey, message);
-    // The divergence the shared policy closes: ed25519.ts (OpenSSL) accepts this signature,
-    // libsodium refuses it; a replica's verdict must not depend on its library.
-    assert.equal(ed25519Verify(pair.publicKey, message, signature), true);
+    // The divergence the shared policy closes: OpenSSL's raw check accepts this signature,
+    // libsodium refuses it; a replica's verdict must not depend on its library, so every
+    // Bulwark verifier (ed25519Verify included) refuses it.
+    const rawKey = createPublicKey({ key: Buffer.concat([Buffer.from("302a300506032b6570032100", "hex"), pair.publicKey]), format: "der", type: "spki" });
+    assert.equal(nodeVerify(null, message, rawKey, signature), true);
+    assert.equal(ed25519Verify(pair.publicKey, message, signature), false);
     assert.equal(createEd25519VerifyBackend(backend).verify(pair.publicKey, message, signature), false);
     const pool = new VerifyPool({ workerCount: 1, backend });
     try {
