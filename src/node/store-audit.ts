@@ -28,7 +28,8 @@ import { StateTree } from "../ledger/state-tree.js";
 import { verifyBlock } from "../ledger/verify.js";
 import { STATE_CHUNK_ENTRIES_MAX, StorageCorruptionError, type ReplicaStore } from "../storage/index.js";
 import { bytesEqual } from "./block-pipeline.js";
-import { PrecomputedVerifier, SignaturePool } from "./signature-pool.js";
+import { VerifyPool } from "../crypto/verify-pool.js";
+import { PrecomputedVerifier, verifyEnvelopes } from "./signature-pool.js";
 
 /** Where the first problem is. */
 export type AuditPart = "header" | "body" | "certificate" | "chain" | "replay" | "applied-state" | "state";
@@ -120,7 +121,7 @@ export async function auditStore(store: ReplicaStore, cluster: ClusterConfig, op
       );
     }
     const workers = options.signatureWorkers ?? 0;
-    const pool = workers > 0 && replayed ? new SignaturePool(workers) : undefined;
+    const pool = workers > 0 && replayed ? new VerifyPool({ workerCount: workers }) : undefined;
     try {
       await auditChain(store, cluster, retention, replayed, counts, options, pool);
     } finally {
@@ -144,13 +145,13 @@ interface Prefetched {
  * Starts verifying block `height`'s signatures on the pool. Any trouble reading the block is left
  * for the audit loop to meet, and report, in height order.
  */
-function prefetch(store: ReplicaStore, pool: SignaturePool | undefined, height: number, latest: number): Prefetched | undefined {
+function prefetch(store: ReplicaStore, pool: VerifyPool | undefined, height: number, latest: number): Prefetched | undefined {
   if (pool === undefined || height > latest) return undefined;
   try {
     const body = store.getBlock(height)?.body;
     if (body === undefined) return undefined;
     const envelopes = decodeBlockBody(body).transactions;
-    const verdicts = pool.verify(envelopes);
+    const verdicts = verifyEnvelopes(pool, envelopes);
     // Awaited later, or never when the audit stops first; either way not an unhandled rejection.
     verdicts.catch(() => undefined);
     return { height, envelopes, verdicts };
@@ -166,7 +167,7 @@ async function auditChain(
   replay: boolean,
   counts: { blocks: number; transactions: number; stateEntries: number },
   options: AuditOptions,
-  pool: SignaturePool | undefined,
+  pool: VerifyPool | undefined,
 ): Promise<void> {
   const latest = guarded(undefined, "header", () => store.latestHeight()) ?? 0;
   const applied = guarded(undefined, "applied-state", () => store.appliedState());
