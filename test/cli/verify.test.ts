@@ -4,7 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 import { main } from "../../src/cli/main.js";
-import type { CliOutput } from "../../src/cli/output.js";
+import { captureOutput } from "../support/cli-output.js";
 import { clusterConfigToJson } from "../../src/ledger/cluster-json.js";
 import type { StorageEnvironment } from "../../src/storage/environment.js";
 import { frameValue } from "../../src/storage/frame.js";
@@ -13,20 +13,7 @@ import { ReplicaStore } from "../../src/storage/index.js";
 import { temporaryDirectory } from "../storage/helpers.js";
 import { buildLedgerStore, ledgerCluster } from "../node/ledger-store.js";
 
-function capture(): CliOutput & { stdout: string; stderr: string } {
-  const output = {
-    stdout: "",
-    stderr: "",
-    interactive: false,
-    out(text: string): void {
-      output.stdout += text;
-    },
-    err(text: string): void {
-      output.stderr += text;
-    },
-  };
-  return output;
-}
+const capture = captureOutput;
 
 const cluster = ledgerCluster();
 

@@ -2,22 +2,9 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 
 import { main } from "../../src/cli/main.js";
-import type { CliOutput } from "../../src/cli/output.js";
+import { captureOutput } from "../support/cli-output.js";
 
-function capture(): CliOutput & { stdout: string; stderr: string } {
-  const output = {
-    stdout: "",
-    stderr: "",
-    interactive: false,
-    out(text: string): void {
-      output.stdout += text;
-    },
-    err(text: string): void {
-      output.stderr += text;
-    },
-  };
-  return output;
-}
+const capture = captureOutput;
 
 test("bulwark sim --json ends its output with one JSON summary", async () => {
   const output = capture();
