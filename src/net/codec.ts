@@ -14,7 +14,8 @@
 // path.
 //
 // Layout: u8 format version (1), u8 message tag, then the fields in declaration order.
-//   integers: view/seq/timestamp/counts of progress as u48 big-endian (safe integers);
+//   integers: view/seq/timestamp/counts of progress as u64 big-endian holding a safe integer
+//             (the core accepts any safe integer, so the wire must carry all of them);
 //             replica ids as u16; booleans as u8 0 or 1
 //   strings:  u16 length + ASCII bytes (digests, signatures and client ids are hex or ASCII)
 //   bytes:    u32 length + bytes (request operations; decoded as views into the frame, not copies)
@@ -36,7 +37,6 @@ import type {
 
 export const CODEC_VERSION = 1;
 const STRING_BYTES_MAX = 0xffff;
-const U48_MAX = 2 ** 48 - 1;
 
 export class CodecError extends Error {
   override readonly name = "CodecError";
@@ -85,11 +85,12 @@ class Writer {
     this.offset += 2;
   }
 
-  u48(value: number): void {
-    if (!Number.isInteger(value) || value < 0 || value > U48_MAX) throw new CodecError(`u48 out of range: ${value}`);
-    this.reserve(6);
-    this.buffer.writeUIntBE(value, this.offset, 6);
-    this.offset += 6;
+  u64(value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) throw new CodecError(`integer out of range: ${value}`);
+    this.reserve(8);
+    this.buffer.writeUInt32BE(Math.floor(value / 2 ** 32), this.offset);
+    this.buffer.writeUInt32BE(value >>> 0, this.offset + 4);
+    this.offset += 8;
   }
 
   bool(value: boolean): void {
@@ -152,10 +153,12 @@ class Reader {
     return value;
   }
 
-  u48(): number {
-    this.need(6);
-    const value = this.view.getUint16(this.offset) * 2 ** 32 + this.view.getUint32(this.offset + 2);
-    this.offset += 6;
+  u64(): number {
+    this.need(8);
+    const high = this.view.getUint32(this.offset);
+    if (high > 0x1fffff) throw new CodecError("integer above 2^53 - 1");
+    const value = high * 2 ** 32 + this.view.getUint32(this.offset + 4);
+    this.offset += 8;
     return value;
   }
 
@@ -202,18 +205,18 @@ class Reader {
 
 function writeRequest(w: Writer, r: ClientRequest): void {
   w.string(r.client);
-  w.u48(r.timestamp);
+  w.u64(r.timestamp);
   w.bytes(r.operation);
   w.string(r.signature);
 }
 
 function readRequest(r: Reader): ClientRequest {
-  return { client: r.string(), timestamp: r.u48(), operation: r.bytesView(), signature: r.string() };
+  return { client: r.string(), timestamp: r.u64(), operation: r.bytesView(), signature: r.string() };
 }
 
 function writeVote(w: Writer, m: PrePrepare | Prepare | Commit): void {
-  w.u48(m.view);
-  w.u48(m.seq);
+  w.u64(m.view);
+  w.u64(m.seq);
   w.string(m.digest);
   w.u16(m.replica);
 }
@@ -225,7 +228,7 @@ function writePrePrepare(w: Writer, m: PrePrepare): void {
 }
 
 function readPrePrepare(r: Reader): PrePrepare {
-  return { type: "pre-prepare", view: r.u48(), seq: r.u48(), digest: r.string(), replica: r.u16(), requests: r.list(() => readRequest(r)), signature: r.string() };
+  return { type: "pre-prepare", view: r.u64(), seq: r.u64(), digest: r.string(), replica: r.u16(), requests: r.list(() => readRequest(r)), signature: r.string() };
 }
 
 function writeSignedVote(w: Writer, m: Prepare | Commit): void {
@@ -234,28 +237,28 @@ function writeSignedVote(w: Writer, m: Prepare | Commit): void {
 }
 
 function readSignedVote<T extends "prepare" | "commit">(r: Reader, type: T): T extends "prepare" ? Prepare : Commit {
-  return { type, view: r.u48(), seq: r.u48(), digest: r.string(), replica: r.u16(), signature: r.string() } as T extends "prepare" ? Prepare : Commit;
+  return { type, view: r.u64(), seq: r.u64(), digest: r.string(), replica: r.u16(), signature: r.string() } as T extends "prepare" ? Prepare : Commit;
 }
 
 function writeCheckpoint(w: Writer, m: Checkpoint): void {
-  w.u48(m.seq);
+  w.u64(m.seq);
   w.string(m.stateDigest);
   w.u16(m.replica);
   w.string(m.signature);
 }
 
 function readCheckpoint(r: Reader): Checkpoint {
-  return { type: "checkpoint", seq: r.u48(), stateDigest: r.string(), replica: r.u16(), signature: r.string() };
+  return { type: "checkpoint", seq: r.u64(), stateDigest: r.string(), replica: r.u16(), signature: r.string() };
 }
 
 function writeCheckpointProof(w: Writer, m: CheckpointProof): void {
-  w.u48(m.seq);
+  w.u64(m.seq);
   w.string(m.stateDigest);
   w.list(m.checkpoints, (c) => writeCheckpoint(w, c));
 }
 
 function readCheckpointProof(r: Reader): CheckpointProof {
-  return { type: "checkpoint-proof", seq: r.u48(), stateDigest: r.string(), checkpoints: r.list(() => readCheckpoint(r)) };
+  return { type: "checkpoint-proof", seq: r.u64(), stateDigest: r.string(), checkpoints: r.list(() => readCheckpoint(r)) };
 }
 
 function writePreparedCertificate(w: Writer, c: PreparedCertificate): void {
@@ -268,7 +271,7 @@ function readPreparedCertificate(r: Reader): PreparedCertificate {
 }
 
 function writeViewChange(w: Writer, m: ViewChange): void {
-  w.u48(m.view);
+  w.u64(m.view);
   writeCheckpointProof(w, m.stable);
   w.list(m.prepared, (c) => writePreparedCertificate(w, c));
   w.u16(m.replica);
@@ -276,11 +279,11 @@ function writeViewChange(w: Writer, m: ViewChange): void {
 }
 
 function readViewChange(r: Reader): ViewChange {
-  return { type: "view-change", view: r.u48(), stable: readCheckpointProof(r), prepared: r.list(() => readPreparedCertificate(r)), replica: r.u16(), signature: r.string() };
+  return { type: "view-change", view: r.u64(), stable: readCheckpointProof(r), prepared: r.list(() => readPreparedCertificate(r)), replica: r.u16(), signature: r.string() };
 }
 
 function writeNewView(w: Writer, m: NewView): void {
-  w.u48(m.view);
+  w.u64(m.view);
   w.list(m.viewChanges, (vc) => writeViewChange(w, vc));
   w.list(m.prePrepares, (pp) => writePrePrepare(w, pp));
   w.u16(m.replica);
@@ -288,7 +291,7 @@ function writeNewView(w: Writer, m: NewView): void {
 }
 
 function readNewView(r: Reader): NewView {
-  return { type: "new-view", view: r.u48(), viewChanges: r.list(() => readViewChange(r)), prePrepares: r.list(() => readPrePrepare(r)), replica: r.u16(), signature: r.string() };
+  return { type: "new-view", view: r.u64(), viewChanges: r.list(() => readViewChange(r)), prePrepares: r.list(() => readPrePrepare(r)), replica: r.u16(), signature: r.string() };
 }
 
 /** Encodes a message; throws CodecError only for values no correct replica produces. */
@@ -321,10 +324,10 @@ export function encodeMessage(message: ReplicaMessage): Uint8Array {
       writeNewView(w, message);
       break;
     case "status":
-      w.u48(message.view);
+      w.u64(message.view);
       w.bool(message.normal);
-      w.u48(message.stableSeq);
-      w.u48(message.lastExecuted);
+      w.u64(message.stableSeq);
+      w.u64(message.lastExecuted);
       w.u16(message.replica);
       break;
     case "request":
@@ -368,7 +371,7 @@ export function decodeMessage(bytes: Uint8Array): ReplicaMessage {
         message = readNewView(r);
         break;
       case TAGS.status:
-        message = { type: "status", view: r.u48(), normal: r.bool(), stableSeq: r.u48(), lastExecuted: r.u48(), replica: r.u16() };
+        message = { type: "status", view: r.u64(), normal: r.bool(), stableSeq: r.u64(), lastExecuted: r.u64(), replica: r.u16() };
         break;
       case TAGS.request:
         message = { type: "request", request: readRequest(r) };

@@ -175,3 +175,11 @@ test("clients: a different request signed with an executed timestamp is refused,
   assert.equal(c.replies.length, before);
   assert.equal(c.nodes[2]!.replica.counters()["stale-request"], 1);
 });
+
+test("clients: a request whose client id or signature the wire cannot carry (non-ASCII) is dropped as malformed", () => {
+  const c = new TestCluster(4);
+  c.step(0, { type: "request", request: { ...request("a", 1), client: "ü" } });
+  c.step(0, { type: "request", request: { ...request("b", 1), signature: "client:ü" } });
+  assert.equal(c.nodes[0]!.replica.counters()["malformed"], 2);
+  assert.equal(c.inFlight.length, 0);
+});

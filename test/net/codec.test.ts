@@ -84,3 +84,14 @@ test("values no correct replica sends are refused at encoding", () => {
   const unicode: ReplicaMessage = { type: "request", request: { ...request("ü", 1) } };
   assert.throws(() => encodeMessage(unicode), /ASCII/);
 });
+
+test("every integer the core accepts crosses the wire: a request with timestamp 2^53 - 1 round-trips, 2^53 is refused", () => {
+  const largest: ReplicaMessage = { type: "request", request: { ...request("big", 1), timestamp: Number.MAX_SAFE_INTEGER } };
+  assert.deepEqual(decodeMessage(encodeMessage(largest)), largest);
+  const bytes = Uint8Array.from(encodeMessage(largest));
+  // The timestamp's high word follows version, tag and the client string ("big": 2 + 3 bytes).
+  const highWord = new DataView(bytes.buffer).getUint32(2 + 2 + 3);
+  assert.equal(highWord, 0x1fffff);
+  new DataView(bytes.buffer).setUint32(2 + 2 + 3, 0x200000);
+  assert.throws(() => decodeMessage(bytes), /above 2\^53 - 1/);
+});

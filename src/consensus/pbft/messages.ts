@@ -76,10 +76,20 @@ function isArray(value: unknown, maxLength: number): value is unknown[] {
   return Array.isArray(value) && value.length <= maxLength;
 }
 
+/** Only ASCII: no character above U+007F. */
+const ASCII = /^[^\u0080-\uffff]*$/;
+
+/**
+ * A request is the one input that reaches the core from outside the replica wire (clients talk
+ * to the runtime directly), so its strings are held to what the wire codec carries: ASCII. A
+ * request the core accepted must always be encodable when the primary proposes it.
+ */
 export function isRequest(value: unknown): value is ClientRequest {
   if (typeof value !== "object" || value === null) return false;
   const r = value as ClientRequest;
-  return isString(r.client) && isCount(r.timestamp) && r.operation instanceof Uint8Array && isString(r.signature);
+  return (
+    isString(r.client) && ASCII.test(r.client) && isCount(r.timestamp) && r.operation instanceof Uint8Array && isString(r.signature) && ASCII.test(r.signature)
+  );
 }
 
 function isVote(m: Prepare | Commit | PrePrepare, limits: ShapeLimits): boolean {
