@@ -158,3 +158,20 @@ test("a NEW-VIEW with fewer than 2f + 1 VIEW-CHANGEs, or two from one replica, i
   }
   assert.equal(replica.counters()["invalid-new-view"], 2);
 });
+
+test("certificate validation: a batch's client signatures are verified once, however many certificates carry it", () => {
+  let requestVerifications = 0;
+  const base = testCrypto(0);
+  const counting = { ...base, verifyRequest: (r: Parameters<typeof base.verifyRequest>[0]) => (requestVerifications++, base.verifyRequest(r)) };
+  const v = new CertificateValidator(counting, 4, quorumsFor(4), 4, 8);
+  const requests = [request("a", 1), request("b", 1), request("c", 1)];
+  const pp = prePrepare(0, 1, requests);
+  for (let i = 0; i < 5; i++) assert.ok(v.validViewChange(viewChange(1 + (i % 3), 1, [certificate(pp, [1, 2])])));
+  assert.equal(requestVerifications, 3);
+  // A batch whose requests differ from the signed digest is still refused, remembered or not.
+  assert.ok(!v.validPrePrepare({ ...pp, requests: [request("a", 1)] }));
+  const forged = { ...request("x", 1), signature: "client:forged" };
+  const bad = prePrepare(0, 2, [forged]);
+  assert.ok(!v.validPrePrepare(bad));
+  assert.ok(!v.validPrePrepare(bad), "a batch with a bad request is never remembered as valid");
+});

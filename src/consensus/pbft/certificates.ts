@@ -40,18 +40,33 @@ export class CertificateValidator {
     const key = `${replica}|${message.signature}`;
     if (this.verified.get(key) === payload) return true;
     if (!this.crypto.verify(replica, payload, message.signature)) return false;
-    if (this.verified.size >= SIGNATURE_CACHE_ENTRIES_MAX) this.verified.clear();
-    this.verified.set(key, payload);
+    this.remember(key, payload);
     return true;
   }
 
-  /** A pre-prepare is valid when its primary signed it, its digest is its batch's, and every request is genuine. */
+  private remember(key: string, payload: string): void {
+    if (this.verified.size >= SIGNATURE_CACHE_ENTRIES_MAX) this.verified.clear();
+    this.verified.set(key, payload);
+  }
+
+  /**
+   * A pre-prepare is valid when its primary signed it, its digest is its batch's, and every request
+   * is genuine. The client signatures are the costly part (a batch holds up to thousands), and the
+   * same batch comes back inside every VIEW-CHANGE and NEW-VIEW that carries its certificate; so a
+   * fully validated batch is remembered. The digest is recomputed every time: it binds these exact
+   * requests to the remembered signed payload, which carries the digest.
+   */
   validPrePrepare(pp: PrePrepare): boolean {
     if (pp.replica !== primaryOf(pp.view, this.n)) return false;
     if (pp.seq === 0) return false;
     if (this.crypto.batchDigest(pp.requests) !== pp.digest) return false;
+    const batchKey = `batch|${pp.replica}|${pp.signature}`;
+    const payload = signingPayload(pp);
+    if (this.verified.get(batchKey) === payload) return true;
     if (!this.verifySignature(pp.replica, pp)) return false;
-    return pp.requests.every((request) => this.crypto.verifyRequest(request));
+    if (!pp.requests.every((request) => this.crypto.verifyRequest(request))) return false;
+    this.remember(batchKey, payload);
+    return true;
   }
 
   /** Votes that match (view, seq, digest), from distinct replicas, excluding `excluded`, validly signed. */
