@@ -12,15 +12,21 @@
 //   1       1     clusterId length L, 1..64
 //   2       L     clusterId, ASCII (CLUSTER_ID_PATTERN)
 //   2+L     8     height, u64 (1 .. 2^53 - 1)
-//   10+L    8     view, u64 (0 .. 2^53 - 1)
-//   18+L    8     seq, u64 (equal to height)
-//   26+L    32    prevHash: headerHash of the block at height - 1; all zeros at height 1
-//   58+L    32    txRoot: RFC 6962 Merkle root over the transaction ids (SHA-256 of each
+//   10+L    8     seq, u64 (equal to height)
+//   18+L    32    prevHash: headerHash of the block at height - 1; all zeros at height 1
+//   50+L    32    txRoot: RFC 6962 Merkle root over the transaction ids (SHA-256 of each
 //                 transaction's bytes), in block order
-//   90+L    4     txCount, u32 (0 .. BLOCK_TRANSACTIONS_MAX)
-//   94+L    32    stateRoot: state tree root (state-tree.ts) after executing this block
-//   126+L   32    resultsRoot: RFC 6962 Merkle root over the encoded results, in block order
-//   158+L         end (L = 8 gives 166 bytes)
+//   82+L    4     txCount, u32 (0 .. BLOCK_TRANSACTIONS_MAX)
+//   86+L    32    stateRoot: state tree root (state-tree.ts) after executing this block
+//   118+L   32    resultsRoot: RFC 6962 Merkle root over the encoded results, in block order
+//   150+L         end (L = 8 gives 158 bytes)
+//
+// No view. PBFT lets one batch commit at different replicas in different views (a replica that
+// collected 2f + 1 commits in view v executes it there; another executes the same batch after
+// the NEW-VIEW of v + 1 re-proposed it), so a view in the hashed header would give correct
+// replicas different hashes for the same block and no certificate could form. As CometBFT keeps
+// the round in the commit and not the header, the view a replica committed in is reported beside
+// the block (CommittedBlock.view, replies), never hashed.
 //
 //   headerHash = SHA-256("bulwark/block-header/v1\0" || encoding)
 //
@@ -47,7 +53,7 @@ export const BLOCK_TRANSACTIONS_MAX = 65_536;
 export const GENESIS_PREV_HASH: Uint8Array = new Uint8Array(BLOCK_HASH_BYTES);
 
 const HEADER_DOMAIN: Uint8Array = new TextEncoder().encode("bulwark/block-header/v1\0");
-const FIXED_FIELD_BYTES = 1 + 1 + 3 * 8 + 32 + 32 + 4 + 32 + 32;
+const FIXED_FIELD_BYTES = 1 + 1 + 2 * 8 + 32 + 32 + 4 + 32 + 32;
 
 export interface BlockHeader {
   readonly version: typeof BLOCK_HEADER_VERSION;
@@ -55,8 +61,6 @@ export interface BlockHeader {
   readonly clusterId: string;
   /** Position in the chain, from 1. */
   readonly height: number;
-  /** The PBFT view in which the batch committed; informational, not part of the chain rules. */
-  readonly view: number;
   /**
    * The PBFT sequence number of the batch; always equal to `height`. Every sequence number
    * commits to exactly one batch and becomes exactly one block, including the null requests a
@@ -92,7 +96,6 @@ export function blockHeaderProblem(header: unknown): string | null {
   if (h.version !== BLOCK_HEADER_VERSION) return `unsupported version ${String(h.version)}`;
   if (typeof h.clusterId !== "string" || !CLUSTER_ID_PATTERN.test(h.clusterId)) return "clusterId breaks the cluster id rules";
   if (!isUint64Number(h.height) || h.height < 1) return "height must be an integer from 1 to 2^53 - 1";
-  if (!isUint64Number(h.view)) return "view must be an integer from 0 to 2^53 - 1";
   if (h.seq !== h.height) return "seq must equal height (one block per sequence number)";
   if (!isBytes(h.prevHash, BLOCK_HASH_BYTES)) return `prevHash must be ${BLOCK_HASH_BYTES} bytes`;
   if (!isBytes(h.txRoot, MERKLE_HASH_BYTES)) return `txRoot must be ${MERKLE_HASH_BYTES} bytes`;
@@ -134,7 +137,6 @@ export function readBlockHeader(reader: ByteReader): BlockHeader {
   if (!CLUSTER_ID_PATTERN.test(clusterId)) reader.fail("non-canonical", "the clusterId breaks the cluster id rules");
   const height = reader.u64("the height");
   if (height < 1) reader.fail("out-of-range", "height 0 (the first block is height 1)");
-  const view = reader.u64("the view");
   const seq = reader.u64("the seq");
   if (seq !== height) reader.fail("non-canonical", `seq ${seq} differs from height ${height}`);
   const prevHash = reader.bytesCopy(BLOCK_HASH_BYTES, "prevHash");
@@ -143,7 +145,7 @@ export function readBlockHeader(reader: ByteReader): BlockHeader {
   if (txCount > BLOCK_TRANSACTIONS_MAX) reader.fail("out-of-range", `txCount ${txCount} exceeds ${BLOCK_TRANSACTIONS_MAX}`);
   const stateRoot = reader.bytesCopy(BLOCK_HASH_BYTES, "stateRoot");
   const resultsRoot = reader.bytesCopy(MERKLE_HASH_BYTES, "resultsRoot");
-  return { version, clusterId, height, view, seq, prevHash, txRoot, txCount, stateRoot, resultsRoot };
+  return { version, clusterId, height, seq, prevHash, txRoot, txCount, stateRoot, resultsRoot };
 }
 
 /** Length of `header`'s encoding (it must be well-formed). */
@@ -158,7 +160,6 @@ export function writeHeader(writer: ByteWriter, header: BlockHeader): void {
     .u8(header.clusterId.length)
     .raw(Buffer.from(header.clusterId, "latin1"))
     .u64(header.height)
-    .u64(header.view)
     .u64(header.seq)
     .raw(header.prevHash)
     .raw(header.txRoot)

@@ -54,7 +54,6 @@ export interface Block {
 export interface BlockContents {
   readonly clusterId: string;
   readonly height: number;
-  readonly view: number;
   readonly prevHash: Uint8Array;
   /** State root after executing `transactions`. */
   readonly stateRoot: Uint8Array;
@@ -70,7 +69,6 @@ export function buildBlock(contents: BlockContents): Block {
     version: BLOCK_HEADER_VERSION,
     clusterId: contents.clusterId,
     height: contents.height,
-    view: contents.view,
     seq: contents.height,
     prevHash: copyBytes(contents.prevHash),
     txRoot: transactionTree(contents.transactions).root,

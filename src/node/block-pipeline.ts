@@ -116,7 +116,6 @@ export class BlockPipeline {
     const block = buildBlock({
       clusterId: this.cluster.clusterId,
       height,
-      view: batch.view,
       prevHash: this.previousHash,
       stateRoot,
       transactions: batch.requests.map((request) => request.operation),

@@ -32,7 +32,6 @@ function sampleHeader(overrides: Partial<BlockHeader> = {}): BlockHeader {
     version: 1,
     clusterId: "cluster1",
     height: 0x1_0000_0002,
-    view: 3,
     seq: 0x1_0000_0002,
     prevHash: new Uint8Array(32).fill(0xaa),
     txRoot: new Uint8Array(32).fill(0xbb),
@@ -50,13 +49,12 @@ function assertDecodeError(decode: () => unknown, code?: string): void {
 describe("block header", () => {
   it("encodes to the documented layout", () => {
     const encoding = encodeBlockHeader(sampleHeader());
-    assert.equal(encoding.length, 158 + "cluster1".length);
+    assert.equal(encoding.length, 150 + "cluster1".length);
     assert.equal(
       hex(encoding),
       "01" + // version
         "08" + hex(new TextEncoder().encode("cluster1")) +
         "0000000100000002" + // height
-        "0000000000000003" + // view
         "0000000100000002" + // seq
         "aa".repeat(32) +
         "bb".repeat(32) +
@@ -68,7 +66,7 @@ describe("block header", () => {
 
   it("round-trips, including heights above 2^32 and the largest safe height", () => {
     for (const height of [1, 2 ** 32 + 5, Number.MAX_SAFE_INTEGER]) {
-      const header = sampleHeader({ height, seq: height, view: Number.MAX_SAFE_INTEGER, txCount: BLOCK_TRANSACTIONS_MAX });
+      const header = sampleHeader({ height, seq: height, txCount: BLOCK_TRANSACTIONS_MAX });
       assert.deepEqual(decodeBlockHeader(encodeBlockHeader(header)), header);
     }
   });
@@ -77,7 +75,7 @@ describe("block header", () => {
     const header = sampleHeader();
     const expected = createHash("sha256").update("bulwark/block-header/v1\0").update(encodeBlockHeader(header)).digest();
     assert.equal(hex(blockHeaderHash(header)), expected.toString("hex"));
-    assert.notEqual(hex(blockHeaderHash(sampleHeader({ view: 4 }))), expected.toString("hex"));
+    assert.notEqual(hex(blockHeaderHash(sampleHeader({ txCount: 3 }))), expected.toString("hex"));
   });
 
   it("refuses to encode a malformed header, with the field named", () => {
@@ -85,7 +83,6 @@ describe("block header", () => {
       [{ seq: 5 }, /seq must equal height/],
       [{ height: 0, seq: 0 }, /height must be an integer from 1/],
       [{ height: 2 ** 53, seq: 2 ** 53 }, /height/],
-      [{ view: -1 }, /view/],
       [{ clusterId: "" }, /clusterId/],
       [{ clusterId: "é" }, /clusterId/],
       [{ prevHash: new Uint8Array(31) }, /prevHash must be 32 bytes/],
@@ -104,18 +101,18 @@ describe("block header", () => {
     for (let length = 0; length < encoding.length; length += 1) assertDecodeError(() => decodeBlockHeader(encoding.subarray(0, length)), "truncated");
     assertDecodeError(() => decodeBlockHeader(Uint8Array.from([...encoding, 0])), "trailing-bytes");
     assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 0, 0x03)), "unsupported-version");
-    // seq (offset 18 + L) differs from height.
-    assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 18 + 8 + 7)), "non-canonical");
+    // seq (offset 10 + L) differs from height.
+    assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 10 + 8 + 7)), "non-canonical");
     // A clusterId byte outside the pattern.
     assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 2, 0x80)), "non-canonical");
-    // txCount above the maximum (offset 90 + L).
-    assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 90 + 8, 0x80)), "out-of-range");
+    // txCount above the maximum (offset 82 + L).
+    assertDecodeError(() => decodeBlockHeader(flipByte(encoding, 82 + 8, 0x80)), "out-of-range");
     // Height 2^53 and above (its top byte is offset 2 + L).
     const huge = encodeBlockHeader(sampleHeader({ height: 1, seq: 1 }));
     huge[2 + 8] = 0x00;
     huge[2 + 8 + 1] = 0x20;
-    huge[18 + 8] = 0x00;
-    huge[18 + 8 + 1] = 0x20;
+    huge[10 + 8] = 0x00;
+    huge[10 + 8 + 1] = 0x20;
     assertDecodeError(() => decodeBlockHeader(huge), "out-of-range");
     assertDecodeError(() => decodeBlockHeader("header" as unknown as Uint8Array), "not-bytes");
   });
@@ -133,7 +130,7 @@ describe("block", () => {
   it("builds a header whose roots are computed from the body and round-trips through its encoding", () => {
     const random = new Random(11);
     const { transactions, results } = randomEntries(random, 9);
-    const block = buildBlock({ clusterId: "c", height: 1, view: 0, prevHash: GENESIS_PREV_HASH, stateRoot: randomBytes(random, 32), transactions, results });
+    const block = buildBlock({ clusterId: "c", height: 1, prevHash: GENESIS_PREV_HASH, stateRoot: randomBytes(random, 32), transactions, results });
     assert.equal(block.header.seq, 1);
     assert.equal(block.header.txCount, 9);
     assert.deepEqual(block.header.txRoot, merkleRoot(transactions.map((transaction) => createHashBytes(transaction))));
@@ -145,13 +142,13 @@ describe("block", () => {
   });
 
   it("gives a null request an empty block whose roots are those of the empty tree", () => {
-    const block = buildBlock({ clusterId: "c", height: 7, view: 2, prevHash: new Uint8Array(32).fill(1), stateRoot: new Uint8Array(32), transactions: [], results: [] });
+    const block = buildBlock({ clusterId: "c", height: 7, prevHash: new Uint8Array(32).fill(1), stateRoot: new Uint8Array(32), transactions: [], results: [] });
     const emptyRoot = fromHex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     assert.deepEqual(block.header.txRoot, emptyRoot);
     assert.deepEqual(block.header.resultsRoot, emptyRoot);
     assert.equal(block.header.txCount, 0);
     const encoding = encodeBlock(block);
-    assert.equal(encoding.length, 158 + 1 + 5);
+    assert.equal(encoding.length, 150 + 1 + 5);
     assert.deepEqual(decodeBlock(encoding), block);
   });
 
@@ -176,7 +173,7 @@ describe("block", () => {
   it("refuses bodies that break the rules, in both directions", () => {
     assert.throws(() => encodeBlockBody([Uint8Array.of(1)], []), /1 transactions but 0 results/);
     assert.throws(() => encodeBlockBody([new Uint8Array(BLOCK_ENTRY_BYTES_MAX + 1)], [Uint8Array.of()]), LedgerEncodeError);
-    assert.throws(() => buildBlock({ clusterId: "c", height: 0, view: 0, prevHash: GENESIS_PREV_HASH, stateRoot: new Uint8Array(32), transactions: [], results: [] }), LedgerEncodeError);
+    assert.throws(() => buildBlock({ clusterId: "c", height: 0, prevHash: GENESIS_PREV_HASH, stateRoot: new Uint8Array(32), transactions: [], results: [] }), LedgerEncodeError);
     // A count that the remaining bytes cannot hold is refused before anything is allocated for it.
     assertDecodeError(() => decodeBlockBody(fromHex("01" + "00010000")), "truncated");
     assertDecodeError(() => decodeBlockBody(fromHex("01" + "00010001")), "out-of-range");
@@ -187,7 +184,7 @@ describe("block", () => {
 
   it("throws only LedgerDecodeError on random bytes and random mutations of a real block", () => {
     const random = new Random(13);
-    const block = buildBlock({ clusterId: "c", height: 3, view: 1, prevHash: randomBytes(random, 32), stateRoot: randomBytes(random, 32), ...randomEntries(random, 4) });
+    const block = buildBlock({ clusterId: "c", height: 3, prevHash: randomBytes(random, 32), stateRoot: randomBytes(random, 32), ...randomEntries(random, 4) });
     const encoding = encodeBlock(block);
     for (let trial = 0; trial < 2000; trial += 1) {
       const input = trial % 2 === 0 ? randomBytes(random, random.below(300)) : mutate(encoding, random);

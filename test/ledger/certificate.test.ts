@@ -26,7 +26,6 @@ function blockAt(cluster: TestCluster, height: number, seed = height): ReturnTyp
   return buildBlock({
     clusterId: cluster.config.clusterId,
     height,
-    view: 0,
     prevHash: height === 1 ? GENESIS_PREV_HASH : new Uint8Array(32).fill(height),
     stateRoot: new Uint8Array(32).fill(7),
     ...randomEntries(random, 3),

@@ -77,7 +77,6 @@ export function certifiedChain(cluster: TestCluster, length: number, transaction
     const block = buildBlock({
       clusterId: cluster.config.clusterId,
       height,
-      view: Math.floor(height / 5),
       prevHash,
       stateRoot: randomBytes(random, 32),
       ...randomEntries(random, transactionsPerBlock),

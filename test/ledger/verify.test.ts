@@ -38,7 +38,6 @@ function blockOf(transactionCount: number, seed: number, height = 1): Block {
   return buildBlock({
     clusterId: cluster.config.clusterId,
     height,
-    view: 0,
     prevHash: height === 1 ? GENESIS_PREV_HASH : randomBytes(random, 32),
     stateRoot: randomBytes(random, 32),
     ...randomEntries(random, transactionCount, 40),
@@ -50,7 +49,7 @@ describe("verifyBlock", () => {
     const [first, second] = certifiedChain(cluster, 2, 5);
     assert.deepEqual(verifyBlock(cluster.config, first!.block, first!.certificate), { ok: true });
     assert.deepEqual(verifyBlock(cluster.config, second!.block, second!.certificate, first!.block.header), { ok: true });
-    const empty = buildBlock({ clusterId: cluster.config.clusterId, height: 1, view: 0, prevHash: GENESIS_PREV_HASH, stateRoot: new Uint8Array(32), transactions: [], results: [] });
+    const empty = buildBlock({ clusterId: cluster.config.clusterId, height: 1, prevHash: GENESIS_PREV_HASH, stateRoot: new Uint8Array(32), transactions: [], results: [] });
     assert.deepEqual(verifyBlock(cluster.config, empty, certify(cluster, empty)), { ok: true });
   });
 
@@ -67,7 +66,7 @@ describe("verifyBlock", () => {
     const unrelated = certifiedChain(cluster, 1, 5, 99)[0]!.block.header;
     assertFails(verifyBlock(cluster.config, block, certificate, unrelated), "broken-link");
     assert.deepEqual(verifyBlock(cluster.config, block, certificate, first!.block.header), { ok: true });
-    const rootless = buildBlock({ clusterId: cluster.config.clusterId, height: 1, view: 0, prevHash: new Uint8Array(32).fill(1), stateRoot: new Uint8Array(32), transactions: [], results: [] });
+    const rootless = buildBlock({ clusterId: cluster.config.clusterId, height: 1, prevHash: new Uint8Array(32).fill(1), stateRoot: new Uint8Array(32), transactions: [], results: [] });
     assertFails(verifyBlock(cluster.config, rootless, certify(cluster, rootless)), "broken-link");
   });
 
@@ -167,7 +166,7 @@ describe("verifyTransactionInclusion and verifyResultInclusion", () => {
 describe("verifyStateValue", () => {
   const tree = new StateTree();
   for (let index = 0; index < 300; index += 1) tree.put(encoder.encode(`account-${index}`), encoder.encode(`balance-${index * 7}`));
-  const block = buildBlock({ clusterId: cluster.config.clusterId, height: 1, view: 0, prevHash: GENESIS_PREV_HASH, stateRoot: tree.root(), transactions: [], results: [] });
+  const block = buildBlock({ clusterId: cluster.config.clusterId, height: 1, prevHash: GENESIS_PREV_HASH, stateRoot: tree.root(), transactions: [], results: [] });
   const certificate = certify(cluster, block);
   const key = encoder.encode("account-42");
   const value = encoder.encode("balance-294");
