@@ -1,0 +1,497 @@
+// The signed handshake that opens every connection to a replica's port (issue 4 §2): before any
+// application frame flows, each end proves which key it holds, and the connection's session
+// (wire-types.ts `PeerSession`) says who the peer is: replica `id` of the cluster, or a client
+// named by its public key. It plugs into the transport as a `Handshake` (net/handshake.ts), a
+// small state machine with no I/O.
+//
+// Three frames, a challenge-response in which each side signs a transcript that contains the
+// other side's fresh 32-byte nonce:
+//
+//   1. initiator -> responder  HELLO      version, cluster id, initiator role, initiator nonce,
+//                                         the replica id the initiator means to reach
+//   2. responder -> initiator  CHALLENGE  responder id, responder nonce, responder signature
+//   3. initiator -> responder  PROOF      initiator signature
+//
+// The responder signs first because the initiator's signature must cover the responder's nonce,
+// which the responder has to send anyway; its signature rides in the same frame, so the whole
+// exchange is one and a half round trips.
+//
+// What it proves. When the initiator is done, the other end held the private key the cluster
+// config lists for the replica it dialled, and signed during this handshake (the signature covers
+// the initiator's fresh nonce, so an old CHALLENGE cannot be replayed). When the responder is
+// done, the other end held the private key of the replica id it claimed (or of the client key it
+// presented) and signed this handshake's responder nonce, so an old PROOF cannot be replayed.
+// Both signatures cover the cluster id and the responder id, so a handshake with one cluster or
+// replica cannot be passed off as one with another, and the two directions use different domain
+// strings, so a responder's signature is never accepted as an initiator's (no reflection).
+//
+// What it does NOT do yet. It agrees no keys: the per-connection MAC keys that will authenticate
+// normal-case messages come later (issue 4 §2). Until then, frames after the handshake are
+// protected only by TCP, which is to say not at all against an active network attacker: someone
+// on the path can relay an honest handshake and then inject, change or drop frames, and nothing is
+// encrypted. The handshake stops a peer that merely connects from claiming an identity it has no
+// key for; it does not make the channel secure. Messages that must stand on their own (view
+// changes, checkpoints, commit signatures, client transactions) carry their own signatures.
+// Also: a responder signs a CHALLENGE for whoever connects, before the initiator has proved
+// anything; the listener's connection bound and the handshake timeout bound that cost.
+//
+// Frames (integers big-endian; every frame is at most HANDSHAKE_FRAME_BYTES_MAX bytes):
+//
+//   HELLO      u8 0x01 | u8 version (1) | u8 c (1..64) | c bytes cluster id (ASCII)
+//              | role | 32 bytes initiator nonce | u16 expected responder id
+//   CHALLENGE  u8 0x02 | u16 responder id | 32 bytes responder nonce | 64 bytes signature
+//   PROOF      u8 0x03 | 64 bytes signature
+//
+//   role       u8 0x00 | u16 replica id           an initiator that is a replica
+//              u8 0x01 | 32 bytes public key      an initiator that is a client
+//
+// Transcript each side signs with Ed25519 (the responder with domain "responder", the initiator
+// with "initiator"):
+//
+//   "bulwark/handshake/v1/<responder|initiator>\0"
+//   || u8 c || cluster id || role || initiator nonce (32) || responder nonce (32) || u16 responder id
+//
+// Every field is fixed-size or length-prefixed, so one transcript has one reading. Decoding trusts
+// nothing: a malformed, truncated, oversized or unexpected frame makes the handshake fail with a
+// one-line reason (the transport closes the connection and logs it); it never throws.
+
+import { randomBytes } from "node:crypto";
+import { equalBytes } from "../app/bytes.js";
+import {
+  ED25519_PUBLIC_KEY_BYTES,
+  ED25519_SIGNATURE_BYTES,
+  type Ed25519PrivateKey,
+  ed25519PublicKeyOf,
+  ed25519PublicKeyProblem,
+  ed25519Sign,
+  ed25519Verify,
+} from "../crypto/ed25519.js";
+import { CLUSTER_ID_PATTERN, type ClusterConfig, replicaPublicKey } from "../ledger/cluster.js";
+import type { Handshake, HandshakeFactory, HandshakeRole, HandshakeStep } from "../net/handshake.js";
+import type { PeerSession } from "./wire-types.js";
+
+export const HANDSHAKE_VERSION = 1;
+export const HANDSHAKE_NONCE_BYTES = 32;
+/** Every handshake frame is far smaller (a HELLO is at most 134 bytes); anything larger is refused. */
+export const HANDSHAKE_FRAME_BYTES_MAX = 256;
+
+export interface ReplicaIdentity {
+  readonly cluster: ClusterConfig;
+  readonly id: number;
+  /**
+   * The key the cluster config lists for `id`. Not checked here: a replica started with the wrong
+   * key fails every handshake, and its peers log why.
+   */
+  readonly privateKey: Ed25519PrivateKey;
+}
+
+export interface ClientIdentity {
+  readonly cluster: ClusterConfig;
+  readonly privateKey: Ed25519PrivateKey;
+}
+
+/** A replica's listener: accepts replicas of the cluster and any client. */
+export function replicaListenerHandshake(self: ReplicaIdentity): HandshakeFactory<PeerSession> {
+  assertReplicaId(self.cluster, self.id, "the listening replica");
+  ed25519PublicKeyOf(self.privateKey); // asserts it is an Ed25519 private key
+  return (role) => {
+    requireRole(role, "responder", "a replica's listener");
+    return new ResponderHandshake(self);
+  };
+}
+
+/** A replica dialling replica `peer`: succeeds only if the other end proves it is that replica. */
+export function replicaDialHandshake(self: ReplicaIdentity, peer: number): HandshakeFactory<PeerSession> {
+  assertReplicaId(self.cluster, self.id, "the dialling replica");
+  assertReplicaId(self.cluster, peer, "the dialled replica");
+  if (peer === self.id) throw new RangeError(`replica ${peer} cannot dial itself`);
+  ed25519PublicKeyOf(self.privateKey);
+  return (role) => {
+    requireRole(role, "initiator", "a replica's dial to a peer");
+    return new InitiatorHandshake(self.cluster, { kind: "replica", id: self.id }, self.privateKey, peer);
+  };
+}
+
+/** A client dialling replica `peer`. */
+export function clientDialHandshake(self: ClientIdentity, peer: number): HandshakeFactory<PeerSession> {
+  assertReplicaId(self.cluster, peer, "the dialled replica");
+  const key = ed25519PublicKeyOf(self.privateKey);
+  return (role) => {
+    requireRole(role, "initiator", "a client's dial to a replica");
+    return new InitiatorHandshake(self.cluster, { kind: "client", key }, self.privateKey, peer);
+  };
+}
+
+// ------------------------------------------------------------------------------------------
+// State machines
+
+type Step = HandshakeStep<PeerSession>;
+
+const fail = (detail: string): Step => ({ kind: "fail", detail });
+
+class InitiatorHandshake implements Handshake<PeerSession> {
+  private phase: "new" | "awaiting-challenge" | "finished" = "new";
+  private readonly nonce: Uint8Array = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  private readonly clusterId: Uint8Array;
+
+  constructor(
+    private readonly cluster: ClusterConfig,
+    private readonly role: PeerSession,
+    private readonly privateKey: Ed25519PrivateKey,
+    private readonly peer: number,
+  ) {
+    this.clusterId = ascii(cluster.clusterId);
+  }
+
+  start(): Step {
+    if (this.phase !== "new") return this.finish(fail("the handshake was started twice"));
+    this.phase = "awaiting-challenge";
+    return { kind: "continue", send: [encodeHello({ clusterId: this.clusterId, role: this.role, nonce: this.nonce, expectedResponder: this.peer })] };
+  }
+
+  receive(payload: Uint8Array): Step {
+    if (this.phase !== "awaiting-challenge") return this.finish(fail(unexpectedFrame(this.phase)));
+    this.phase = "finished";
+    const challenge = decodeChallenge(payload);
+    if (typeof challenge === "string") return fail(challenge);
+    if (challenge.responderId !== this.peer) {
+      return fail(`expected replica ${this.peer}, reached a peer that answered as replica ${challenge.responderId}`);
+    }
+    const fields: TranscriptFields = {
+      clusterId: this.clusterId,
+      role: this.role,
+      initiatorNonce: this.nonce,
+      responderNonce: challenge.nonce,
+      responderId: this.peer,
+    };
+    if (!ed25519Verify(replicaKey(this.cluster, this.peer), transcript(RESPONDER_DOMAIN, fields), challenge.signature)) {
+      return fail(`expected replica ${this.peer}, reached a peer that could not prove it`);
+    }
+    const proof = encodeProof(ed25519Sign(this.privateKey, transcript(INITIATOR_DOMAIN, fields)));
+    return { kind: "done", session: { kind: "replica", id: this.peer }, send: [proof] };
+  }
+
+  private finish(step: Step): Step {
+    this.phase = "finished";
+    return step;
+  }
+}
+
+class ResponderHandshake implements Handshake<PeerSession> {
+  private phase: "new" | "awaiting-hello" | "awaiting-proof" | "finished" = "new";
+  private readonly nonce: Uint8Array = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  private readonly clusterId: Uint8Array;
+  // The transcript both signatures cover, fixed once the HELLO is accepted.
+  private fields: TranscriptFields | undefined;
+
+  constructor(private readonly self: ReplicaIdentity) {
+    this.clusterId = ascii(self.cluster.clusterId);
+  }
+
+  start(): Step {
+    if (this.phase !== "new") return this.finish(fail("the handshake was started twice"));
+    this.phase = "awaiting-hello";
+    return { kind: "continue" };
+  }
+
+  receive(payload: Uint8Array): Step {
+    if (this.phase === "awaiting-hello") return this.receiveHello(payload);
+    if (this.phase === "awaiting-proof") return this.receiveProof(payload);
+    return this.finish(fail(unexpectedFrame(this.phase)));
+  }
+
+  private receiveHello(payload: Uint8Array): Step {
+    this.phase = "finished"; // until the HELLO is accepted
+    const hello = decodeHello(payload);
+    if (typeof hello === "string") return fail(hello);
+    const { cluster, id } = this.self;
+    if (!equalBytes(hello.clusterId, this.clusterId)) {
+      return fail(`the peer is in ${describeClusterId(hello.clusterId)}, not in cluster "${cluster.clusterId}"`);
+    }
+    if (hello.expectedResponder !== id) return fail(`the peer expected replica ${hello.expectedResponder}, but this is replica ${id}`);
+    const role = hello.role;
+    if (role.kind === "replica" && role.id >= cluster.n) return fail(`the peer claims to be replica ${role.id}, but the cluster has ${cluster.n} replicas`);
+    if (role.kind === "replica" && role.id === id) return fail(`the peer claims to be replica ${id}, which is this replica`);
+    if (role.kind === "client") {
+      const problem = ed25519PublicKeyProblem(role.key);
+      if (problem !== null) return fail(`the client's public key is refused (${problem})`);
+    }
+    const fields: TranscriptFields = { clusterId: this.clusterId, role, initiatorNonce: hello.nonce, responderNonce: this.nonce, responderId: id };
+    this.fields = fields;
+    this.phase = "awaiting-proof";
+    const signature = ed25519Sign(this.self.privateKey, transcript(RESPONDER_DOMAIN, fields));
+    return { kind: "continue", send: [encodeChallenge({ responderId: id, nonce: this.nonce, signature })] };
+  }
+
+  private receiveProof(payload: Uint8Array): Step {
+    this.phase = "finished";
+    const fields = this.fields;
+    if (fields === undefined) throw new Error("handshake responder: awaiting a PROOF without an accepted HELLO");
+    const signature = decodeProof(payload);
+    if (typeof signature === "string") return fail(signature);
+    const role = fields.role;
+    const key = role.kind === "replica" ? replicaKey(this.self.cluster, role.id) : role.key;
+    if (!ed25519Verify(key, transcript(INITIATOR_DOMAIN, fields), signature)) {
+      return fail(role.kind === "replica" ? `the peer claimed to be replica ${role.id} but could not prove it` : "the client could not prove it holds its key");
+    }
+    return { kind: "done", session: role };
+  }
+
+  private finish(step: Step): Step {
+    this.phase = "finished";
+    return step;
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Transcript
+
+const RESPONDER_DOMAIN = ascii("bulwark/handshake/v1/responder\0");
+const INITIATOR_DOMAIN = ascii("bulwark/handshake/v1/initiator\0");
+
+interface TranscriptFields {
+  readonly clusterId: Uint8Array;
+  readonly role: PeerSession;
+  readonly initiatorNonce: Uint8Array;
+  readonly responderNonce: Uint8Array;
+  readonly responderId: number;
+}
+
+function transcript(domain: Uint8Array, fields: TranscriptFields): Uint8Array {
+  const writer = new Writer(domain.length + 1 + fields.clusterId.length + roleBytes(fields.role) + 2 * HANDSHAKE_NONCE_BYTES + 2);
+  writer.bytes(domain);
+  writer.u8(fields.clusterId.length);
+  writer.bytes(fields.clusterId);
+  writeRole(writer, fields.role);
+  writer.bytes(fields.initiatorNonce);
+  writer.bytes(fields.responderNonce);
+  writer.u16(fields.responderId);
+  return writer.finish();
+}
+
+// ------------------------------------------------------------------------------------------
+// Frames
+
+const TAG_HELLO = 0x01;
+const TAG_CHALLENGE = 0x02;
+const TAG_PROOF = 0x03;
+const ROLE_REPLICA = 0x00;
+const ROLE_CLIENT = 0x01;
+const CLUSTER_ID_BYTES_MAX = 64;
+
+interface Hello {
+  readonly clusterId: Uint8Array;
+  readonly role: PeerSession;
+  readonly nonce: Uint8Array;
+  readonly expectedResponder: number;
+}
+
+interface Challenge {
+  readonly responderId: number;
+  readonly nonce: Uint8Array;
+  readonly signature: Uint8Array;
+}
+
+function encodeHello(hello: Hello): Uint8Array {
+  const writer = new Writer(3 + hello.clusterId.length + roleBytes(hello.role) + HANDSHAKE_NONCE_BYTES + 2);
+  writer.u8(TAG_HELLO);
+  writer.u8(HANDSHAKE_VERSION);
+  writer.u8(hello.clusterId.length);
+  writer.bytes(hello.clusterId);
+  writeRole(writer, hello.role);
+  writer.bytes(hello.nonce);
+  writer.u16(hello.expectedResponder);
+  return writer.finish();
+}
+
+function encodeChallenge(challenge: Challenge): Uint8Array {
+  const writer = new Writer(3 + HANDSHAKE_NONCE_BYTES + ED25519_SIGNATURE_BYTES);
+  writer.u8(TAG_CHALLENGE);
+  writer.u16(challenge.responderId);
+  writer.bytes(challenge.nonce);
+  writer.bytes(challenge.signature);
+  return writer.finish();
+}
+
+function encodeProof(signature: Uint8Array): Uint8Array {
+  const writer = new Writer(1 + ED25519_SIGNATURE_BYTES);
+  writer.u8(TAG_PROOF);
+  writer.bytes(signature);
+  return writer.finish();
+}
+
+/** The HELLO in `payload`, or why it is not one. Never throws. */
+function decodeHello(payload: Uint8Array): Hello | string {
+  return decodeFrame(payload, "HELLO", TAG_HELLO, (reader) => {
+    const version = reader.u8("version");
+    if (version !== HANDSHAKE_VERSION) reader.fail(`unsupported handshake version ${version}; this build speaks version ${HANDSHAKE_VERSION}`);
+    const clusterIdBytes = reader.u8("cluster id length");
+    if (clusterIdBytes < 1 || clusterIdBytes > CLUSTER_ID_BYTES_MAX) reader.fail(`a cluster id is 1 to ${CLUSTER_ID_BYTES_MAX} bytes, not ${clusterIdBytes}`);
+    const clusterId = reader.bytes(clusterIdBytes, "cluster id");
+    const roleTag = reader.u8("role");
+    let role: PeerSession;
+    if (roleTag === ROLE_REPLICA) role = { kind: "replica", id: reader.u16("replica id") };
+    else if (roleTag === ROLE_CLIENT) role = { kind: "client", key: reader.bytes(ED25519_PUBLIC_KEY_BYTES, "client key") };
+    else return reader.fail(`unknown initiator role ${hexByte(roleTag)}`);
+    return { clusterId, role, nonce: reader.bytes(HANDSHAKE_NONCE_BYTES, "nonce"), expectedResponder: reader.u16("expected replica id") };
+  });
+}
+
+function decodeChallenge(payload: Uint8Array): Challenge | string {
+  return decodeFrame(payload, "CHALLENGE", TAG_CHALLENGE, (reader) => ({
+    responderId: reader.u16("responder id"),
+    nonce: reader.bytes(HANDSHAKE_NONCE_BYTES, "nonce"),
+    signature: reader.bytes(ED25519_SIGNATURE_BYTES, "signature"),
+  }));
+}
+
+function decodeProof(payload: Uint8Array): Uint8Array | string {
+  return decodeFrame(payload, "PROOF", TAG_PROOF, (reader) => reader.bytes(ED25519_SIGNATURE_BYTES, "signature"));
+}
+
+/** Checks the size and tag, runs `read`, and checks nothing is left; any problem becomes a one-line reason. */
+function decodeFrame<T>(payload: Uint8Array, name: string, tag: number, read: (reader: Reader) => T): T | string {
+  if (!(payload instanceof Uint8Array)) return "a handshake frame must be bytes";
+  if (payload.length > HANDSHAKE_FRAME_BYTES_MAX) return `a ${payload.length}-byte frame is too large for a handshake ${name} (at most ${HANDSHAKE_FRAME_BYTES_MAX})`;
+  if (payload.length === 0) return `expected a handshake ${name}, got an empty frame`;
+  if (payload[0] !== tag) return `expected a handshake ${name} (tag ${hexByte(tag)}), got a frame with tag ${hexByte(payload[0] as number)}`;
+  const reader = new Reader(payload, name);
+  try {
+    const value = read(reader);
+    if (reader.remaining() !== 0) reader.fail(`${reader.remaining()} unexpected bytes after the end`);
+    return value;
+  } catch (error) {
+    if (error instanceof HandshakeFrameError) return error.message;
+    throw error; // a bug in this file, not bad input
+  }
+}
+
+class HandshakeFrameError extends Error {
+  override readonly name = "HandshakeFrameError";
+}
+
+/** Reads a handshake frame after its tag; fields it returns are copies, never views into the socket's buffer. */
+class Reader {
+  private offset = 1;
+
+  constructor(
+    private readonly payload: Uint8Array,
+    private readonly frameName: string,
+  ) {}
+
+  remaining(): number {
+    return this.payload.length - this.offset;
+  }
+
+  fail(detail: string): never {
+    throw new HandshakeFrameError(`malformed handshake ${this.frameName}: ${detail}`);
+  }
+
+  u8(what: string): number {
+    this.require(1, what);
+    const value = this.payload[this.offset] as number;
+    this.offset += 1;
+    return value;
+  }
+
+  u16(what: string): number {
+    this.require(2, what);
+    const value = ((this.payload[this.offset] as number) << 8) | (this.payload[this.offset + 1] as number);
+    this.offset += 2;
+    return value;
+  }
+
+  bytes(length: number, what: string): Uint8Array {
+    this.require(length, what);
+    // Uint8Array.from copies: `slice` on a Buffer (as the socket delivers) would return a view.
+    const value = Uint8Array.from(this.payload.subarray(this.offset, this.offset + length));
+    this.offset += length;
+    return value;
+  }
+
+  private require(length: number, what: string): void {
+    if (this.remaining() < length) this.fail(`truncated at the ${what} (${length} bytes needed, ${this.remaining()} left)`);
+  }
+}
+
+class Writer {
+  private readonly buffer: Uint8Array;
+  private offset = 0;
+
+  constructor(length: number) {
+    this.buffer = new Uint8Array(length);
+  }
+
+  u8(value: number): void {
+    this.buffer[this.offset] = value;
+    this.offset += 1;
+  }
+
+  u16(value: number): void {
+    this.buffer[this.offset] = value >>> 8;
+    this.buffer[this.offset + 1] = value & 0xff;
+    this.offset += 2;
+  }
+
+  bytes(value: Uint8Array): void {
+    this.buffer.set(value, this.offset);
+    this.offset += value.length;
+  }
+
+  finish(): Uint8Array {
+    if (this.offset !== this.buffer.length) throw new Error(`handshake encoder wrote ${this.offset} of ${this.buffer.length} bytes`);
+    return this.buffer;
+  }
+}
+
+function roleBytes(role: PeerSession): number {
+  return 1 + (role.kind === "replica" ? 2 : ED25519_PUBLIC_KEY_BYTES);
+}
+
+function writeRole(writer: Writer, role: PeerSession): void {
+  if (role.kind === "replica") {
+    writer.u8(ROLE_REPLICA);
+    writer.u16(role.id);
+  } else {
+    writer.u8(ROLE_CLIENT);
+    writer.bytes(role.key);
+  }
+}
+
+// ------------------------------------------------------------------------------------------
+// Helpers
+
+function ascii(text: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(text, "latin1"));
+}
+
+/** A peer's cluster id for a log line: quoted if it is a valid id, otherwise not repeated. */
+function describeClusterId(clusterId: Uint8Array): string {
+  const text = Buffer.from(clusterId).toString("latin1");
+  return CLUSTER_ID_PATTERN.test(text) ? `cluster "${text}"` : "a cluster with an invalid id";
+}
+
+function hexByte(value: number): string {
+  return `0x${value.toString(16).padStart(2, "0")}`;
+}
+
+function unexpectedFrame(phase: "new" | "finished"): string {
+  return phase === "new" ? "a handshake frame arrived before the handshake started" : "a handshake frame arrived after the handshake ended";
+}
+
+/** The cluster's key of replica `id`, which the caller has already checked is in the cluster. */
+function replicaKey(cluster: ClusterConfig, id: number): Uint8Array {
+  const key = replicaPublicKey(cluster, id);
+  if (key === undefined) throw new Error(`handshake: replica ${id} is not in cluster "${cluster.clusterId}"`);
+  return key;
+}
+
+function assertReplicaId(cluster: ClusterConfig, id: number, what: string): void {
+  if (replicaPublicKey(cluster, id) === undefined) {
+    throw new RangeError(`${what} must be a replica id of cluster "${cluster.clusterId}" (0 .. ${cluster.n - 1}), not ${id}`);
+  }
+}
+
+function requireRole(role: HandshakeRole, served: HandshakeRole, what: string): void {
+  if (role !== served) throw new Error(`${what} serves only the ${served} side of the handshake, not the ${role}`);
+}

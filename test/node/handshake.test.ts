@@ -1,0 +1,439 @@
+// The signed connection handshake (src/node/handshake.ts): over real TCP on 127.0.0.1 with the
+// transport's Listener and PeerLink, replicas and clients get the sessions they proved and
+// impostors are refused before any application frame flows; and, as bare state machines, recorded
+// frames cannot be replayed and no malformed frame makes the handshake throw.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import type { Ed25519KeyPair } from "../../src/crypto/ed25519.js";
+import type { CloseReason, Connection, ConnectionHandlers } from "../../src/net/connection.js";
+import { encodeFrame } from "../../src/net/frame.js";
+import type { Handshake, HandshakeFactory, HandshakeStep } from "../../src/net/handshake.js";
+import { Listener } from "../../src/net/listener.js";
+import { PeerLink } from "../../src/net/peer-link.js";
+import {
+  HANDSHAKE_FRAME_BYTES_MAX,
+  type ReplicaIdentity,
+  clientDialHandshake,
+  replicaDialHandshake,
+  replicaListenerHandshake,
+} from "../../src/node/handshake.js";
+import type { PeerSession } from "../../src/node/wire-types.js";
+import { Random } from "../../src/sim/random.js";
+import { keyPair, testCluster } from "../ledger/fixtures.js";
+import { randomBytes } from "../support/random-bytes.js";
+import { HOST, closed, rawConnect, sleep, waitFor } from "../net/transport-support.js";
+
+const cluster = testCluster(4);
+// The same keys (same seed) under another cluster id: only the id tells the two apart.
+const otherCluster = testCluster(4, 1, "other-cluster");
+const keyRandom = new Random(41);
+const stranger = keyPair(keyRandom);
+const client = keyPair(keyRandom);
+
+function replica(id: number, keys: Ed25519KeyPair = cluster.keys[id] as Ed25519KeyPair, config = cluster.config): ReplicaIdentity {
+  return { cluster: config, id, privateKey: keys.privateKey };
+}
+
+const bytes = (text: string): Uint8Array => Uint8Array.from(Buffer.from(text, "latin1"));
+const text = (payload: Uint8Array): string => Buffer.from(payload).toString("latin1");
+
+// ------------------------------------------------------------------------------------------
+// Over TCP
+
+/** What one end saw: sessions opened, application frames received, closes. */
+interface Observed {
+  readonly opened: Connection<PeerSession>[];
+  readonly frames: string[];
+  readonly closes: CloseReason[];
+}
+
+function observer(onFrame?: (connection: Connection<PeerSession>, frame: string) => void): Observed & { handlers: ConnectionHandlers<PeerSession> } {
+  const observed: Observed = { opened: [], frames: [], closes: [] };
+  return {
+    ...observed,
+    handlers: {
+      onOpen: (connection) => void observed.opened.push(connection),
+      onFrame: (connection, payload) => {
+        observed.frames.push(text(payload));
+        onFrame?.(connection, text(payload));
+      },
+      onClose: (_connection, reason) => void observed.closes.push(reason),
+    },
+  };
+}
+
+/** A replica's listener on an ephemeral port that answers "ping" with "pong". */
+async function listen(self: ReplicaIdentity): Promise<Observed & { listener: Listener<PeerSession>; port: number }> {
+  const observed = observer((connection, frame) => {
+    if (frame === "ping") connection.send(bytes("pong"));
+  });
+  const listener = new Listener<PeerSession>({ host: HOST, port: 0, handshake: replicaListenerHandshake(self) }, observed.handlers);
+  const { port } = await listener.listen();
+  return { ...observed, listener, port };
+}
+
+let linkSeed = 1;
+
+/** The handshake failures among `observed`'s closes from index `since` on. */
+function handshakeFailures(observed: Observed, since: number): CloseReason[] {
+  return observed.closes.slice(since).filter((reason) => reason.kind === "handshake-failed");
+}
+
+/** A link that sends "ping" at once (it waits in the queue until the handshake is done). Back-off is long, so a failed dial is not retried during a test. */
+function dial(port: number, handshake: HandshakeFactory<PeerSession>): Observed & { link: PeerLink<PeerSession> } {
+  const observed = observer();
+  const random = new Random(linkSeed++);
+  const link = new PeerLink<PeerSession>(
+    { host: HOST, port, handshake, random: () => random.float(), backoff: { initialMs: 60_000, maxMs: 60_000 } },
+    observed.handlers,
+  );
+  link.start();
+  link.send(bytes("ping"));
+  return { ...observed, link };
+}
+
+describe("the handshake over TCP", () => {
+  let replica0: Awaited<ReturnType<typeof listen>>;
+
+  before(async () => {
+    replica0 = await listen(replica(0));
+  });
+
+  after(async () => {
+    await replica0.listener.close();
+  });
+
+  it("replica 1 dialling replica 0: each side's session names the other, then frames flow both ways", async () => {
+    const framesBefore = replica0.frames.length;
+    const openedBefore = replica0.opened.length;
+    const dialler = dial(replica0.port, replicaDialHandshake(replica(1), 0));
+    try {
+      await waitFor(() => dialler.frames.includes("pong"), "the pong");
+      assert.deepEqual(dialler.link.session, { kind: "replica", id: 0 });
+      const accepted = replica0.opened.slice(openedBefore);
+      assert.equal(accepted.length, 1);
+      assert.deepEqual(accepted[0]?.session, { kind: "replica", id: 1 });
+      assert.deepEqual(replica0.frames.slice(framesBefore), ["ping"]);
+      assert.deepEqual(dialler.closes, []);
+    } finally {
+      dialler.link.close();
+    }
+  });
+
+  it("a client dialling replica 0 is seen as a client with its own key", async () => {
+    const openedBefore = replica0.opened.length;
+    const dialler = dial(replica0.port, clientDialHandshake({ cluster: cluster.config, privateKey: client.privateKey }, 0));
+    try {
+      await waitFor(() => dialler.frames.includes("pong"), "the pong");
+      assert.deepEqual(dialler.link.session, { kind: "replica", id: 0 });
+      const session = replica0.opened[openedBefore]?.session;
+      assert.equal(session?.kind, "client");
+      assert.deepEqual(session.kind === "client" ? session.key : undefined, client.publicKey);
+    } finally {
+      dialler.link.close();
+    }
+  });
+
+  it("a dial expecting replica 2 that reaches replica 0 fails on both sides and delivers no frame", async () => {
+    const framesBefore = replica0.frames.length;
+    const closesBefore = replica0.closes.length;
+    const dialler = dial(replica0.port, replicaDialHandshake(replica(1), 2));
+    try {
+      await waitFor(() => handshakeFailures(replica0, closesBefore).length > 0 && dialler.closes.length > 0, "both sides to close");
+      assert.deepEqual(handshakeFailures(replica0, closesBefore), [{ kind: "handshake-failed", detail: "the peer expected replica 2, but this is replica 0" }]);
+      assert.equal(dialler.opened.length, 0, "the dialler never opened");
+      assert.equal(dialler.link.counters.connected, false);
+      await sleep(20);
+      assert.deepEqual(replica0.frames.slice(framesBefore), [], "the queued ping never reached the application");
+    } finally {
+      dialler.link.close();
+    }
+  });
+
+  it("a listener holding replica 0's key that answers as replica 2 cannot prove it, and the dialler refuses it", async () => {
+    const impostor = await listen(replica(2, cluster.keys[0]));
+    const dialler = dial(impostor.port, replicaDialHandshake(replica(1), 2));
+    try {
+      await waitFor(() => dialler.closes.length > 0 && impostor.closes.length > 0, "both sides to close");
+      assert.deepEqual(dialler.closes[0], { kind: "handshake-failed", detail: "expected replica 2, reached a peer that could not prove it" });
+      assert.equal(dialler.opened.length, 0);
+      assert.equal(impostor.opened.length, 0);
+      assert.notEqual(impostor.closes[0]?.kind, "handshake-failed", "the impostor's side saw the dialler hang up");
+      await sleep(20);
+      assert.deepEqual(impostor.frames, []);
+    } finally {
+      dialler.link.close();
+      await impostor.listener.close();
+    }
+  });
+
+  it("a replica signing with the wrong private key for its claimed id is refused", async () => {
+    const framesBefore = replica0.frames.length;
+    const closesBefore = replica0.closes.length;
+    const openedBefore = replica0.opened.length;
+    const dialler = dial(replica0.port, replicaDialHandshake(replica(1, stranger), 0));
+    try {
+      await waitFor(() => handshakeFailures(replica0, closesBefore).length > 0 && dialler.closes.length > 0, "both sides to close");
+      assert.deepEqual(handshakeFailures(replica0, closesBefore), [{ kind: "handshake-failed", detail: "the peer claimed to be replica 1 but could not prove it" }]);
+      assert.equal(replica0.opened.length, openedBefore, "the listener never opened the connection");
+      await sleep(20);
+      assert.deepEqual(replica0.frames.slice(framesBefore), [], "the dialler's ping never reached the application");
+    } finally {
+      dialler.link.close();
+    }
+  });
+
+  it("a replica of a cluster with another id is refused, though it holds the same key", async () => {
+    const closesBefore = replica0.closes.length;
+    const openedBefore = replica0.opened.length;
+    const dialler = dial(replica0.port, replicaDialHandshake(replica(1, cluster.keys[1], otherCluster.config), 0));
+    try {
+      await waitFor(() => handshakeFailures(replica0, closesBefore).length > 0 && dialler.closes.length > 0, "both sides to close");
+      assert.deepEqual(handshakeFailures(replica0, closesBefore), [
+        { kind: "handshake-failed", detail: 'the peer is in cluster "other-cluster", not in cluster "test-cluster"' },
+      ]);
+      assert.equal(replica0.opened.length, openedBefore);
+      assert.equal(dialler.opened.length, 0);
+    } finally {
+      dialler.link.close();
+    }
+  });
+
+  it("a listener closes a connection that sends random bytes or a truncated HELLO, and keeps serving a good one", async () => {
+    const closesBefore = replica0.closes.length;
+    const random = new Random(7);
+    const garbage = await rawConnect(replica0.port);
+    garbage.on("error", () => undefined);
+    garbage.write(encodeFrame(randomBytes(random, 40)));
+    await closed(garbage);
+
+    const hello = firstFrame(replicaDialHandshake(replica(1), 0)("initiator").start());
+    const truncated = await rawConnect(replica0.port);
+    truncated.on("error", () => undefined);
+    truncated.write(encodeFrame(hello.subarray(0, hello.length - 1)));
+    await closed(truncated);
+
+    await waitFor(() => handshakeFailures(replica0, closesBefore).length === 2, "the listener to record both failures");
+    const failures = handshakeFailures(replica0, closesBefore);
+    assert.match(failures[0]?.detail ?? "", /^(expected a handshake HELLO|malformed handshake HELLO)/);
+    assert.equal(failures[1]?.detail, "malformed handshake HELLO: truncated at the expected replica id (2 bytes needed, 1 left)");
+
+    const openedBefore = replica0.opened.length;
+    const good = dial(replica0.port, replicaDialHandshake(replica(2), 0));
+    try {
+      await waitFor(() => good.frames.includes("pong"), "the good connection's pong");
+      assert.deepEqual(replica0.opened[openedBefore]?.session, { kind: "replica", id: 2 });
+    } finally {
+      good.link.close();
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------
+// The state machines, without sockets
+
+function firstFrame(step: HandshakeStep<PeerSession>): Uint8Array {
+  assert.notEqual(step.kind, "fail", step.kind === "fail" ? step.detail : "");
+  const frame = step.kind === "fail" ? undefined : step.send?.[0];
+  assert.ok(frame !== undefined, "the step sends a frame");
+  return frame;
+}
+
+interface Run {
+  readonly hello: Uint8Array;
+  readonly challenge: Uint8Array;
+  readonly proof: Uint8Array;
+  readonly initiatorStep: HandshakeStep<PeerSession>;
+  readonly responderStep: HandshakeStep<PeerSession>;
+}
+
+/** One complete, correct exchange between fresh state machines; returns its frames and final steps. */
+function run(initiator: Handshake<PeerSession>, responder: Handshake<PeerSession>): Run {
+  assert.deepEqual(responder.start(), { kind: "continue" });
+  const hello = firstFrame(initiator.start());
+  const challenge = firstFrame(responder.receive(hello));
+  const initiatorStep = initiator.receive(challenge);
+  const proof = firstFrame(initiatorStep);
+  const responderStep = responder.receive(proof);
+  return { hello, challenge, proof, initiatorStep, responderStep };
+}
+
+const listener0 = replicaListenerHandshake(replica(0));
+const dial1To0 = replicaDialHandshake(replica(1), 0);
+
+/** A fresh responder (replica 0) that has accepted `hello`, ready for a PROOF. */
+function responderAfter(hello: Uint8Array): Handshake<PeerSession> {
+  const responder = listener0("responder");
+  responder.start();
+  firstFrame(responder.receive(hello));
+  return responder;
+}
+
+/** A fresh responder (replica 0) that has received `initiator`'s HELLO, and its answer. */
+function responderAfterOwn(initiator: Handshake<PeerSession>): { responder: Handshake<PeerSession>; receiveHello: HandshakeStep<PeerSession> } {
+  const responder = listener0("responder");
+  responder.start();
+  return { responder, receiveHello: responder.receive(firstFrame(initiator.start())) };
+}
+
+function expectFail(step: HandshakeStep<PeerSession>, detail?: RegExp): void {
+  assert.equal(step.kind, "fail", `expected a failure, got ${step.kind}`);
+  if (detail !== undefined && step.kind === "fail") assert.match(step.detail, detail);
+  if (step.kind === "fail") assert.ok(!step.detail.includes("\n"), "the reason is one line");
+}
+
+/** `frame` with byte `position` replaced by `value`. */
+function patched(frame: Uint8Array, position: number, ...values: number[]): Uint8Array {
+  const copy = new Uint8Array(frame);
+  copy.set(values, position);
+  return copy;
+}
+
+// In a HELLO from this cluster: tag, version, cluster id length, the id, then the role.
+const ROLE_OFFSET = 3 + cluster.config.clusterId.length;
+
+describe("the handshake state machines", () => {
+  it("a correct exchange gives the initiator the replica it dialled and the responder the initiator's claim", () => {
+    const exchange = run(dial1To0("initiator"), listener0("responder"));
+    assert.equal(exchange.initiatorStep.kind, "done");
+    assert.deepEqual(exchange.initiatorStep.kind === "done" ? exchange.initiatorStep.session : undefined, { kind: "replica", id: 0 });
+    assert.deepEqual(exchange.responderStep, { kind: "done", session: { kind: "replica", id: 1 } });
+    for (const frame of [exchange.hello, exchange.challenge, exchange.proof]) assert.ok(frame.length <= HANDSHAKE_FRAME_BYTES_MAX);
+  });
+
+  it("a PROOF recorded from one run is refused by a new responder, even with the same HELLO replayed", () => {
+    const recorded = run(dial1To0("initiator"), listener0("responder"));
+    assert.equal(recorded.responderStep.kind, "done");
+    const responder = listener0("responder");
+    responder.start();
+    const freshChallenge = firstFrame(responder.receive(recorded.hello));
+    assert.notDeepEqual(freshChallenge, recorded.challenge, "the new responder chose a new nonce");
+    expectFail(responder.receive(recorded.proof), /^the peer claimed to be replica 1 but could not prove it$/);
+  });
+
+  it("a CHALLENGE recorded from one run is refused by a new initiator", () => {
+    const recorded = run(dial1To0("initiator"), listener0("responder"));
+    const initiator = dial1To0("initiator");
+    initiator.start();
+    expectFail(initiator.receive(recorded.challenge), /^expected replica 0, reached a peer that could not prove it$/);
+  });
+
+  it("a client's session carries a copy of its key, not a view of the HELLO it came in", () => {
+    const responder = listener0("responder");
+    const initiator = clientDialHandshake({ cluster: cluster.config, privateKey: client.privateKey }, 0)("initiator");
+    responder.start();
+    // The socket hands the handshake Buffers, whose `slice` is a view: the key must not be one.
+    const hello = Buffer.from(firstFrame(initiator.start()));
+    const proof = firstFrame(initiator.receive(firstFrame(responder.receive(hello))));
+    hello.fill(0);
+    const step = responder.receive(proof);
+    assert.equal(step.kind, "done");
+    const session = step.kind === "done" ? step.session : undefined;
+    assert.equal(session?.kind, "client");
+    assert.ok(session.kind === "client" && Object.getPrototypeOf(session.key) === Uint8Array.prototype, "a plain Uint8Array");
+    assert.deepEqual(session, { kind: "client", key: client.publicKey });
+  });
+
+  it("the responder refuses a HELLO claiming a replica outside the cluster, or its own id", () => {
+    const hello = firstFrame(dial1To0("initiator").start());
+    const start = (): Handshake<PeerSession> => {
+      const responder = listener0("responder");
+      responder.start();
+      return responder;
+    };
+    expectFail(start().receive(patched(hello, ROLE_OFFSET + 1, 0x00, 0x07)), /^the peer claims to be replica 7, but the cluster has 4 replicas$/);
+    expectFail(start().receive(patched(hello, ROLE_OFFSET + 1, 0x00, 0x00)), /^the peer claims to be replica 0, which is this replica$/);
+    expectFail(start().receive(patched(hello, 1, 2)), /unsupported handshake version 2/);
+    expectFail(start().receive(patched(hello, ROLE_OFFSET, 0x05)), /unknown initiator role 0x05/);
+    expectFail(start().receive(patched(hello, 2, 0)), /a cluster id is 1 to 64 bytes, not 0/);
+  });
+
+  it("the responder refuses a client key of small order before signing anything", () => {
+    const hello = firstFrame(clientDialHandshake({ cluster: cluster.config, privateKey: client.privateKey }, 0)("initiator").start());
+    const responder = listener0("responder");
+    responder.start();
+    expectFail(responder.receive(patched(hello, ROLE_OFFSET + 1, ...new Uint8Array(32))), /^the client's public key is refused \(small-order\)$/);
+  });
+
+  it("every truncation, extension and oversized form of each frame fails without throwing", () => {
+    const exchange = run(dial1To0("initiator"), listener0("responder"));
+    const feeds: readonly [string, Uint8Array, () => Handshake<PeerSession>][] = [
+      ["HELLO", exchange.hello, () => {
+        const responder = listener0("responder");
+        responder.start();
+        return responder;
+      }],
+      ["CHALLENGE", exchange.challenge, () => {
+        const initiator = dial1To0("initiator");
+        initiator.start();
+        return initiator;
+      }],
+      ["PROOF", exchange.proof, () => responderAfter(exchange.hello)],
+    ];
+    for (const [name, frame, fresh] of feeds) {
+      for (let length = 0; length < frame.length; length += 1) {
+        expectFail(fresh().receive(frame.subarray(0, length)));
+      }
+      expectFail(fresh().receive(Uint8Array.from([...frame, 0])), new RegExp(`^malformed handshake ${name}: 1 unexpected bytes after the end$`));
+      expectFail(fresh().receive(new Uint8Array(1_000).fill(frame[0] as number)), /too large for a handshake/);
+    }
+  });
+
+  it("any changed byte of a CHALLENGE or a PROOF makes the handshake fail", () => {
+    // Each position gets a fresh pair mid-exchange, so the unchanged frame would have been
+    // accepted (position -1 checks exactly that) and only the flipped byte is to blame.
+    const flip = (frame: Uint8Array, position: number): Uint8Array => (position < 0 ? frame : patched(frame, position, (frame[position] as number) ^ 0x01));
+    const challengeBytes = run(dial1To0("initiator"), listener0("responder")).challenge.length;
+    for (let position = -1; position < challengeBytes; position += 1) {
+      const initiator = dial1To0("initiator");
+      const challenge = firstFrame(responderAfterOwn(initiator).receiveHello);
+      const step = initiator.receive(flip(challenge, position));
+      if (position < 0) assert.equal(step.kind, "done");
+      else expectFail(step);
+    }
+    const proofBytes = run(dial1To0("initiator"), listener0("responder")).proof.length;
+    for (let position = -1; position < proofBytes; position += 1) {
+      const initiator = dial1To0("initiator");
+      const { responder, receiveHello } = responderAfterOwn(initiator);
+      const proof = firstFrame(initiator.receive(firstFrame(receiveHello)));
+      const step = responder.receive(flip(proof, position));
+      if (position < 0) assert.equal(step.kind, "done");
+      else expectFail(step);
+    }
+  });
+
+  it("random frames fed to either side in any phase give a failure, never an exception", () => {
+    const random = new Random(3);
+    const exchange = run(dial1To0("initiator"), listener0("responder"));
+    for (let trial = 0; trial < 300; trial += 1) {
+      const frame = randomBytes(random, random.between(0, 160));
+      if (frame.length > 0) frame[0] = random.between(0, 4);
+      expectFail(listener0("responder").receive(frame), /before the handshake started/);
+      const responder = listener0("responder");
+      responder.start();
+      expectFail(responder.receive(frame));
+      expectFail(responderAfter(exchange.hello).receive(frame));
+      const initiator = dial1To0("initiator");
+      initiator.start();
+      expectFail(initiator.receive(frame));
+    }
+  });
+
+  it("a frame after the handshake ended is refused", () => {
+    const initiator = dial1To0("initiator");
+    const responder = listener0("responder");
+    const exchange = run(initiator, responder);
+    expectFail(initiator.receive(exchange.challenge), /after the handshake ended/);
+    expectFail(responder.receive(exchange.proof), /after the handshake ended/);
+  });
+
+  it("a factory asked for the side it does not serve throws, as do ids outside the cluster", () => {
+    assert.throws(() => listener0("initiator"), /serves only the responder side/);
+    assert.throws(() => dial1To0("responder"), /serves only the initiator side/);
+    assert.throws(() => clientDialHandshake({ cluster: cluster.config, privateKey: client.privateKey }, 0)("responder"), /serves only the initiator side/);
+    assert.throws(() => replicaDialHandshake(replica(1), 4), /the dialled replica must be a replica id/);
+    assert.throws(() => replicaDialHandshake(replica(1), 1), /cannot dial itself/);
+    assert.throws(() => replicaListenerHandshake({ ...replica(0), id: -1 }), /the listening replica must be a replica id/);
+  });
+});
