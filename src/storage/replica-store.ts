@@ -87,6 +87,32 @@ export interface StateChunkOptions {
   readonly bytesMax?: number;
 }
 
+/**
+ * The state as it was when `pinState` was called, readable in chunks for as long as it is held
+ * (an LMDB read transaction: later commits do not change what it sees). State transfer serves a
+ * stable checkpoint's state from one while execution moves on. While held, LMDB cannot reuse the
+ * pages later commits free, so the file grows by what is written meanwhile: release it promptly.
+ */
+export interface PinnedState {
+  /** The applied height the pinned state reflects; undefined for a store without blocks. */
+  readonly appliedHeight: number | undefined;
+  readChunk(options?: StateChunkOptions): StateChunk;
+  /** Ends the read transaction; later `readChunk` calls throw. Idempotent. */
+  release(): void;
+}
+
+/** A verified state snapshot to install in place of the current state (state transfer). */
+export interface StateInstall {
+  /** The checkpoint's height: the state is the state after block `height`. */
+  readonly height: number;
+  /** Header bytes of block `height` (the next block's prevHash is its hash). */
+  readonly header: Uint8Array;
+  readonly certificate?: Uint8Array;
+  /** Every state entry, in any order; keys unique. */
+  readonly entries: Iterable<readonly [key: Uint8Array, value: Uint8Array]>;
+  readonly meta: { readonly seq: number; readonly stateDigest: Uint8Array };
+}
+
 export interface StoreCounters {
   blocksCommitted: number;
   certificatesAttached: number;
@@ -295,6 +321,76 @@ export class ReplicaStore {
    * For snapshots and state transfer that resume from the last key they received.
    */
   readStateChunk(options: StateChunkOptions = {}): StateChunk {
+    return this.reading((transaction) => this.readStateChunkIn(transaction, options));
+  }
+
+  /** Pins the current state for chunked reads (see `PinnedState`). */
+  pinState(): PinnedState {
+    if (this.closed) throw new Error("pinState: the store is closed");
+    const transaction = this.env.root.useReadTransaction();
+    let released = false;
+    const appliedHeight = this.readAppliedState(transaction)?.height;
+    return {
+      appliedHeight,
+      readChunk: (options: StateChunkOptions = {}): StateChunk => {
+        if (released || this.closed) throw new Error("PinnedState.readChunk: the pin was released");
+        return this.readStateChunkIn(transaction, options);
+      },
+      release: (): void => {
+        if (released) return;
+        released = true;
+        transaction.done();
+      },
+    };
+  }
+
+  /**
+   * Replaces the whole state with a verified snapshot at `install.height` in one transaction:
+   * every old state entry goes, the snapshot's entries, the header (and certificate) of block
+   * `height` and the applied-state metadata are written, and blocks stored above `height` (a
+   * diverged or abandoned suffix) are deleted, so the chain continues at `height + 1`. Headers
+   * below stay: they are the same chain's history (with gaps, for a replica that was far behind).
+   * No body travels with a snapshot, so the body retention height moves to `height + 1`.
+   */
+  installState(install: StateInstall): Promise<void> {
+    const { height, header, certificate, meta } = install;
+    assertHeight(height);
+    if (height < 1) throw new RangeError("installState: height must be at least 1");
+    assertBytes(header, "installState: header");
+    if (certificate !== undefined) assertBytes(certificate, "installState: certificate");
+    assertHeight(meta.seq, "installState: meta.seq");
+    assertBytes(meta.stateDigest, "installState: meta.stateDigest");
+    const frames: Array<[Buffer, ReturnType<typeof frameValue>]> = [];
+    for (const [key, value] of install.entries) {
+      assertBytes(key, "installState: entry key");
+      assertBytes(value, "installState: entry value");
+      if (key.length > STATE_KEY_BYTES_MAX) throw new RangeError(`installState: state key of ${key.length} bytes; the most is ${STATE_KEY_BYTES_MAX}`);
+      const stored = stateKey(key);
+      frames.push([stored, frameValue(DATABASE_NAMES.state, stored, value)]);
+    }
+    const key = uint64Key(height);
+    const applied = encodeAppliedState({ height, seq: meta.seq, stateDigest: meta.stateDigest });
+    const { headers, bodies, certificates, state, meta: metaDatabase } = this.env;
+    return this.env.root.childTransaction(() => {
+      const old: Uint8Array[] = [];
+      for (const stored of state.getKeys({ start: STATE_RANGE_START, end: STATE_RANGE_END })) old.push(stored);
+      for (const stored of old) state.removeSync(stored);
+      for (const [stored, framed] of frames) state.putSync(stored, framed);
+      for (const database of [headers, bodies, certificates]) {
+        for (const above of [...database.getKeys({ start: uint64Key(height + 1) })]) database.removeSync(above);
+      }
+      headers.putSync(key, frameValue(DATABASE_NAMES.headers, key, header));
+      // The bodies up to `height` did not travel with the state: the store holds block `height`
+      // as a header only, which is what the retention height says of the bodies below it.
+      const retention = Math.max(height + 1, this.retentionHeightIn(undefined));
+      metaDatabase.putSync(RETENTION_KEY, frameValue(DATABASE_NAMES.meta, RETENTION_KEY, uint64Key(retention)));
+      if (certificate !== undefined) certificates.putSync(key, frameValue(DATABASE_NAMES.certificates, key, certificate));
+      else certificates.removeSync(key);
+      metaDatabase.putSync(APPLIED_STATE_KEY, frameValue(DATABASE_NAMES.meta, APPLIED_STATE_KEY, applied));
+    });
+  }
+
+  private readStateChunkIn(transaction: ReadTransaction, options: StateChunkOptions): StateChunk {
     const entriesMax = options.entriesMax ?? STATE_CHUNK_ENTRIES_DEFAULT;
     const bytesMax = options.bytesMax ?? STATE_CHUNK_BYTES_DEFAULT;
     if (!Number.isSafeInteger(entriesMax) || entriesMax < 1 || entriesMax > STATE_CHUNK_ENTRIES_MAX) {
@@ -306,7 +402,7 @@ export class ReplicaStore {
       if (options.after.length > STATE_KEY_BYTES_MAX) throw new RangeError(`readStateChunk: a cursor of ${options.after.length} bytes is longer than any state key`);
     }
     const start = options.after === undefined ? STATE_RANGE_START : stateKey(options.after);
-    return this.reading((transaction) => {
+    {
       const entries: Array<[Uint8Array, Uint8Array]> = [];
       let byteCount = 0;
       let done = true;
@@ -324,7 +420,7 @@ export class ReplicaStore {
       }
       const last = entries[entries.length - 1];
       return { entries, cursor: last?.[0], done, appliedHeight: this.readAppliedState(transaction)?.height };
-    });
+    }
   }
 
   // -------------------------------------------------------------------------------------------
