@@ -3,6 +3,8 @@
 
 import { Command, CommanderError } from "commander";
 
+import { registerInitCommand } from "./init-command.js";
+import { registerReplicaCommand } from "./replica-command.js";
 import { registerSimCommand } from "./sim-command.js";
 import { registerVerifyCommand } from "./verify-command.js";
 import type { CliOutput } from "./output.js";
@@ -18,6 +20,8 @@ export async function main(argv: string[], output: CliOutput = processOutput): P
   const setExitCode = (code: number): void => {
     exitCode = code;
   };
+  registerInitCommand(program, output, setExitCode);
+  registerReplicaCommand(program, output, setExitCode);
   registerSimCommand(program, output, setExitCode);
   registerVerifyCommand(program, output, setExitCode);
   if (argv.length === 0) {

@@ -3,15 +3,15 @@
 // recomputes every state root (src/node/store-audit.ts). Exit 0 when everything checks; 1 with the
 // first bad height and what was wrong; 2 when the store or the config cannot be opened at all.
 
-import { readFileSync } from "node:fs";
 import { availableParallelism } from "node:os";
 
 import { type Command, InvalidArgumentError } from "commander";
 
-import { ClusterConfigError, parseClusterConfigJson } from "../ledger/cluster-json.js";
+import { ClusterConfigError } from "../ledger/cluster-json.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { type AuditReport, auditStore } from "../node/store-audit.js";
 import { ReplicaStore, StorageError } from "../storage/index.js";
+import { readClusterFile } from "./cluster-file.js";
 import type { CliOutput } from "./output.js";
 
 interface VerifyFlags {
@@ -52,16 +52,6 @@ export interface VerifySummary {
   readonly badStateKeyHex?: string;
   readonly problem?: string;
   readonly notes: readonly string[];
-}
-
-function loadCluster(path: string): ClusterConfig {
-  let text: string;
-  try {
-    text = readFileSync(path, "utf8");
-  } catch (error) {
-    throw new ClusterConfigError([`cannot be read: ${error instanceof Error ? error.message : String(error)}`], path);
-  }
-  return parseClusterConfigJson(text, path);
 }
 
 function summaryOf(report: AuditReport): VerifySummary {
@@ -107,7 +97,7 @@ export async function runVerify(flags: VerifyFlags, output: CliOutput): Promise<
   let cluster: ClusterConfig;
   let store: ReplicaStore;
   try {
-    cluster = loadCluster(flags.cluster);
+    cluster = readClusterFile(flags.cluster);
     store = await ReplicaStore.openExisting({ directory: flags.data, clusterId: cluster.clusterId });
   } catch (error) {
     if (!(error instanceof ClusterConfigError) && !(error instanceof StorageError)) throw error;

@@ -1,0 +1,134 @@
+// `bulwark replica`: runs one replica in the foreground (issue 4 §4) until SIGINT or SIGTERM,
+// then stops gracefully (no new input, in-flight blocks finish, the store closes). Logs are pino
+// JSON lines on stdout; the line "replica started" means the port is bound and the replica
+// restored from its store.
+
+import { dirname, join } from "node:path";
+
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { pino } from "pino";
+
+import { ClusterConfigError } from "../ledger/cluster-json.js";
+import type { ClusterConfig } from "../ledger/cluster.js";
+import { KeyFileError, readKeyFile } from "../node/keys.js";
+import { ReplicaRuntime, type RuntimeLogger } from "../node/replica-runtime.js";
+import { StorageError } from "../storage/index.js";
+import { readClusterFile } from "./cluster-file.js";
+import type { CliOutput } from "./output.js";
+
+interface ReplicaFlags {
+  readonly cluster: string;
+  readonly id: number;
+  readonly data: string;
+  readonly key?: string;
+  readonly sync: "durable" | "none";
+  readonly listen?: string;
+  readonly retainBlocks?: number;
+  readonly logLevel: string;
+}
+
+function parseNonNegative(what: string): (text: string) => number {
+  return (text) => {
+    const value = Number(text);
+    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`expected ${what}, a whole number from 0.`);
+    return value;
+  };
+}
+
+export function registerReplicaCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
+  program
+    .command("replica")
+    .description("Run one replica of a cluster in the foreground (Ctrl-C or SIGTERM stops it cleanly).")
+    .requiredOption("--cluster <file>", "the cluster's public config (cluster.json, written by bulwark init)")
+    .requiredOption("--id <n>", "this replica's id in the cluster (0 .. n - 1)", parseNonNegative("a replica id"))
+    .requiredOption("--data <dir>", "this replica's data directory (created if absent; one replica per directory)")
+    .option("--key <file>", "this replica's private key file (default: replica-<id>.key beside the cluster file)")
+    .addOption(
+      new Option("--sync <policy>", 'durability: "durable" fsyncs every record before a vote leaves; "none" risks votes on power loss (see docs)')
+        .choices(["durable", "none"])
+        .default("durable"),
+    )
+    .option("--listen <host>", "address to bind (default: the host of this replica's address in the cluster file; 0.0.0.0 for all interfaces)")
+    .option("--retain-blocks <n>", "keep block bodies for this many heights below the tip and prune older ones (headers and certificates stay); default: keep all", parseNonNegative("a number of blocks"))
+    .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
+    .action(async (flags: ReplicaFlags) => {
+      setExitCode(await runReplica(flags, output));
+    });
+}
+
+async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<number> {
+  let cluster: ClusterConfig;
+  try {
+    cluster = readClusterFile(flags.cluster);
+  } catch (error) {
+    if (!(error instanceof ClusterConfigError)) throw error;
+    output.err(`bulwark replica: ${error.message}\n`);
+    return 2;
+  }
+  if (flags.id >= cluster.n) {
+    output.err(`bulwark replica: --id ${flags.id} is not a replica of this cluster (ids 0 .. ${cluster.n - 1})\n`);
+    return 2;
+  }
+  const keyPath = flags.key ?? join(dirname(flags.cluster), `replica-${flags.id}.key`);
+  const logger = pino({ level: flags.logLevel, base: { replica: flags.id } });
+  let privateKey;
+  try {
+    const key = await readKeyFile(keyPath, { warn: (message) => logger.warn({ file: keyPath }, message) });
+    const expected = cluster.replicas[flags.id]!.publicKey;
+    if (!Buffer.from(key.publicKey).equals(expected)) {
+      output.err(`bulwark replica: ${keyPath} is not replica ${flags.id}'s key (its public key differs from the one in ${flags.cluster})\n`);
+      return 2;
+    }
+    privateKey = key.privateKey;
+  } catch (error) {
+    if (!(error instanceof KeyFileError)) throw error;
+    output.err(`bulwark replica: ${error.message}\n`);
+    return 2;
+  }
+  const runtimeLogger: RuntimeLogger = {
+    debug: (fields, message) => logger.debug(fields, message),
+    info: (fields, message) => logger.info(fields, message),
+    warn: (fields, message) => logger.warn(fields, message),
+    error: (fields, message) => logger.error(fields, message),
+  };
+  let fatal: ((error: unknown) => void) | undefined;
+  const failed = new Promise<number>((resolve) => {
+    fatal = () => resolve(70);
+  });
+  let runtime: ReplicaRuntime;
+  try {
+    runtime = await ReplicaRuntime.start({
+      cluster,
+      id: flags.id,
+      privateKey,
+      dataDirectory: flags.data,
+      sync: flags.sync,
+      ...(flags.listen === undefined ? {} : { listenHost: flags.listen }),
+      ...(flags.retainBlocks === undefined ? {} : { retainBlocks: flags.retainBlocks }),
+      logger: runtimeLogger,
+      onFatal: (error) => fatal?.(error),
+    });
+  } catch (error) {
+    if (error instanceof StorageError || (error instanceof Error && /could not listen/.test(error.message))) {
+      output.err(`bulwark replica: ${error.message}\n`);
+      return 2;
+    }
+    throw error;
+  }
+  const stopped = new Promise<number>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, "stopping");
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      void runtime.stop().then(() => resolve(0));
+    };
+    process.on("SIGINT", onSignal);
+    process.on("SIGTERM", onSignal);
+  });
+  const code = await Promise.race([stopped, failed]);
+  if (code !== 0) {
+    // The runtime logged why; its store may hold less than memory did, so do not flush anything more.
+    process.exit(code);
+  }
+  return code;
+}

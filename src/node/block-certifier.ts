@@ -1,0 +1,142 @@
+// Gathers a commit certificate for each block (issue 3 §3): after a replica has executed and stored
+// block h it signs the header hash and sends the signature to every peer; each replica keeps the
+// signatures that verify against ITS OWN header of h, and once 2f + 1 distinct replicas (itself
+// included) signed the same hash the certificate is stored with the block. A replica signs only a
+// header it computed itself, so 2f + 1 signatures mean f + 1 correct replicas executed the same
+// transactions to the same state root (DESIGN.md, "Data model").
+//
+// Signatures may arrive before the block executes here (a lagging replica): they wait, unverified,
+// for at most `aheadMax` heights above the executed height and `n` per height, so memory is
+// bounded. A height that never gathers a quorum (its peers crashed before sending) stays
+// uncertified; the count of such heights is exported, and state transfer or a later audit will
+// show it. Signatures for certified or long-past heights are dropped.
+
+import { type BlockHeader, blockHeaderHash } from "../ledger/block-header.js";
+import { type BlockSignature, type CommitCertificate, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
+import { type ClusterConfig, certificateQuorum } from "../ledger/cluster.js";
+
+export interface BlockCertifierCounters {
+  certified: number;
+  signaturesAccepted: number;
+  signaturesInvalid: number;
+  signaturesDropped: number;
+  /** Heights given up on: fell more than `behindMax` below the executed height uncertified. */
+  abandoned: number;
+}
+
+interface PendingHeight {
+  header: BlockHeader | undefined;
+  /** Verified signatures over our header (ours included). */
+  readonly verified: Map<number, BlockSignature>;
+  /** Signatures that arrived before our header, checked once it exists. */
+  readonly early: Map<number, Uint8Array>;
+}
+
+export class BlockCertifier {
+  readonly counters: BlockCertifierCounters = { certified: 0, signaturesAccepted: 0, signaturesInvalid: 0, signaturesDropped: 0, abandoned: 0 };
+  private readonly cluster: ClusterConfig;
+  private readonly quorum: number;
+  private readonly aheadMax: number;
+  private readonly behindMax: number;
+  private readonly onCertified: (header: BlockHeader, certificate: CommitCertificate) => void;
+  private readonly pending = new Map<number, PendingHeight>();
+  private executedHeight = 0;
+
+  /**
+   * `onCertified` receives each certificate once. `aheadMax`/`behindMax` bound how far above and
+   * below the executed height signatures are kept (the watermark window is a good value).
+   */
+  constructor(options: { cluster: ClusterConfig; aheadMax: number; behindMax: number; onCertified: (header: BlockHeader, certificate: CommitCertificate) => void }) {
+    this.cluster = options.cluster;
+    this.quorum = certificateQuorum(options.cluster);
+    this.aheadMax = options.aheadMax;
+    this.behindMax = options.behindMax;
+    this.onCertified = options.onCertified;
+  }
+
+  /** Heights waiting for signatures (bounded by aheadMax + behindMax). */
+  get pendingHeights(): number {
+    return this.pending.size;
+  }
+
+  /** Our own block `header` is stored and signed with `own`; returns nothing, may certify. */
+  onOwnBlock(header: BlockHeader, own: BlockSignature): void {
+    const height = header.height;
+    this.executedHeight = Math.max(this.executedHeight, height);
+    const entry = this.entry(height);
+    entry.header = header;
+    entry.verified.set(own.replica, own);
+    for (const [replica, signature] of entry.early) this.check(entry, header, { replica, signature });
+    entry.early.clear();
+    this.maybeCertify(height, entry);
+    this.forgetBelow(this.executedHeight - this.behindMax);
+  }
+
+  /** A peer's signature for `height`. */
+  onSignature(replica: number, height: number, signature: Uint8Array): void {
+    if (!Number.isSafeInteger(height) || height < 1 || height > this.executedHeight + this.aheadMax || height <= this.executedHeight - this.behindMax) {
+      this.counters.signaturesDropped++;
+      return;
+    }
+    if (replica < 0 || replica >= this.cluster.n) {
+      this.counters.signaturesInvalid++;
+      return;
+    }
+    const entry = this.entry(height);
+    if (entry.verified.has(replica) || entry.early.has(replica) || entry.verified.size >= this.quorum) {
+      this.counters.signaturesDropped++;
+      return;
+    }
+    if (entry.header === undefined) {
+      entry.early.set(replica, signature.slice());
+      return;
+    }
+    this.check(entry, entry.header, { replica, signature });
+    this.maybeCertify(height, entry);
+  }
+
+  /** State transfer jumped to `height`: nothing at or below it will execute here. */
+  skipTo(height: number): void {
+    this.executedHeight = Math.max(this.executedHeight, height);
+    this.forgetBelow(height + 1);
+  }
+
+  private entry(height: number): PendingHeight {
+    let entry = this.pending.get(height);
+    if (entry === undefined) {
+      entry = { header: undefined, verified: new Map(), early: new Map() };
+      this.pending.set(height, entry);
+    }
+    return entry;
+  }
+
+  private check(entry: PendingHeight, header: BlockHeader, signature: BlockSignature): void {
+    if (verifyBlockSignature(this.cluster, header, signature).ok) {
+      entry.verified.set(signature.replica, signature);
+      this.counters.signaturesAccepted++;
+    } else {
+      this.counters.signaturesInvalid++;
+    }
+  }
+
+  private maybeCertify(height: number, entry: PendingHeight): void {
+    if (entry.header === undefined || entry.verified.size < this.quorum) return;
+    const signatures = [...entry.verified.values()].slice(0, this.quorum);
+    this.pending.delete(height);
+    this.counters.certified++;
+    this.onCertified(entry.header, createCertificate(height, signatures));
+  }
+
+  private forgetBelow(height: number): void {
+    for (const [pendingHeight, entry] of this.pending) {
+      if (pendingHeight >= height) continue;
+      if (entry.header !== undefined) this.counters.abandoned++;
+      this.pending.delete(pendingHeight);
+    }
+  }
+}
+
+/** The hex header hash: the digest a checkpoint at this height carries (see replica-runtime.ts). */
+export function headerDigest(header: BlockHeader): string {
+  return Buffer.from(blockHeaderHash(header)).toString("hex");
+}

@@ -1,0 +1,59 @@
+// The PBFT core's crypto for a real replica (consensus/pbft/types.ts, `PbftCrypto`): SHA-256
+// batch digests, Ed25519 signatures by the replica's key over the core's signing payloads, and
+// client requests checked as signed transaction envelopes (app/request.ts).
+//
+// Digests and signatures are lowercase hex strings in the core's types; the core compares them as
+// strings, so this module only ever produces the canonical form and refuses any other before it
+// decodes (Buffer.from(…, "hex") silently stops at the first bad character).
+
+import { createHash } from "node:crypto";
+
+import { verifyRequest } from "../app/request.js";
+import type { ClientRequest, Digest, PbftCrypto, ReplicaId, Signature } from "../consensus/pbft/types.js";
+import { ED25519_SIGNATURE_BYTES, Ed25519Verifier, type Ed25519PrivateKey, ed25519Sign } from "../crypto/ed25519.js";
+import type { ClusterConfig } from "../ledger/cluster.js";
+
+const BATCH_DOMAIN = "bulwark/batch/v1\0";
+const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}}$`);
+
+export class ReplicaCrypto implements PbftCrypto {
+  private readonly cluster: ClusterConfig;
+  private readonly privateKey: Ed25519PrivateKey;
+  private readonly verifier = new Ed25519Verifier();
+  private readonly lengthBytes = Buffer.alloc(4);
+
+  constructor(cluster: ClusterConfig, privateKey: Ed25519PrivateKey) {
+    this.cluster = cluster;
+    this.privateKey = privateKey;
+  }
+
+  /**
+   * SHA-256 over a domain prefix, the request count and each request's length-prefixed envelope.
+   * The envelope determines every other field of its request (request.ts binds them), so equal
+   * digests mean equal batches; the lengths keep two batches from hashing the same bytes.
+   */
+  batchDigest(requests: readonly ClientRequest[]): Digest {
+    const hash = createHash("sha256").update(BATCH_DOMAIN);
+    this.lengthBytes.writeUInt32BE(requests.length);
+    hash.update(this.lengthBytes);
+    for (const request of requests) {
+      this.lengthBytes.writeUInt32BE(request.operation.length);
+      hash.update(this.lengthBytes).update(request.operation);
+    }
+    return hash.digest("hex");
+  }
+
+  sign(payload: string): Signature {
+    return Buffer.from(ed25519Sign(this.privateKey, Buffer.from(payload, "utf8"))).toString("hex");
+  }
+
+  verify(replica: ReplicaId, payload: string, signature: Signature): boolean {
+    const publicKey = this.cluster.replicas[replica]?.publicKey;
+    if (publicKey === undefined || typeof signature !== "string" || !SIGNATURE_HEX.test(signature)) return false;
+    return this.verifier.verify(publicKey, Buffer.from(payload, "utf8"), Buffer.from(signature, "hex"));
+  }
+
+  verifyRequest(request: ClientRequest): boolean {
+    return verifyRequest(request);
+  }
+}

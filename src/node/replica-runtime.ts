@@ -1,0 +1,527 @@
+// One replica process (DESIGN.md, "The consensus core contract"; issue 3 §4, issue 4 §3): the
+// pure PBFT core wired to TCP, the LMDB store, execution and a tick timer.
+//
+// The Ready loop. Inputs (peer messages, client requests, ticks, executed batches) are stepped
+// into the core as they arrive. One Ready at a time is handled: its records are made durable
+// BEFORE any of its messages leaves (so a restarted replica can never contradict a vote it sent;
+// ResilientDB's issue #220 is what happens without), then its messages go out, its committed
+// batches go to execution, cached replies go to clients and state fetches start. While a Ready's
+// records are being written, later output accumulates in the core and is drained as the next
+// Ready: one fsync covers everything produced meanwhile.
+//
+// Execution. Committed batches execute in sequence order (block-pipeline.ts) as soon as they are
+// handed over; their block writes queue behind each other and resolve in order. Only when a
+// block is durable does the replica tell the core it executed (which may sign a checkpoint),
+// answer its clients (an acknowledged transaction is on disk) and sign the block for its commit
+// certificate (block-certifier.ts). At a checkpoint height execution waits for the block to be
+// durable before the next batch, so the store's state at that moment IS the checkpoint's and can
+// be pinned for state transfer (state-transfer.ts).
+//
+// The checkpoint digest the core signs is the hash of the block header at the checkpoint height:
+// the header commits to the state root and, through prevHash, to the whole chain, so a proof of
+// 2f + 1 checkpoint signatures certifies both, and a fetched state is checked against it.
+//
+// Failure: a store write that fails leaves memory ahead of the disk; nothing may continue. The
+// runtime reports it to `onFatal` (the replica command exits; restarting resumes from the store).
+
+import { createLedgerApplication } from "../app/ledger-application.js";
+import { requestFromTransaction } from "../app/request.js";
+import { TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
+import { PbftReplica, type ReplicaStatus } from "../consensus/pbft/replica.js";
+import type { CheckpointProof, ClientRequest, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
+import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
+import { type BlockHeader, decodeBlockHeader } from "../ledger/block-header.js";
+import { type CommitCertificate, encodeCertificate, signBlock } from "../ledger/certificate.js";
+import type { ClusterConfig } from "../ledger/cluster.js";
+import type { Connection } from "../net/connection.js";
+import { Listener } from "../net/listener.js";
+import { RateLimitedLog, type TransportLogger } from "../net/log.js";
+import { PeerLink } from "../net/peer-link.js";
+import { ReplicaStore, type SyncPolicy } from "../storage/index.js";
+import { parseAddress } from "./address.js";
+import { BlockCertifier, headerDigest } from "./block-certifier.js";
+import { BlockPipeline, type CommittedBlock } from "./block-pipeline.js";
+import { type ReplicaIdentity, replicaDialHandshake, replicaListenerHandshake } from "./handshake.js";
+import { ReplicaCrypto } from "./replica-crypto.js";
+import { type FetchedState, StateFetch, StateServer } from "./state-transfer.js";
+import { WireDecodeError, decodeWireFrame, encodeWireFrame } from "./wire.js";
+import type { PeerSession, WireBlock, WireFrame } from "./wire-types.js";
+
+export interface RuntimeLogger extends TransportLogger {
+  error(fields: Record<string, unknown>, message: string): void;
+}
+
+export interface ReplicaRuntimeOptions {
+  readonly cluster: ClusterConfig;
+  readonly id: number;
+  readonly privateKey: Ed25519PrivateKey;
+  readonly dataDirectory: string;
+  /** "durable" (default): a vote leaves only after its record is fsynced. See storage/README.md. */
+  readonly sync?: SyncPolicy;
+  /** Address to bind; default: the host of this replica's address in the cluster config. */
+  readonly listenHost?: string;
+  /** Keep block bodies for this many heights below the tip; older bodies are pruned (headers and certificates stay). */
+  readonly retainBlocks?: number;
+  readonly logger?: RuntimeLogger;
+  /** A failure that leaves the replica unable to continue correctly; default: log and exit(70). */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+export interface RuntimeStatus extends ReplicaStatus {
+  /** Height of the last block stored (executed) here. */
+  readonly height: number;
+  readonly stateRoot: string;
+  readonly certified: number;
+  readonly pinnedCheckpoints: readonly number[];
+  readonly stateTransfers: number;
+  readonly peersConnected: number;
+  readonly clientConnections: number;
+  readonly counters: Readonly<Record<string, number>>;
+}
+
+/** A state fetch waits this long for a peer's answer before asking another. */
+const STATE_FETCH_TIMEOUT_MS = 5_000;
+/** After every peer failed once in a row, wait this long before the next round. */
+const STATE_FETCH_ROUND_PAUSE_MS = 500;
+/** Most client keys one client connection may have replies routed to. */
+const ROUTES_PER_CONNECTION_MAX = 4_096;
+/** Blocks served per blocks-request. */
+const BLOCKS_PER_ANSWER_MAX = 64;
+/** Prune bodies every this many heights when retention is on. */
+const PRUNE_EVERY_HEIGHTS = 256;
+
+const silentRuntimeLogger: RuntimeLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export class ReplicaRuntime {
+  readonly id: number;
+  readonly cluster: ClusterConfig;
+  private readonly options: ReplicaRuntimeOptions;
+  private readonly logger: RuntimeLogger;
+  private readonly store: ReplicaStore;
+  private pipeline: BlockPipeline;
+  private readonly core: PbftReplica;
+  private readonly identity: ReplicaIdentity;
+  private readonly certifier: BlockCertifier;
+  private readonly stateServer: StateServer;
+  private readonly listener: Listener<PeerSession>;
+  private readonly links: Array<PeerLink<PeerSession> | undefined>;
+  private readonly checkpointInterval: number;
+  private readonly counts: Record<string, number> = {};
+  /** Client key (hex) → the connection its replies go to. */
+  private readonly routes = new Map<string, Connection<PeerSession>>();
+  private readonly routesOf = new Map<Connection<PeerSession>, Set<string>>();
+  private readyBusy = false;
+  private readyDone: Promise<void> = Promise.resolve();
+  private executionTail: Promise<void> = Promise.resolve();
+  private durableTail: Promise<void> = Promise.resolve();
+  private certificateTail: Promise<void> = Promise.resolve();
+  private tickTimer: NodeJS.Timeout | undefined;
+  private fetch: { state: StateFetch; peer: number; failuresInRow: number; timer: NodeJS.Timeout | undefined } | undefined;
+  private nextRequestId = 1;
+  private stateTransfers = 0;
+  private stopped = false;
+  private fatalError: unknown = undefined;
+
+  private constructor(options: ReplicaRuntimeOptions, store: ReplicaStore) {
+    const { cluster, id } = options;
+    this.options = options;
+    this.id = id;
+    this.cluster = cluster;
+    this.logger = options.logger ?? silentRuntimeLogger;
+    this.store = store;
+    this.checkpointInterval = cluster.protocol.checkpointInterval;
+    this.identity = { cluster, id, privateKey: options.privateKey };
+    this.pipeline = this.openPipeline();
+    const applied = store.appliedState();
+    const lastExecuted = applied?.seq ?? 0;
+    const header = applied === undefined ? undefined : this.storedHeader(applied.height);
+    const config: PbftConfig = { n: cluster.n, ...cluster.protocol };
+    this.core = new PbftReplica(
+      { id, config, crypto: new ReplicaCrypto(cluster, options.privateKey), replies: { lastReply: (client) => this.pipeline.executor.lastReply(client) } },
+      { records: store.loadRecords(), lastExecuted, ...(header === undefined ? {} : { stateDigest: headerDigest(header) }) },
+    );
+    this.certifier = new BlockCertifier({
+      cluster,
+      aheadMax: cluster.protocol.watermarkWindow,
+      behindMax: cluster.protocol.watermarkWindow,
+      onCertified: (certified, certificate) => this.storeCertificate(certified, certificate),
+    });
+    this.certifier.skipTo(lastExecuted);
+    this.stateServer = new StateServer(store);
+    if (lastExecuted > 0 && lastExecuted % this.checkpointInterval === 0) this.stateServer.pinCheckpoint(lastExecuted);
+    const log = new RateLimitedLog({ logger: this.logger });
+    const own = parseAddress(cluster.replicas[id]!.address);
+    this.listener = new Listener<PeerSession>(
+      { host: options.listenHost ?? own.host, port: own.port, handshake: replicaListenerHandshake(this.identity), settings: { log } },
+      { onFrame: (connection, payload) => this.onFrame(connection, payload), onClose: (connection) => this.forgetRoutes(connection) },
+    );
+    this.links = cluster.replicas.map((replica) => {
+      if (replica.id === id) return undefined;
+      const address = parseAddress(replica.address);
+      return new PeerLink<PeerSession>(
+        { host: address.host, port: address.port, label: `replica-${replica.id}`, handshake: replicaDialHandshake(this.identity, replica.id), random: Math.random, settings: { log } },
+        { onFrame: (connection, payload) => this.onFrame(connection, payload), onClose: () => this.onLinkClosed(replica.id) },
+      );
+    });
+  }
+
+  /** Opens the store, restores the core from it, binds the port and starts. */
+  static async start(options: ReplicaRuntimeOptions): Promise<ReplicaRuntime> {
+    const { cluster, id } = options;
+    if (!Number.isSafeInteger(id) || id < 0 || id >= cluster.n) throw new RangeError(`replica id ${id} is not in the cluster (0 .. ${cluster.n - 1})`);
+    const store = await ReplicaStore.open({ directory: options.dataDirectory, clusterId: cluster.clusterId, replicaId: id, ...(options.sync === undefined ? {} : { sync: options.sync }) });
+    let runtime: ReplicaRuntime;
+    try {
+      runtime = new ReplicaRuntime(options, store);
+      await runtime.listener.listen();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    for (const link of runtime.links) link?.start();
+    runtime.tickTimer = setInterval(() => runtime.onTick(), cluster.protocol.tickMs);
+    runtime.process();
+    const status = runtime.status();
+    runtime.logger.info({ replica: id, view: status.view, height: status.height, address: cluster.replicas[id]!.address }, "replica started");
+    return runtime;
+  }
+
+  status(): RuntimeStatus {
+    const core = this.core.status();
+    return {
+      ...core,
+      height: this.pipeline.height,
+      stateRoot: Buffer.from(this.pipeline.application.stateRoot()).toString("hex"),
+      certified: this.certifier.counters.certified,
+      pinnedCheckpoints: this.stateServer.pinnedSeqs,
+      stateTransfers: this.stateTransfers,
+      peersConnected: this.links.filter((link) => link?.state === "open").length,
+      clientConnections: [...this.listener.connections].filter((connection) => connection.session?.kind === "client").length,
+      counters: { ...this.core.counters(), ...this.counts },
+    };
+  }
+
+  /** Graceful stop: no new input, finish what is in flight, close the store. Idempotent. */
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
+    if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
+    for (const link of this.links) link?.close();
+    await this.listener.close();
+    await this.settle();
+    this.stateServer.close();
+    await this.store.close();
+    this.logger.info({ replica: this.id }, "replica stopped");
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Input
+
+  private onTick(): void {
+    if (this.stopped) return;
+    this.core.step({ type: "tick" });
+    this.process();
+  }
+
+  private onFrame(connection: Connection<PeerSession>, payload: Uint8Array): void {
+    if (this.stopped) return;
+    const session = connection.session;
+    if (session === undefined) return;
+    let frame: WireFrame;
+    try {
+      frame = decodeWireFrame(payload);
+    } catch (error) {
+      if (!(error instanceof WireDecodeError)) throw error;
+      this.count("frames-malformed");
+      connection.protocolError(error.message);
+      return;
+    }
+    if (session.kind === "client") {
+      if (frame.kind !== "client-request") return connection.protocolError(`a client may send only client-request frames; got ${frame.kind}`);
+      return this.onClientRequest(connection, frame.transaction);
+    }
+    const from = session.id;
+    switch (frame.kind) {
+      case "consensus":
+        this.core.step({ type: "message", from, message: frame.message });
+        return this.process();
+      case "block-signature":
+        return this.certifier.onSignature(from, frame.height, frame.signature);
+      case "state-request":
+        connection.send(encodeWireFrame(this.stateServer.serve(frame)));
+        return;
+      case "state-chunk":
+      case "state-unavailable":
+        return this.onStateAnswer(from, frame);
+      case "blocks-request":
+        connection.send(encodeWireFrame({ kind: "blocks", requestId: frame.requestId, blocks: this.blocksFor(frame.from, frame.to) }));
+        return;
+      case "blocks":
+        // No block backfill yet: a replica that installed a checkpoint keeps the headers it has.
+        return this.count("blocks-unrequested");
+      case "client-request":
+      case "client-reply":
+        return connection.protocolError(`a replica sent a ${frame.kind} frame`);
+    }
+  }
+
+  private onClientRequest(connection: Connection<PeerSession>, envelope: Uint8Array): void {
+    let request: ClientRequest;
+    try {
+      request = requestFromTransaction(decodeTransaction(envelope));
+    } catch (error) {
+      if (!(error instanceof TransactionDecodeError)) throw error;
+      this.count("client-requests-malformed");
+      return;
+    }
+    this.route(request.client, connection);
+    this.core.step({ type: "request", request });
+    this.process();
+  }
+
+  private route(client: string, connection: Connection<PeerSession>): void {
+    let keys = this.routesOf.get(connection);
+    if (keys === undefined) {
+      keys = new Set();
+      this.routesOf.set(connection, keys);
+    }
+    if (!keys.has(client) && keys.size >= ROUTES_PER_CONNECTION_MAX) return this.count("routes-full");
+    keys.add(client);
+    const previous = this.routes.get(client);
+    if (previous !== undefined && previous !== connection) this.routesOf.get(previous)?.delete(client);
+    this.routes.set(client, connection);
+  }
+
+  private forgetRoutes(connection: Connection<PeerSession>): void {
+    const keys = this.routesOf.get(connection);
+    if (keys === undefined) return;
+    for (const key of keys) if (this.routes.get(key) === connection) this.routes.delete(key);
+    this.routesOf.delete(connection);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The Ready loop
+
+  private process(): void {
+    if (this.readyBusy || this.stopped || this.fatalError !== undefined) return;
+    const ready = this.core.drain();
+    if (ready.persist.length === 0 && ready.send.length === 0 && ready.execute.length === 0 && ready.replies.length === 0 && ready.fetchState.length === 0) return;
+    this.readyBusy = true;
+    this.readyDone = this.handleReady(ready).then(
+      () => {
+        this.readyBusy = false;
+        this.process();
+      },
+      (error: unknown) => this.fatal(error),
+    );
+  }
+
+  private async handleReady(ready: Ready): Promise<void> {
+    if (ready.persist.length > 0) await this.store.appendRecords(ready.persist);
+    for (const outbound of ready.send) this.sendConsensus(outbound);
+    for (const batch of ready.execute) this.enqueueExecution(batch);
+    for (const reply of ready.replies) this.sendReply(reply.client, reply.timestamp, reply.view, 0, reply.result);
+    for (const fetch of ready.fetchState) this.startFetch(fetch.proof);
+  }
+
+  private sendConsensus(outbound: Outbound): void {
+    const bytes = encodeWireFrame({ kind: "consensus", message: outbound.message });
+    if (outbound.to === "all") {
+      for (const link of this.links) if (link !== undefined && !link.send(bytes)) this.count("sends-dropped");
+    } else if (!(this.links[outbound.to]?.send(bytes) ?? false)) {
+      this.count("sends-dropped");
+    }
+  }
+
+  private broadcast(frame: WireFrame): void {
+    const bytes = encodeWireFrame(frame);
+    for (const link of this.links) if (link !== undefined && !link.send(bytes)) this.count("sends-dropped");
+  }
+
+  private sendReply(client: string, nonce: number, view: number, height: number, result: Uint8Array): void {
+    const connection = this.routes.get(client);
+    if (connection === undefined) return;
+    const frame: WireFrame = { kind: "client-reply", replica: this.id, view, height, client: Buffer.from(client, "hex"), nonce, result };
+    if (!connection.send(encodeWireFrame(frame))) this.count("replies-dropped");
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Execution
+
+  private enqueueExecution(batch: CommittedBatch): void {
+    this.executionTail = this.executionTail.then(() => this.execute(batch));
+  }
+
+  /** Executes now; resolves at once, or (at a checkpoint height) once the block is durable. */
+  private execute(batch: CommittedBatch): Promise<void> {
+    if (this.fatalError !== undefined) return Promise.resolve();
+    const committed = this.pipeline.commit(batch);
+    const durable = this.durableTail.then(() => committed).then((block) => this.onDurable(batch, block));
+    this.durableTail = durable.catch((error: unknown) => this.fatal(error));
+    return batch.seq % this.checkpointInterval === 0 ? this.durableTail : Promise.resolve();
+  }
+
+  private onDurable(batch: CommittedBatch, committed: CommittedBlock): void {
+    if (this.fatalError !== undefined) return;
+    const { header } = committed.block;
+    const checkpoint = batch.seq % this.checkpointInterval === 0;
+    if (checkpoint) this.stateServer.pinCheckpoint(batch.seq);
+    this.core.step(checkpoint ? { type: "executed", seq: batch.seq, stateDigest: headerDigest(header) } : { type: "executed", seq: batch.seq });
+    for (const request of committed.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
+    const own = signBlock(this.options.privateKey, this.id, header);
+    this.broadcast({ kind: "block-signature", height: header.height, signature: own.signature });
+    this.certifier.onOwnBlock(header, own);
+    const retain = this.options.retainBlocks;
+    if (retain !== undefined && header.height % PRUNE_EVERY_HEIGHTS === 0 && header.height > retain) {
+      this.certificateTail = this.certificateTail.then(() => this.store.pruneBodiesBelow(header.height - retain)).then(() => undefined, (error: unknown) => this.fatal(error));
+    }
+    this.process();
+  }
+
+  private storeCertificate(header: BlockHeader, certificate: CommitCertificate): void {
+    const bytes = encodeCertificate(certificate);
+    this.certificateTail = this.certificateTail
+      .then(() => this.store.attachCertificate(header.height, bytes))
+      .catch((error: unknown) => {
+        // The block may be gone (a state transfer replaced the suffix above a checkpoint): not fatal.
+        if (error instanceof RangeError) this.count("certificates-orphaned");
+        else this.fatal(error);
+      });
+  }
+
+  /** Everything queued (Ready, execution, block writes, certificates) has finished. */
+  private async settle(): Promise<void> {
+    for (;;) {
+      const pending = [this.readyDone, this.executionTail, this.durableTail, this.certificateTail];
+      await Promise.all(pending);
+      if (pending[0] === this.readyDone && pending[1] === this.executionTail && pending[2] === this.durableTail && pending[3] === this.certificateTail) return;
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // State transfer (state-transfer.ts)
+
+  private startFetch(proof: CheckpointProof): void {
+    if (this.fetch !== undefined && this.fetch.state.seq >= proof.seq) return;
+    if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
+    const state = new StateFetch(proof.seq, proof.stateDigest, this.nextRequestId);
+    this.nextRequestId += 1_000_000;
+    const firstPeer = (this.id + 1 + Math.floor(Math.random() * (this.cluster.n - 1))) % this.cluster.n;
+    this.fetch = { state, peer: firstPeer, failuresInRow: 0, timer: undefined };
+    this.stateTransfers++;
+    this.logger.info({ replica: this.id, seq: proof.seq }, "fetching the state of a stable checkpoint from peers");
+    this.askPeer();
+  }
+
+  private askPeer(): void {
+    const fetch = this.fetch;
+    if (fetch === undefined || this.stopped) return;
+    const request = fetch.state.request();
+    const sent = this.links[fetch.peer]?.send(encodeWireFrame(request)) ?? false;
+    fetch.timer = setTimeout(() => {
+      if (this.fetch !== fetch) return;
+      fetch.state.onPeerLost();
+      this.nextPeer(fetch);
+    }, sent ? STATE_FETCH_TIMEOUT_MS : 0);
+  }
+
+  private nextPeer(fetch: NonNullable<ReplicaRuntime["fetch"]>): void {
+    fetch.peer = (fetch.peer + 1) % this.cluster.n;
+    if (fetch.peer === this.id) fetch.peer = (fetch.peer + 1) % this.cluster.n;
+    fetch.failuresInRow++;
+    if (fetch.failuresInRow % (this.cluster.n - 1) === 0) {
+      fetch.timer = setTimeout(() => this.askPeer(), STATE_FETCH_ROUND_PAUSE_MS);
+    } else {
+      this.askPeer();
+    }
+  }
+
+  private onLinkClosed(peer: number): void {
+    const fetch = this.fetch;
+    if (fetch === undefined || fetch.peer !== peer || fetch.timer === undefined) return;
+    clearTimeout(fetch.timer);
+    fetch.state.onPeerLost();
+    this.nextPeer(fetch);
+  }
+
+  private onStateAnswer(from: number, frame: Extract<WireFrame, { kind: "state-chunk" | "state-unavailable" }>): void {
+    const fetch = this.fetch;
+    if (fetch === undefined || from !== fetch.peer || !fetch.state.awaits(frame.requestId)) return this.count("state-answers-unexpected");
+    if (fetch.timer !== undefined) clearTimeout(fetch.timer);
+    fetch.timer = undefined;
+    const verdict = frame.kind === "state-unavailable" ? fetch.state.onUnavailable() : fetch.state.onChunk(frame);
+    switch (verdict.kind) {
+      case "continue":
+        fetch.failuresInRow = 0;
+        return this.askPeer();
+      case "peer-failed":
+        if (frame.kind === "state-chunk") this.logger.warn({ replica: this.id, peer: from, seq: fetch.state.seq, reason: verdict.reason }, "state transfer: a peer served a bad state; asking another");
+        return this.nextPeer(fetch);
+      case "complete":
+        this.fetch = undefined;
+        void this.install(verdict.state).catch((error: unknown) => this.fatal(error));
+        return;
+    }
+  }
+
+  private async install(fetched: FetchedState): Promise<void> {
+    {
+      // Every block executed before the transfer began must be on disk before the state is replaced.
+      await this.settle();
+      await this.store.installState({
+        height: fetched.seq,
+        header: fetched.headerBytes,
+        entries: fetched.entries,
+        meta: { seq: fetched.seq, stateDigest: fetched.header.stateRoot },
+      });
+      this.pipeline = this.openPipeline();
+      this.certifier.skipTo(fetched.seq);
+      this.stateServer.pinCheckpoint(fetched.seq);
+    }
+    this.logger.info({ replica: this.id, seq: fetched.seq, entries: fetched.entries.length }, "installed the state of a stable checkpoint");
+    // A newer checkpoint may have superseded this one while it was being installed; the core then
+    // waits for that one instead, and its fetch is already running.
+    if (this.core.status().fetchingSeq === fetched.seq) this.core.step({ type: "state-installed", seq: fetched.seq, stateDigest: headerDigest(fetched.header) });
+    this.process();
+  }
+
+  private blocksFor(from: number, to: number): WireBlock[] {
+    const blocks: WireBlock[] = [];
+    const last = Math.min(to, from + BLOCKS_PER_ANSWER_MAX - 1, this.pipeline.height);
+    for (let height = Math.max(1, from); height <= last; height++) {
+      const stored = this.store.getBlock(height);
+      if (stored === undefined) continue;
+      blocks.push({ height, header: stored.header, ...(stored.body === undefined ? {} : { body: stored.body }), ...(stored.certificate === undefined ? {} : { certificate: stored.certificate }) });
+    }
+    return blocks;
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Helpers
+
+  private openPipeline(): BlockPipeline {
+    const application = createLedgerApplication({ authority: this.cluster.genesisAuthority, verifySignatures: false });
+    return BlockPipeline.open({ cluster: this.cluster, store: this.store, application });
+  }
+
+  private storedHeader(height: number): BlockHeader | undefined {
+    const stored = this.store.getHeaders(height, height)[0];
+    return stored === undefined ? undefined : decodeBlockHeader(stored.header);
+  }
+
+  private count(name: string): void {
+    this.counts[name] = (this.counts[name] ?? 0) + 1;
+  }
+
+  private fatal(error: unknown): void {
+    if (this.fatalError !== undefined) return;
+    this.fatalError = error;
+    this.logger.error({ replica: this.id, error: error instanceof Error ? error.stack ?? error.message : String(error) }, "replica cannot continue");
+    if (this.options.onFatal !== undefined) {
+      this.options.onFatal(error);
+    } else {
+      process.exit(70);
+    }
+  }
+}
