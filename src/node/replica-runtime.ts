@@ -39,6 +39,7 @@ import { RateLimitedLog, type TransportLogger } from "../net/log.js";
 import { PeerLink } from "../net/peer-link.js";
 import { ReplicaStore, type SyncPolicy } from "../storage/index.js";
 import { parseAddress } from "./address.js";
+import { BlockBackfill } from "./block-backfill.js";
 import { BlockCertifier, headerDigest } from "./block-certifier.js";
 import { BlockPipeline, type CommittedBlock } from "./block-pipeline.js";
 import { type ReplicaIdentity, replicaDialHandshake, replicaListenerHandshake } from "./handshake.js";
@@ -90,6 +91,13 @@ const BLOCKS_PER_ANSWER_MAX = 64;
 /** Prune bodies every this many heights when retention is on. */
 const PRUNE_EVERY_HEIGHTS = 256;
 
+/** Which peer a multi-request job (state fetch, backfill) asks now, and how that is going. */
+interface PeerTurn {
+  peer: number;
+  failuresInRow: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
 const silentRuntimeLogger: RuntimeLogger = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
 
 export class ReplicaRuntime {
@@ -116,7 +124,8 @@ export class ReplicaRuntime {
   private durableTail: Promise<void> = Promise.resolve();
   private certificateTail: Promise<void> = Promise.resolve();
   private tickTimer: NodeJS.Timeout | undefined;
-  private fetch: { state: StateFetch; peer: number; failuresInRow: number; timer: NodeJS.Timeout | undefined } | undefined;
+  private fetch: ({ state: StateFetch } & PeerTurn) | undefined;
+  private backfill: ({ job: BlockBackfill; missingBodies: number } & PeerTurn) | undefined;
   private nextRequestId = 1;
   private stateTransfers = 0;
   private stopped = false;
@@ -179,10 +188,11 @@ export class ReplicaRuntime {
       throw error;
     }
     for (const link of runtime.links) link?.start();
+    runtime.resumeBackfill();
     runtime.tickTimer = setInterval(() => runtime.onTick(), cluster.protocol.tickMs);
     runtime.process();
     const status = runtime.status();
-    runtime.logger.info({ replica: id, view: status.view, height: status.height, address: cluster.replicas[id]!.address }, "replica started");
+    runtime.logger.info({ view: status.view, height: status.height, address: cluster.replicas[id]!.address }, "replica started");
     return runtime;
   }
 
@@ -207,12 +217,13 @@ export class ReplicaRuntime {
     this.stopped = true;
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
+    if (this.backfill?.timer !== undefined) clearTimeout(this.backfill.timer);
     for (const link of this.links) link?.close();
     await this.listener.close();
     await this.settle();
     this.stateServer.close();
     await this.store.close();
-    this.logger.info({ replica: this.id }, "replica stopped");
+    this.logger.info({}, "replica stopped");
   }
 
   // -------------------------------------------------------------------------------------------
@@ -258,8 +269,7 @@ export class ReplicaRuntime {
         connection.send(encodeWireFrame({ kind: "blocks", requestId: frame.requestId, blocks: this.blocksFor(frame.from, frame.to) }));
         return;
       case "blocks":
-        // No block backfill yet: a replica that installed a checkpoint keeps the headers it has.
-        return this.count("blocks-unrequested");
+        return this.onBlocks(from, frame);
       case "client-request":
       case "client-reply":
         return connection.protocolError(`a replica sent a ${frame.kind} frame`);
@@ -407,42 +417,56 @@ export class ReplicaRuntime {
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
     const state = new StateFetch(proof.seq, proof.stateDigest, this.nextRequestId);
     this.nextRequestId += 1_000_000;
-    const firstPeer = (this.id + 1 + Math.floor(Math.random() * (this.cluster.n - 1))) % this.cluster.n;
-    this.fetch = { state, peer: firstPeer, failuresInRow: 0, timer: undefined };
+    this.fetch = { state, ...this.firstTurn() };
     this.stateTransfers++;
-    this.logger.info({ replica: this.id, seq: proof.seq }, "fetching the state of a stable checkpoint from peers");
-    this.askPeer();
+    this.logger.info({ seq: proof.seq }, "fetching the state of a stable checkpoint from peers");
+    this.askForState();
   }
 
-  private askPeer(): void {
+  private firstTurn(): PeerTurn {
+    return { peer: (this.id + 1 + Math.floor(Math.random() * (this.cluster.n - 1))) % this.cluster.n, failuresInRow: 0, timer: undefined };
+  }
+
+  private askForState(): void {
     const fetch = this.fetch;
     if (fetch === undefined || this.stopped) return;
-    const request = fetch.state.request();
-    const sent = this.links[fetch.peer]?.send(encodeWireFrame(request)) ?? false;
-    fetch.timer = setTimeout(() => {
+    this.ask(fetch, fetch.state.request(), () => {
       if (this.fetch !== fetch) return;
       fetch.state.onPeerLost();
-      this.nextPeer(fetch);
-    }, sent ? STATE_FETCH_TIMEOUT_MS : 0);
+      this.nextPeer(fetch, () => this.askForState());
+    });
   }
 
-  private nextPeer(fetch: NonNullable<ReplicaRuntime["fetch"]>): void {
-    fetch.peer = (fetch.peer + 1) % this.cluster.n;
-    if (fetch.peer === this.id) fetch.peer = (fetch.peer + 1) % this.cluster.n;
-    fetch.failuresInRow++;
-    if (fetch.failuresInRow % (this.cluster.n - 1) === 0) {
-      fetch.timer = setTimeout(() => this.askPeer(), STATE_FETCH_ROUND_PAUSE_MS);
+  /** Sends `frame` to the turn's peer and arms its timeout (at once when the link cannot take it). */
+  private ask(turn: PeerTurn, frame: WireFrame, onTimeout: () => void): void {
+    const sent = this.links[turn.peer]?.send(encodeWireFrame(frame)) ?? false;
+    turn.timer = setTimeout(onTimeout, sent ? STATE_FETCH_TIMEOUT_MS : 0);
+  }
+
+  /** Moves the turn to the next peer; after a whole round of failures, pauses before asking. */
+  private nextPeer(turn: PeerTurn, askAgain: () => void): void {
+    turn.peer = (turn.peer + 1) % this.cluster.n;
+    if (turn.peer === this.id) turn.peer = (turn.peer + 1) % this.cluster.n;
+    turn.failuresInRow++;
+    if (turn.failuresInRow % (this.cluster.n - 1) === 0) {
+      turn.timer = setTimeout(askAgain, STATE_FETCH_ROUND_PAUSE_MS);
     } else {
-      this.askPeer();
+      askAgain();
     }
   }
 
   private onLinkClosed(peer: number): void {
     const fetch = this.fetch;
-    if (fetch === undefined || fetch.peer !== peer || fetch.timer === undefined) return;
-    clearTimeout(fetch.timer);
-    fetch.state.onPeerLost();
-    this.nextPeer(fetch);
+    if (fetch !== undefined && fetch.peer === peer && fetch.timer !== undefined) {
+      clearTimeout(fetch.timer);
+      fetch.state.onPeerLost();
+      this.nextPeer(fetch, () => this.askForState());
+    }
+    const backfill = this.backfill;
+    if (backfill !== undefined && backfill.peer === peer && backfill.timer !== undefined) {
+      clearTimeout(backfill.timer);
+      this.nextPeer(backfill, () => this.askForBlocks());
+    }
   }
 
   private onStateAnswer(from: number, frame: Extract<WireFrame, { kind: "state-chunk" | "state-unavailable" }>): void {
@@ -454,10 +478,10 @@ export class ReplicaRuntime {
     switch (verdict.kind) {
       case "continue":
         fetch.failuresInRow = 0;
-        return this.askPeer();
+        return this.askForState();
       case "peer-failed":
-        if (frame.kind === "state-chunk") this.logger.warn({ replica: this.id, peer: from, seq: fetch.state.seq, reason: verdict.reason }, "state transfer: a peer served a bad state; asking another");
-        return this.nextPeer(fetch);
+        if (frame.kind === "state-chunk") this.logger.warn({ peer: from, seq: fetch.state.seq, reason: verdict.reason }, "state transfer: a peer served a bad state; asking another");
+        return this.nextPeer(fetch, () => this.askForState());
       case "complete":
         this.fetch = undefined;
         void this.install(verdict.state).catch((error: unknown) => this.fatal(error));
@@ -479,11 +503,82 @@ export class ReplicaRuntime {
       this.certifier.skipTo(fetched.seq);
       this.stateServer.pinCheckpoint(fetched.seq);
     }
-    this.logger.info({ replica: this.id, seq: fetched.seq, entries: fetched.entries.length }, "installed the state of a stable checkpoint");
+    this.logger.info({ seq: fetched.seq, entries: fetched.entries.length }, "installed the state of a stable checkpoint");
+    this.startBackfill(fetched.header);
     // A newer checkpoint may have superseded this one while it was being installed; the core then
     // waits for that one instead, and its fetch is already running.
     if (this.core.status().fetchingSeq === fetched.seq) this.core.step({ type: "state-installed", seq: fetched.seq, stateDigest: headerDigest(fetched.header) });
     this.process();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Block backfill (block-backfill.ts)
+
+  /** At start: a history with a gap below the applied height (a state transfer that did not finish its backfill) resumes. */
+  private resumeBackfill(): void {
+    const applied = this.store.appliedState();
+    if (applied === undefined) return;
+    let from = this.store.contiguousHeadersFrom(applied.height);
+    if (from <= 1) {
+      // Headers complete; bodies missing below the retention height that no retention setting asked for.
+      const retention = this.store.bodyRetentionHeight();
+      if (this.options.retainBlocks !== undefined || retention <= 1) return;
+      from = Math.min(retention - 1, applied.height);
+    }
+    const header = this.storedHeader(from);
+    if (header !== undefined) this.startBackfill(header);
+  }
+
+  private startBackfill(trusted: BlockHeader): void {
+    if (this.backfill?.timer !== undefined) clearTimeout(this.backfill.timer);
+    const job = new BlockBackfill(this.cluster, trusted, this.nextRequestId);
+    this.nextRequestId += 1_000_000;
+    this.backfill = { job, missingBodies: 0, ...this.firstTurn() };
+    this.logger.info({ from: trusted.height }, "backfilling the blocks at and below an installed checkpoint from peers");
+    this.askForBlocks();
+  }
+
+  private askForBlocks(): void {
+    const backfill = this.backfill;
+    if (backfill === undefined || this.stopped) return;
+    const { job } = backfill;
+    if (!job.done) {
+      // A block this replica executed itself (header, body and certificate present) ends the walk.
+      const below = job.lowestHeight - 1 < this.store.bodyRetentionHeight() ? undefined : this.store.getBlock(job.lowestHeight - 1);
+      if (below?.body !== undefined && below.certificate !== undefined && job.linksTo(below.header)) job.finish();
+    }
+    if (job.done) {
+      this.backfill = undefined;
+      const retention = this.options.retainBlocks === undefined ? 0 : Math.max(0, this.pipeline.height - this.options.retainBlocks);
+      this.certificateTail = this.certificateTail
+        .then(() => (backfill.missingBodies === 0 ? this.store.lowerBodyRetention(retention) : this.store.bodyRetentionHeight()))
+        .then((kept) => this.logger.info({ bodyRetentionHeight: kept, missingBodies: backfill.missingBodies }, "backfill complete"))
+        .catch((error: unknown) => this.fatal(error));
+      return;
+    }
+    this.ask(backfill, job.request(), () => {
+      if (this.backfill !== backfill) return;
+      this.nextPeer(backfill, () => this.askForBlocks());
+    });
+  }
+
+  private onBlocks(from: number, frame: Extract<WireFrame, { kind: "blocks" }>): void {
+    const backfill = this.backfill;
+    if (backfill === undefined || from !== backfill.peer || !backfill.job.awaits(frame.requestId)) return this.count("blocks-unexpected");
+    if (backfill.timer !== undefined) clearTimeout(backfill.timer);
+    backfill.timer = undefined;
+    const verdict = backfill.job.onBlocks(frame.blocks);
+    if (verdict.kind === "peer-failed") {
+      this.count("backfill-peer-failures");
+      return this.nextPeer(backfill, () => this.askForBlocks());
+    }
+    backfill.failuresInRow = 0;
+    backfill.missingBodies += verdict.missingBodies;
+    this.certificateTail = this.certificateTail.then(() => this.store.storeHistory(verdict.blocks));
+    this.certificateTail.then(
+      () => this.askForBlocks(),
+      (error: unknown) => this.fatal(error),
+    );
   }
 
   private blocksFor(from: number, to: number): WireBlock[] {
@@ -517,7 +612,7 @@ export class ReplicaRuntime {
   private fatal(error: unknown): void {
     if (this.fatalError !== undefined) return;
     this.fatalError = error;
-    this.logger.error({ replica: this.id, error: error instanceof Error ? error.stack ?? error.message : String(error) }, "replica cannot continue");
+    this.logger.error({ error: error instanceof Error ? error.stack ?? error.message : String(error) }, "replica cannot continue");
     if (this.options.onFatal !== undefined) {
       this.options.onFatal(error);
     } else {

@@ -390,6 +390,79 @@ export class ReplicaStore {
     });
   }
 
+  /**
+   * Stores blocks of the chain's history that this store lacks (after a state transfer, the
+   * blocks below the installed checkpoint), all in one transaction. The caller verified them
+   * (hash links down from a certified header, bodies against their roots, certificates). Each
+   * height must be at most the applied height; a stored header there is replaced (by the same
+   * bytes, since the caller checked its hash), a body or certificate is written when given.
+   */
+  storeHistory(blocks: readonly { readonly height: number; readonly header: Uint8Array; readonly body?: Uint8Array; readonly certificate?: Uint8Array }[]): Promise<void> {
+    const frames = blocks.map(({ height, header, body, certificate }) => {
+      assertHeight(height);
+      if (height < 1) throw new RangeError("storeHistory: heights start at 1");
+      assertBytes(header, "storeHistory: header");
+      if (body !== undefined) assertBytes(body, "storeHistory: body");
+      if (certificate !== undefined) assertBytes(certificate, "storeHistory: certificate");
+      const key = uint64Key(height);
+      return {
+        height,
+        key,
+        header: frameValue(DATABASE_NAMES.headers, key, header),
+        body: body === undefined ? undefined : frameValue(DATABASE_NAMES.bodies, key, body),
+        certificate: certificate === undefined ? undefined : frameValue(DATABASE_NAMES.certificates, key, certificate),
+      };
+    });
+    const { headers, bodies, certificates } = this.env;
+    return this.env.root.childTransaction(() => {
+      const applied = this.readAppliedState()?.height ?? 0;
+      for (const frame of frames) {
+        if (frame.height > applied) throw new RangeError(`storeHistory: height ${frame.height} is above the applied height ${applied}`);
+        headers.putSync(frame.key, frame.header);
+        if (frame.body !== undefined) bodies.putSync(frame.key, frame.body);
+        if (frame.certificate !== undefined) certificates.putSync(frame.key, frame.certificate);
+      }
+    });
+  }
+
+  /**
+   * Lowers the body retention height to `height` once every body from `height` up to the current
+   * retention height is stored (a backfill brought them back). Resolves with the retention height
+   * in force afterwards: unchanged when a body is missing.
+   */
+  lowerBodyRetention(height: number): Promise<number> {
+    assertHeight(height);
+    return this.env.root.childTransaction(() => {
+      const current = this.retentionHeightIn(undefined);
+      if (height >= current) return current;
+      for (let probe = Math.max(1, height); probe < current; probe++) {
+        if (!this.env.bodies.doesExist(uint64Key(probe))) return current;
+      }
+      this.env.meta.putSync(RETENTION_KEY, frameValue(DATABASE_NAMES.meta, RETENTION_KEY, uint64Key(height)));
+      return height;
+    });
+  }
+
+  /**
+   * The lowest height L such that headers L .. `from` are all stored (1 for a complete history);
+   * `from` + 1 when the header at `from` itself is missing.
+   */
+  contiguousHeadersFrom(from: number): number {
+    assertHeight(from);
+    let low = from + 1;
+    while (low > 1) {
+      const start = Math.max(1, low - HEADERS_PER_READ_MAX);
+      const heights: number[] = [];
+      for (const key of this.env.headers.getKeys({ start: uint64Key(start), end: uint64Key(low) })) heights.push(this.heightOf(DATABASE_NAMES.headers, key));
+      for (let index = heights.length - 1; index >= 0; index--) {
+        if (heights[index] !== low - 1) return low;
+        low--;
+      }
+      if (low > start) return low;
+    }
+    return low;
+  }
+
   private readStateChunkIn(transaction: ReadTransaction, options: StateChunkOptions): StateChunk {
     const entriesMax = options.entriesMax ?? STATE_CHUNK_ENTRIES_DEFAULT;
     const bytesMax = options.bytesMax ?? STATE_CHUNK_BYTES_DEFAULT;
