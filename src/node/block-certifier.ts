@@ -7,9 +7,10 @@
 //
 // Signatures may arrive before the block executes here (a lagging replica): they wait, unverified,
 // for at most `aheadMax` heights above the executed height and `n` per height, so memory is
-// bounded. A height that never gathers a quorum (its peers crashed before sending) stays
-// uncertified; the count of such heights is exported, and state transfer or a later audit will
-// show it. Signatures for certified or long-past heights are dropped.
+// bounded. A height that has not gathered a quorum by the time it falls `behindMax` below the
+// executed height (its peers were down when it was signed) is handed to `onAbandoned`: the
+// runtime's certificate repair (certificate-repair.ts) asks the peers to sign it again.
+// Signatures for certified or long-past heights are dropped.
 
 import { type BlockHeader, blockHeaderHash } from "../ledger/block-header.js";
 import { type BlockSignature, type CommitCertificate, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
@@ -39,6 +40,7 @@ export class BlockCertifier {
   private readonly aheadMax: number;
   private readonly behindMax: number;
   private readonly onCertified: (header: BlockHeader, certificate: CommitCertificate) => void;
+  private readonly onAbandoned: (height: number) => void;
   private readonly pending = new Map<number, PendingHeight>();
   private executedHeight = 0;
 
@@ -46,12 +48,20 @@ export class BlockCertifier {
    * `onCertified` receives each certificate once. `aheadMax`/`behindMax` bound how far above and
    * below the executed height signatures are kept (the watermark window is a good value).
    */
-  constructor(options: { cluster: ClusterConfig; aheadMax: number; behindMax: number; onCertified: (header: BlockHeader, certificate: CommitCertificate) => void }) {
+  constructor(options: {
+    cluster: ClusterConfig;
+    aheadMax: number;
+    behindMax: number;
+    onCertified: (header: BlockHeader, certificate: CommitCertificate) => void;
+    /** A height of ours given up on uncertified; default: nothing. */
+    onAbandoned?: (height: number) => void;
+  }) {
     this.cluster = options.cluster;
     this.quorum = certificateQuorum(options.cluster);
     this.aheadMax = options.aheadMax;
     this.behindMax = options.behindMax;
     this.onCertified = options.onCertified;
+    this.onAbandoned = options.onAbandoned ?? (() => undefined);
   }
 
   /** Heights waiting for signatures (bounded by aheadMax + behindMax). */
@@ -130,8 +140,11 @@ export class BlockCertifier {
   private forgetBelow(height: number): void {
     for (const [pendingHeight, entry] of this.pending) {
       if (pendingHeight >= height) continue;
-      if (entry.header !== undefined) this.counters.abandoned++;
       this.pending.delete(pendingHeight);
+      if (entry.header !== undefined) {
+        this.counters.abandoned++;
+        this.onAbandoned(pendingHeight);
+      }
     }
   }
 }

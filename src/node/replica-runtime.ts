@@ -41,6 +41,7 @@ import { ReplicaStore, type SyncPolicy } from "../storage/index.js";
 import { parseAddress } from "./address.js";
 import { BlockBackfill } from "./block-backfill.js";
 import { BlockCertifier, headerDigest } from "./block-certifier.js";
+import { CertificateRepair, REPAIR_MISSING_MAX, REPAIR_WINDOW_HEIGHTS } from "./certificate-repair.js";
 import { BlockPipeline, type CommittedBlock } from "./block-pipeline.js";
 import { type ReplicaIdentity, replicaDialHandshake, replicaListenerHandshake } from "./handshake.js";
 import { ReplicaCrypto } from "./replica-crypto.js";
@@ -73,6 +74,8 @@ export interface RuntimeStatus extends ReplicaStatus {
   readonly height: number;
   readonly stateRoot: string;
   readonly certified: number;
+  /** Stored heights still without a certificate that the repair is gathering signatures for. */
+  readonly uncertified: number;
   readonly pinnedCheckpoints: readonly number[];
   readonly stateTransfers: number;
   readonly peersConnected: number;
@@ -86,6 +89,11 @@ const STATE_FETCH_TIMEOUT_MS = 5_000;
 const STATE_FETCH_ROUND_PAUSE_MS = 500;
 /** Most client keys one client connection may have replies routed to. */
 const ROUTES_PER_CONNECTION_MAX = 4_096;
+/** The first certificate repair round after start waits this long, so the peer links can open. */
+const REPAIR_FIRST_DELAY_MS = 300;
+/** Between repair rounds that made progress; rounds that did not back off up to the maximum. */
+const REPAIR_INTERVAL_MS = 1_000;
+const REPAIR_INTERVAL_MAX_MS = 30_000;
 /** Blocks served per blocks-request. */
 const BLOCKS_PER_ANSWER_MAX = 64;
 /** Prune bodies every this many heights when retention is on. */
@@ -110,6 +118,9 @@ export class ReplicaRuntime {
   private readonly core: PbftReplica;
   private readonly identity: ReplicaIdentity;
   private readonly certifier: BlockCertifier;
+  private readonly repair: CertificateRepair;
+  private repairTimer: NodeJS.Timeout | undefined;
+  private repairIntervalMs = REPAIR_INTERVAL_MS;
   private readonly stateServer: StateServer;
   private readonly listener: Listener<PeerSession>;
   private readonly links: Array<PeerLink<PeerSession> | undefined>;
@@ -127,6 +138,9 @@ export class ReplicaRuntime {
   private fetch: ({ state: StateFetch } & PeerTurn) | undefined;
   private backfill: ({ job: BlockBackfill; missingBodies: number } & PeerTurn) | undefined;
   private nextRequestId = 1;
+  /** The highest checkpoint whose fetched state is installed or waiting in `installTail`. */
+  private installingSeq = 0;
+  private installTail: Promise<void> = Promise.resolve();
   private stateTransfers = 0;
   private stopped = false;
   private fatalError: unknown = undefined;
@@ -154,8 +168,10 @@ export class ReplicaRuntime {
       aheadMax: cluster.protocol.watermarkWindow,
       behindMax: cluster.protocol.watermarkWindow,
       onCertified: (certified, certificate) => this.storeCertificate(certified, certificate),
+      onAbandoned: (height) => this.addRepair([height]),
     });
     this.certifier.skipTo(lastExecuted);
+    this.repair = new CertificateRepair(cluster);
     this.stateServer = new StateServer(store);
     if (lastExecuted > 0 && lastExecuted % this.checkpointInterval === 0) this.stateServer.pinCheckpoint(lastExecuted);
     const log = new RateLimitedLog({ logger: this.logger });
@@ -189,6 +205,7 @@ export class ReplicaRuntime {
     }
     for (const link of runtime.links) link?.start();
     runtime.resumeBackfill();
+    runtime.addRepair(store.uncertifiedHeights(1, REPAIR_MISSING_MAX), REPAIR_FIRST_DELAY_MS);
     runtime.tickTimer = setInterval(() => runtime.onTick(), cluster.protocol.tickMs);
     runtime.process();
     const status = runtime.status();
@@ -202,7 +219,8 @@ export class ReplicaRuntime {
       ...core,
       height: this.pipeline.height,
       stateRoot: Buffer.from(this.pipeline.application.stateRoot()).toString("hex"),
-      certified: this.certifier.counters.certified,
+      certified: this.certifier.counters.certified + this.repair.counters.certified,
+      uncertified: this.repair.size,
       pinnedCheckpoints: this.stateServer.pinnedSeqs,
       stateTransfers: this.stateTransfers,
       peersConnected: this.links.filter((link) => link?.state === "open").length,
@@ -218,8 +236,10 @@ export class ReplicaRuntime {
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
     if (this.backfill?.timer !== undefined) clearTimeout(this.backfill.timer);
+    if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     for (const link of this.links) link?.close();
     await this.listener.close();
+    await this.installTail;
     await this.settle();
     this.stateServer.close();
     await this.store.close();
@@ -258,7 +278,10 @@ export class ReplicaRuntime {
         this.core.step({ type: "message", from, message: frame.message });
         return this.process();
       case "block-signature":
+        if (this.repair.wants(frame.height)) return this.onRepairSignature(from, frame.height, frame.signature);
         return this.certifier.onSignature(from, frame.height, frame.signature);
+      case "signatures-request":
+        return this.signStoredBlocks(connection, frame.from, frame.to);
       case "state-request":
         connection.send(encodeWireFrame(this.stateServer.serve(frame)));
         return;
@@ -413,7 +436,10 @@ export class ReplicaRuntime {
   // State transfer (state-transfer.ts)
 
   private startFetch(proof: CheckpointProof): void {
+    // The core repeats its request every status interval until the state is installed: a fetch
+    // running, or done and installing, for this checkpoint or a later one, already answers it.
     if (this.fetch !== undefined && this.fetch.state.seq >= proof.seq) return;
+    if (proof.seq <= this.installingSeq) return;
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
     const state = new StateFetch(proof.seq, proof.stateDigest, this.nextRequestId);
     this.nextRequestId += 1_000_000;
@@ -484,7 +510,9 @@ export class ReplicaRuntime {
         return this.nextPeer(fetch, () => this.askForState());
       case "complete":
         this.fetch = undefined;
-        void this.install(verdict.state).catch((error: unknown) => this.fatal(error));
+        this.installingSeq = Math.max(this.installingSeq, verdict.state.seq);
+        // One install at a time, in the order fetched: two overlapping ones could finish out of order.
+        this.installTail = this.installTail.then(() => this.install(verdict.state)).catch((error: unknown) => this.fatal(error));
         return;
     }
   }
@@ -493,6 +521,14 @@ export class ReplicaRuntime {
     {
       // Every block executed before the transfer began must be on disk before the state is replaced.
       await this.settle();
+      if (this.stopped) return;
+      if (this.pipeline.height >= fetched.seq) {
+        // Execution (or an install before this one) already reached it; installing would take the
+        // state back below blocks this replica executed and answered for.
+        this.count("state-installs-skipped");
+        this.logger.warn({ seq: fetched.seq, height: this.pipeline.height }, "not installing a fetched state below the executed height");
+        return;
+      }
       await this.store.installState({
         height: fetched.seq,
         header: fetched.headerBytes,
@@ -579,6 +615,70 @@ export class ReplicaRuntime {
       () => this.askForBlocks(),
       (error: unknown) => this.fatal(error),
     );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Certificate repair (certificate-repair.ts)
+
+  /** Heights to gather certificates for; arms a round unless one is armed already. */
+  private addRepair(heights: readonly number[], delayMs = REPAIR_INTERVAL_MS): void {
+    const before = this.repair.size;
+    this.repair.add(heights);
+    if (before === 0 && this.repair.size > 0) this.logger.info({ heights: this.repair.size, lowest: heights.reduce((low, height) => Math.min(low, height), Infinity) }, "gathering certificates for uncertified blocks");
+    if (this.repair.size > 0 && this.repairTimer === undefined && !this.stopped) this.repairTimer = setTimeout(() => this.repairRound(), delayMs);
+  }
+
+  /** Asks every peer to sign the current window's blocks; rounds without progress back off. */
+  private repairRound(): void {
+    this.repairTimer = undefined;
+    if (this.stopped) return;
+    const certifiedBefore = this.repair.counters.certified;
+    const range = this.repair.startRound((height) => {
+      const stored = this.store.getHeaders(height, height)[0];
+      if (stored === undefined || stored.certificate !== undefined) return undefined;
+      const header = decodeBlockHeader(stored.header);
+      return { header, signature: signBlock(this.options.privateKey, this.id, header) };
+    });
+    if (range === undefined) {
+      this.repairIntervalMs = REPAIR_INTERVAL_MS;
+      this.logger.info({ certified: this.repair.counters.certified, rounds: this.repair.counters.rounds }, "every stored block is certified");
+      return;
+    }
+    this.broadcast({ kind: "signatures-request", from: range.from, to: range.to });
+    this.repairTimer = setTimeout(() => {
+      this.repairIntervalMs = this.repair.counters.certified > certifiedBefore ? REPAIR_INTERVAL_MS : Math.min(2 * this.repairIntervalMs, REPAIR_INTERVAL_MAX_MS);
+      this.repairRound();
+    }, this.repairIntervalMs);
+  }
+
+  private onRepairSignature(from: number, height: number, signature: Uint8Array): void {
+    const certified = this.repair.onSignature(from, height, signature);
+    if (certified === undefined) return;
+    this.storeCertificate(certified.header, certified.certificate);
+    // The window is done: go on with the next one now rather than at the timer.
+    if (this.repair.windowSize === 0 && this.repairTimer !== undefined) {
+      clearTimeout(this.repairTimer);
+      this.repairTimer = undefined;
+      this.repairIntervalMs = REPAIR_INTERVAL_MS;
+      this.repairTimer = setTimeout(() => this.repairRound(), 0);
+    }
+  }
+
+  /**
+   * A peer's signatures-request: sign each stored block in the (bounded) range with this replica's
+   * key. Most are blocks this replica executed; those below an installed checkpoint came from
+   * peers, verified against the checkpoint's 2f + 1 signed digest or down a certified hash chain
+   * (block-backfill.ts), so signing them vouches for nothing that f + 1 correct replicas did not
+   * compute.
+   */
+  private signStoredBlocks(connection: Connection<PeerSession>, from: number, to: number): void {
+    const last = Math.min(to, from + REPAIR_WINDOW_HEIGHTS - 1, this.pipeline.height);
+    if (from < 1 || last < from) return;
+    for (const stored of this.store.getHeaders(from, last)) {
+      const header = decodeBlockHeader(stored.header);
+      const own = signBlock(this.options.privateKey, this.id, header);
+      if (!connection.send(encodeWireFrame({ kind: "block-signature", height: stored.height, signature: own.signature }))) this.count("sends-dropped");
+    }
   }
 
   private blocksFor(from: number, to: number): WireBlock[] {

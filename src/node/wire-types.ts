@@ -3,7 +3,7 @@
 // connection's session says which, and a frame a peer of the wrong kind sends is a protocol error.
 //
 //   replica <-> replica: consensus, block-signature, state-request / state-chunk / state-unavailable,
-//                        blocks-request / blocks
+//                        blocks-request / blocks, signatures-request (answered with block-signature)
 //   client   -> replica: client-request
 //   replica  -> client:  client-reply
 //
@@ -60,6 +60,12 @@ export type WireFrame =
   | { readonly kind: "blocks-request"; readonly requestId: number; readonly from: number; readonly to: number }
   /** Stored blocks in ascending height (possibly none). */
   | { readonly kind: "blocks"; readonly requestId: number; readonly blocks: readonly WireBlock[] }
+  /**
+   * Ask the peer to send its block-signature for each block `from` .. `to` it stores (a bounded
+   * range): how a replica that missed the signatures of its blocks (it was down, or every replica
+   * restarted) still gathers their certificates.
+   */
+  | { readonly kind: "signatures-request"; readonly from: number; readonly to: number }
   /** A signed transaction envelope (app/transaction.ts) to order and execute. */
   | { readonly kind: "client-request"; readonly transaction: Uint8Array }
   /**

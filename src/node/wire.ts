@@ -21,6 +21,7 @@
 //                           | count x (u64 height | bytes header | opt bytes body | opt bytes certificate)
 //   8    client-request     bytes transaction
 //   9    client-reply       u16 replica | u64 view | u64 height | 32 bytes client | u64 nonce | bytes result
+//   10   signatures-request u64 from | u64 to
 //
 // Decoding trusts nothing. Every length and count is checked against the bytes that remain before
 // anything is allocated for it, so a hostile length or count costs nothing. Decoded byte fields
@@ -66,6 +67,7 @@ const TAGS = {
   blocks: 7,
   "client-request": 8,
   "client-reply": 9,
+  "signatures-request": 10,
 } as const satisfies Record<WireFrameKind, number>;
 
 export class WireDecodeError extends Error {
@@ -128,6 +130,8 @@ function measureBody(frame: Exclude<WireFrame, { kind: "consensus" }>): number {
       return u64Bytes(frame.requestId, "requestId") + u64Bytes(frame.seq, "seq");
     case "blocks-request":
       return u64Bytes(frame.requestId, "requestId") + u64Bytes(frame.from, "from") + u64Bytes(frame.to, "to");
+    case "signatures-request":
+      return u64Bytes(frame.from, "from") + u64Bytes(frame.to, "to");
     case "blocks": {
       let bytes = u64Bytes(frame.requestId, "requestId") + countBytes(frame.blocks.length, WIRE_BLOCKS_MAX, "blocks");
       for (const block of frame.blocks) {
@@ -234,6 +238,10 @@ function writeBody(w: Writer, frame: Exclude<WireFrame, { kind: "consensus" }>):
       return;
     case "blocks-request":
       w.u64(frame.requestId);
+      w.u64(frame.from);
+      w.u64(frame.to);
+      return;
+    case "signatures-request":
       w.u64(frame.from);
       w.u64(frame.to);
       return;
@@ -424,6 +432,8 @@ function readBody(r: Reader, tag: number): WireFrame {
       return { kind: "state-unavailable", requestId: r.u64("requestId"), seq: r.u64("seq") };
     case TAGS["blocks-request"]:
       return { kind: "blocks-request", requestId: r.u64("requestId"), from: r.u64("from"), to: r.u64("to") };
+    case TAGS["signatures-request"]:
+      return { kind: "signatures-request", from: r.u64("from"), to: r.u64("to") };
     case TAGS.blocks: {
       const requestId = r.u64("requestId");
       const count = r.count(WIRE_BLOCKS_MAX, BLOCK_BYTES_MIN, "blocks");

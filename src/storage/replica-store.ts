@@ -463,6 +463,30 @@ export class ReplicaStore {
     return low;
   }
 
+  /**
+   * Heights from `from` up whose header is stored without a commit certificate, ascending, at most
+   * `countMax` (a replica killed before its peers' signatures arrived leaves such heights; the
+   * runtime fetches their certificates from peers). Walks the two key ranges side by side, so it
+   * reads keys only, never values.
+   */
+  uncertifiedHeights(from = 1, countMax = HEADERS_PER_READ_MAX): number[] {
+    assertHeight(from);
+    const found: number[] = [];
+    this.reading((transaction) => {
+      const certified = this.env.certificates.getKeys({ start: uint64Key(from), transaction })[Symbol.iterator]();
+      let next = certified.next();
+      for (const key of this.env.headers.getKeys({ start: uint64Key(from), transaction })) {
+        const height = this.heightOf(DATABASE_NAMES.headers, key);
+        while (!next.done && this.heightOf(DATABASE_NAMES.certificates, next.value) < height) next = certified.next();
+        if (!next.done && this.heightOf(DATABASE_NAMES.certificates, next.value) === height) continue;
+        found.push(height);
+        if (found.length >= countMax) break;
+      }
+      certified.return?.();
+    });
+    return found;
+  }
+
   private readStateChunkIn(transaction: ReadTransaction, options: StateChunkOptions): StateChunk {
     const entriesMax = options.entriesMax ?? STATE_CHUNK_ENTRIES_DEFAULT;
     const bytesMax = options.bytesMax ?? STATE_CHUNK_BYTES_DEFAULT;

@@ -56,6 +56,7 @@ const samples: readonly (readonly [name: string, frame: WireFrame])[] = [
   ["state-chunk of no entries", { kind: "state-chunk", requestId: MAX, seq: MAX, header: new Uint8Array(0), entries: [], done: true }],
   ["state-unavailable", { kind: "state-unavailable", requestId: 5, seq: MAX }],
   ["blocks-request", { kind: "blocks-request", requestId: 1, from: 0, to: MAX }],
+  ["signatures-request", { kind: "signatures-request", from: 1, to: MAX }],
   ["blocks, none", { kind: "blocks", requestId: 2, blocks: [] }],
   [
     "blocks with and without body and certificate",
@@ -123,7 +124,7 @@ function largestUint8ArrayAllocated(action: () => void): number {
 describe("wire frames", () => {
   it("round-trip every kind of frame", () => {
     const kinds = new Set(samples.map(([, frame]) => frame.kind));
-    assert.equal(kinds.size, 9, "the samples cover every kind of frame");
+    assert.equal(kinds.size, 10, "the samples cover every kind of frame");
     for (const [name, frame] of samples) {
       assert.deepEqual(decodeWireFrame(encodeWireFrame(frame)), frame, name);
     }
@@ -196,7 +197,7 @@ describe("wire frames", () => {
       bytes[0] = version;
       assert.throws(() => decodeWireFrame(bytes), /unsupported wire format version/);
     }
-    for (const tag of [0, 10, 255]) {
+    for (const tag of [0, 11, 255]) {
       const bytes = Uint8Array.from(valid);
       bytes[1] = tag;
       assert.throws(() => decodeWireFrame(bytes), /unknown wire frame tag/);
