@@ -7,10 +7,12 @@
 //
 // Signatures may arrive before the block executes here (a lagging replica): they wait, unverified,
 // for at most `aheadMax` heights above the executed height and `n` per height, so memory is
-// bounded. A height that has not gathered a quorum by the time it falls `behindMax` below the
-// executed height (its peers were down when it was signed) is handed to `onAbandoned`: the
-// runtime's certificate repair (certificate-repair.ts) asks the peers to sign it again.
-// Signatures for certified or long-past heights are dropped.
+// bounded. A height of ours that has not gathered a quorum soon enough (its peers were down, or
+// their signatures came while this replica was far behind and were dropped) is handed to the
+// runtime's certificate repair (certificate-repair.ts), which asks the peers to sign it again:
+// the runtime takes the heights older than a grace period (`takeUncertified`), and a height that
+// falls `behindMax` below the executed height goes to `onAbandoned`. Signatures for certified,
+// handed-over or long-past heights are dropped.
 
 import { type BlockHeader, blockHeaderHash } from "../ledger/block-header.js";
 import { type BlockSignature, type CommitCertificate, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
@@ -23,10 +25,14 @@ export interface BlockCertifierCounters {
   signaturesDropped: number;
   /** Heights given up on: fell more than `behindMax` below the executed height uncertified. */
   abandoned: number;
+  /** Heights handed to the repair by `takeUncertified`. */
+  handedOver: number;
 }
 
 interface PendingHeight {
   header: BlockHeader | undefined;
+  /** When our own block was signed (caller's clock). */
+  signedAtMs: number;
   /** Verified signatures over our header (ours included). */
   readonly verified: Map<number, BlockSignature>;
   /** Signatures that arrived before our header, checked once it exists. */
@@ -34,7 +40,7 @@ interface PendingHeight {
 }
 
 export class BlockCertifier {
-  readonly counters: BlockCertifierCounters = { certified: 0, signaturesAccepted: 0, signaturesInvalid: 0, signaturesDropped: 0, abandoned: 0 };
+  readonly counters: BlockCertifierCounters = { certified: 0, signaturesAccepted: 0, signaturesInvalid: 0, signaturesDropped: 0, abandoned: 0, handedOver: 0 };
   private readonly cluster: ClusterConfig;
   private readonly quorum: number;
   private readonly aheadMax: number;
@@ -42,6 +48,8 @@ export class BlockCertifier {
   private readonly onCertified: (header: BlockHeader, certificate: CommitCertificate) => void;
   private readonly onAbandoned: (height: number) => void;
   private readonly pending = new Map<number, PendingHeight>();
+  /** Heights within the window that are done here (certified or handed over): their late signatures are dropped. */
+  private readonly settled = new Set<number>();
   private executedHeight = 0;
 
   /**
@@ -70,11 +78,12 @@ export class BlockCertifier {
   }
 
   /** Our own block `header` is stored and signed with `own`; returns nothing, may certify. */
-  onOwnBlock(header: BlockHeader, own: BlockSignature): void {
+  onOwnBlock(header: BlockHeader, own: BlockSignature, nowMs = Date.now()): void {
     const height = header.height;
     this.executedHeight = Math.max(this.executedHeight, height);
     const entry = this.entry(height);
     entry.header = header;
+    entry.signedAtMs = nowMs;
     entry.verified.set(own.replica, own);
     for (const [replica, signature] of entry.early) this.check(entry, header, { replica, signature });
     entry.early.clear();
@@ -92,6 +101,10 @@ export class BlockCertifier {
       this.counters.signaturesInvalid++;
       return;
     }
+    if (this.settled.has(height)) {
+      this.counters.signaturesDropped++;
+      return;
+    }
     const entry = this.entry(height);
     if (entry.verified.has(replica) || entry.early.has(replica) || entry.verified.size >= this.quorum) {
       this.counters.signaturesDropped++;
@@ -105,6 +118,22 @@ export class BlockCertifier {
     this.maybeCertify(height, entry);
   }
 
+  /**
+   * Our heights signed at or before `nowMs - ageMs` and still uncertified, ascending; they leave
+   * this certifier (the caller repairs them) and their late signatures are dropped.
+   */
+  takeUncertified(nowMs: number, ageMs: number): number[] {
+    const taken: number[] = [];
+    for (const [height, entry] of this.pending) {
+      if (entry.header === undefined || entry.signedAtMs > nowMs - ageMs) continue;
+      this.pending.delete(height);
+      this.settled.add(height);
+      taken.push(height);
+    }
+    this.counters.handedOver += taken.length;
+    return taken.sort((a, b) => a - b);
+  }
+
   /** State transfer jumped to `height`: nothing at or below it will execute here. */
   skipTo(height: number): void {
     this.executedHeight = Math.max(this.executedHeight, height);
@@ -114,7 +143,7 @@ export class BlockCertifier {
   private entry(height: number): PendingHeight {
     let entry = this.pending.get(height);
     if (entry === undefined) {
-      entry = { header: undefined, verified: new Map(), early: new Map() };
+      entry = { header: undefined, signedAtMs: 0, verified: new Map(), early: new Map() };
       this.pending.set(height, entry);
     }
     return entry;
@@ -133,11 +162,13 @@ export class BlockCertifier {
     if (entry.header === undefined || entry.verified.size < this.quorum) return;
     const signatures = [...entry.verified.values()].slice(0, this.quorum);
     this.pending.delete(height);
+    this.settled.add(height);
     this.counters.certified++;
     this.onCertified(entry.header, createCertificate(height, signatures));
   }
 
   private forgetBelow(height: number): void {
+    for (const settled of this.settled) if (settled < height) this.settled.delete(settled);
     for (const [pendingHeight, entry] of this.pending) {
       if (pendingHeight >= height) continue;
       this.pending.delete(pendingHeight);

@@ -59,16 +59,11 @@ export class CertificateRepair {
   add(heights: readonly number[]): void {
     this.compact();
     for (const height of heights) {
+      if (!(Number.isSafeInteger(height) && height >= 1)) throw new RangeError(`certificate repair: ${height} is not a block height`);
       if (this.missing.length >= REPAIR_MISSING_MAX) return;
-      // Binary insertion: heights come one at a time from the certifier, or once from a store scan.
-      let low = 0;
-      let high = this.missing.length;
-      while (low < high) {
-        const middle = (low + high) >>> 1;
-        if (this.missing[middle]! < height) low = middle + 1;
-        else high = middle;
-      }
-      if (this.missing[low] !== height) this.missing.splice(low, 0, height);
+      // Binary insertion: heights come a few at a time from the certifier, or once from a store scan.
+      const at = this.indexOf(height);
+      if (this.missing[at] !== height) this.missing.splice(at, 0, height);
     }
   }
 
@@ -138,7 +133,19 @@ export class CertificateRepair {
   /** Stops repairing `height` (certified, or no longer stored). */
   forget(height: number): void {
     this.window.delete(height);
-    this.resolved.add(height);
+    if (this.missing[this.indexOf(height)] === height) this.resolved.add(height);
+  }
+
+  /** Where `height` is or would go in `missing` (binary search). */
+  private indexOf(height: number): number {
+    let low = 0;
+    let high = this.missing.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (this.missing[middle]! < height) low = middle + 1;
+      else high = middle;
+    }
+    return low;
   }
 
   // Removing from the sorted list one height at a time would cost a pass each; the resolved

@@ -94,6 +94,10 @@ const REPAIR_FIRST_DELAY_MS = 300;
 /** Between repair rounds that made progress; rounds that did not back off up to the maximum. */
 const REPAIR_INTERVAL_MS = 1_000;
 const REPAIR_INTERVAL_MAX_MS = 30_000;
+/** A block of ours still uncertified this long after it was signed goes to the repair. */
+const CERTIFY_GRACE_MS = 2_000;
+/** On a graceful stop, how long to wait for the certificates of the blocks executed so far. */
+const STOP_CERTIFY_WAIT_MS = 3_000;
 /** Blocks served per blocks-request. */
 const BLOCKS_PER_ANSWER_MAX = 64;
 /** Prune bodies every this many heights when retention is on. */
@@ -121,6 +125,9 @@ export class ReplicaRuntime {
   private readonly repair: CertificateRepair;
   private repairTimer: NodeJS.Timeout | undefined;
   private repairIntervalMs = REPAIR_INTERVAL_MS;
+  private lastGraceCheckMs = 0;
+  /** Stopping: no new input but block signatures, so the last blocks can still be certified. */
+  private stopping = false;
   private readonly stateServer: StateServer;
   private readonly listener: Listener<PeerSession>;
   private readonly links: Array<PeerLink<PeerSession> | undefined>;
@@ -231,15 +238,18 @@ export class ReplicaRuntime {
 
   /** Graceful stop: no new input, finish what is in flight, close the store. Idempotent. */
   async stop(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+    if (this.stopping) return;
+    this.stopping = true;
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
     if (this.backfill?.timer !== undefined) clearTimeout(this.backfill.timer);
+    await this.installTail;
+    await this.settle();
+    await this.certifyBeforeStop();
+    this.stopped = true;
     if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
     for (const link of this.links) link?.close();
     await this.listener.close();
-    await this.installTail;
     await this.settle();
     this.stateServer.close();
     await this.store.close();
@@ -253,6 +263,28 @@ export class ReplicaRuntime {
     if (this.stopped) return;
     this.core.step({ type: "tick" });
     this.process();
+    const nowMs = Date.now();
+    if (nowMs - this.lastGraceCheckMs >= REPAIR_INTERVAL_MS) {
+      this.lastGraceCheckMs = nowMs;
+      const late = this.certifier.takeUncertified(nowMs, CERTIFY_GRACE_MS);
+      if (late.length > 0) this.addRepair(late);
+    }
+  }
+
+  /**
+   * A graceful stop leaves every executed block certified when the peers are up: the blocks not
+   * certified yet go to the repair at once, and the stop waits (bounded) while the links stay
+   * open and peers' signatures are still taken. What is left is repaired at the next start.
+   */
+  private async certifyBeforeStop(): Promise<void> {
+    this.addRepair(this.certifier.takeUncertified(Number.POSITIVE_INFINITY, 0), 0);
+    if (this.repair.size === 0) return;
+    if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
+    this.repairIntervalMs = REPAIR_INTERVAL_MS;
+    this.repairTimer = setTimeout(() => this.repairRound(), 0);
+    const deadlineMs = Date.now() + STOP_CERTIFY_WAIT_MS;
+    while (this.repair.size > 0 && Date.now() < deadlineMs) await new Promise((resolve) => setTimeout(resolve, 25));
+    if (this.repair.size > 0) this.logger.warn({ uncertified: this.repair.size }, "stopping with uncertified blocks; they are certified at the next start");
   }
 
   private onFrame(connection: Connection<PeerSession>, payload: Uint8Array): void {
@@ -270,8 +302,11 @@ export class ReplicaRuntime {
     }
     if (session.kind === "client") {
       if (frame.kind !== "client-request") return connection.protocolError(`a client may send only client-request frames; got ${frame.kind}`);
+      if (this.stopping) return;
       return this.onClientRequest(connection, frame.transaction);
     }
+    // While stopping, only what certifies the blocks already executed is taken.
+    if (this.stopping && frame.kind !== "block-signature" && frame.kind !== "signatures-request") return;
     const from = session.id;
     switch (frame.kind) {
       case "consensus":
@@ -611,6 +646,9 @@ export class ReplicaRuntime {
     backfill.failuresInRow = 0;
     backfill.missingBodies += verdict.missingBodies;
     this.certificateTail = this.certificateTail.then(() => this.store.storeHistory(verdict.blocks));
+    // Blocks the peer had not certified come without a certificate; gather theirs like our own.
+    const uncertified = verdict.blocks.filter((block) => block.certificate === undefined).map((block) => block.height);
+    if (uncertified.length > 0) void this.certificateTail.then(() => this.addRepair(uncertified), () => undefined);
     this.certificateTail.then(
       () => this.askForBlocks(),
       (error: unknown) => this.fatal(error),
@@ -683,8 +721,9 @@ export class ReplicaRuntime {
 
   private blocksFor(from: number, to: number): WireBlock[] {
     const blocks: WireBlock[] = [];
-    const last = Math.min(to, from + BLOCKS_PER_ANSWER_MAX - 1, this.pipeline.height);
-    for (let height = Math.max(1, from); height <= last; height++) {
+    // The top of a long range: a backfill walks down and needs the block at `to` first.
+    const last = Math.min(to, this.pipeline.height);
+    for (let height = Math.max(1, from, last - BLOCKS_PER_ANSWER_MAX + 1); height <= last; height++) {
       const stored = this.store.getBlock(height);
       if (stored === undefined) continue;
       blocks.push({ height, header: stored.header, ...(stored.body === undefined ? {} : { body: stored.body }), ...(stored.certificate === undefined ? {} : { certificate: stored.certificate }) });

@@ -471,6 +471,7 @@ export class ReplicaStore {
    */
   uncertifiedHeights(from = 1, countMax = HEADERS_PER_READ_MAX): number[] {
     assertHeight(from);
+    if (!Number.isSafeInteger(countMax) || countMax < 1) throw new RangeError(`uncertifiedHeights: countMax ${countMax} must be a positive integer`);
     const found: number[] = [];
     this.reading((transaction) => {
       const certified = this.env.certificates.getKeys({ start: uint64Key(from), transaction })[Symbol.iterator]();
