@@ -2,8 +2,10 @@
 // not the blocks below it. It fetches them from peers, walking DOWN from the installed header:
 // the header at h is accepted only if its hash is the prevHash of the (already trusted) header
 // at h + 1, so one certified header vouches for the whole history below it, and a body only if
-// its transactions and results hash to that header's roots. Certificates are kept when they
-// verify. No peer is trusted: a wrong block costs a retry with another peer.
+// its transactions and results hash to that header's roots, and a certificate only if it
+// verifies. A body or certificate may be absent (pruned there, or never gathered; the runtime's
+// certificate repair gathers missing certificates later). No peer is trusted: a wrong block costs
+// a retry with another peer.
 //
 // The walk stops at height 1, or where the store already holds a header that links (a replica
 // that was behind, not wiped, has its own older history).
@@ -104,9 +106,13 @@ export class BlockBackfill {
         break;
       }
       if (header.height !== height || !Buffer.from(blockHeaderHash(header)).equals(this.expectedHash)) break;
-      const body = block.body !== undefined && bodyMatches(header, block.body) ? block.body : undefined;
+      // A body or certificate that is there but wrong is a lie (a pruned body or a block not yet
+      // certified is simply absent): the run ends below the last good block, and the rest is asked
+      // of another peer, so one faulty peer cannot leave the history without bodies.
+      if (block.body !== undefined && !bodyMatches(header, block.body)) break;
+      if (block.certificate !== undefined && !certificateVerifies(this.cluster, header, block.certificate)) break;
+      const { body, certificate } = block;
       if (body === undefined) missingBodies++;
-      const certificate = block.certificate !== undefined && certificateVerifies(this.cluster, header, block.certificate) ? block.certificate : undefined;
       verified.push({ height, header: block.header, ...(body === undefined ? {} : { body }), ...(certificate === undefined ? {} : { certificate }) });
       this.low = height;
       this.expectedHash = header.prevHash;

@@ -17,7 +17,7 @@
 
 import { type BlockHeader, blockHeaderHash, decodeBlockHeader } from "../ledger/block-header.js";
 import { StateTree } from "../ledger/state-tree.js";
-import type { PinnedState, ReplicaStore } from "../storage/index.js";
+import { type PinnedState, type ReplicaStore, STATE_KEY_BYTES_MAX } from "../storage/index.js";
 import type { WireFrame } from "./wire-types.js";
 
 /** How many checkpoint pins a replica holds (the newest ones). */
@@ -62,7 +62,10 @@ export class StateServer {
     const { requestId, seq } = request;
     const pin = this.pins.get(seq);
     const header = pin === undefined ? undefined : this.headerOf(seq);
-    if (pin === undefined || header === undefined) return { kind: "state-unavailable", requestId, seq };
+    // A cursor longer than any key cannot come from a correct fetch: answer, rather than let the
+    // store refuse it with an exception that would close the connection.
+    const badCursor = request.after !== undefined && request.after.length > STATE_KEY_BYTES_MAX;
+    if (pin === undefined || header === undefined || badCursor) return { kind: "state-unavailable", requestId, seq };
     const chunk = pin.readChunk({ entriesMax: STATE_CHUNK_ENTRIES, bytesMax: STATE_CHUNK_BYTES, ...(request.after === undefined ? {} : { after: request.after }) });
     return { kind: "state-chunk", requestId, seq, header, entries: chunk.entries, done: chunk.done };
   }
