@@ -6,14 +6,14 @@
 // strings, so this module only ever produces the canonical form and refuses any other before it
 // decodes (Buffer.from(…, "hex") silently stops at the first bad character).
 
-import { createHash } from "node:crypto";
+import { type Hash, createHash } from "node:crypto";
 
 import { verifyRequest } from "../app/request.js";
 import type { ClientRequest, Digest, PbftCrypto, ReplicaId, Signature } from "../consensus/pbft/types.js";
 import { ED25519_SIGNATURE_BYTES, Ed25519Verifier, type Ed25519PrivateKey, ed25519Sign } from "../crypto/ed25519.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 
-const BATCH_DOMAIN = "bulwark/batch/v1\0";
+const BATCH_DOMAIN = "bulwark/batch/v2\0";
 const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}}$`);
 
 export class ReplicaCrypto implements PbftCrypto {
@@ -21,6 +21,7 @@ export class ReplicaCrypto implements PbftCrypto {
   private readonly privateKey: Ed25519PrivateKey;
   private readonly verifier = new Ed25519Verifier();
   private readonly lengthBytes = Buffer.alloc(4);
+  private readonly timestampBytes = Buffer.alloc(8);
 
   constructor(cluster: ClusterConfig, privateKey: Ed25519PrivateKey) {
     this.cluster = cluster;
@@ -28,19 +29,30 @@ export class ReplicaCrypto implements PbftCrypto {
   }
 
   /**
-   * SHA-256 over a domain prefix, the request count and each request's length-prefixed envelope.
-   * The envelope determines every other field of its request (request.ts binds them), so equal
-   * digests mean equal batches; the lengths keep two batches from hashing the same bytes.
+   * SHA-256 over a domain prefix, the request count and, for each request, every field the core
+   * carries: client key, timestamp, signature and envelope, the variable ones length-prefixed. So
+   * equal digests mean equal requests, field for field: the core remembers a fully validated
+   * batch by its digest (certificates.ts `validPrePrepare`), and a copy whose client, timestamp or
+   * signature field was altered must not pass as the batch that was checked. The envelope alone
+   * would not do: the other fields are bound to it only by `verifyRequest`.
    */
   batchDigest(requests: readonly ClientRequest[]): Digest {
     const hash = createHash("sha256").update(BATCH_DOMAIN);
     this.lengthBytes.writeUInt32BE(requests.length);
     hash.update(this.lengthBytes);
     for (const request of requests) {
-      this.lengthBytes.writeUInt32BE(request.operation.length);
-      hash.update(this.lengthBytes).update(request.operation);
+      this.field(hash, Buffer.from(request.client, "utf8"));
+      this.timestampBytes.writeDoubleBE(request.timestamp);
+      hash.update(this.timestampBytes);
+      this.field(hash, Buffer.from(request.signature, "utf8"));
+      this.field(hash, request.operation);
     }
     return hash.digest("hex");
+  }
+
+  private field(hash: Hash, bytes: Uint8Array): void {
+    this.lengthBytes.writeUInt32BE(bytes.length);
+    hash.update(this.lengthBytes).update(bytes);
   }
 
   sign(payload: string): Signature {

@@ -90,7 +90,8 @@ export class SimCrypto implements PbftCrypto {
 
   batchDigest(requests: readonly ClientRequest[]): Digest {
     let text = "batch";
-    for (const request of requests) text += `;${requestIdentity(request)}`;
+    // The signature too: equal digests must mean equal requests in every field (PbftCrypto).
+    for (const request of requests) text += `;${requestIdentity(request)}|${request.signature}`;
     return hashText(text);
   }
 

@@ -26,7 +26,7 @@ export function sha(text: string): string {
 /** Signatures anyone could compute: fine for unit tests, where forgeries are built on purpose. */
 export function testCrypto(id: number): PbftCrypto {
   return {
-    batchDigest: (requests) => sha(requests.map((r) => `${r.client}/${r.timestamp}/${Buffer.from(r.operation).toString("hex")}`).join(",")),
+    batchDigest: (requests) => sha(requests.map((r) => `${r.client}/${r.timestamp}/${Buffer.from(r.operation).toString("hex")}/${r.signature}`).join(",")),
     sign: (payload) => `${id}:${sha(payload)}`,
     verify: (replica, payload, signature) => signature === `${replica}:${sha(payload)}`,
     verifyRequest: (request) => request.signature === `client:${sha(`${request.client}/${request.timestamp}`)}`,

@@ -5,8 +5,12 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
-import type { ClientRequest } from "../../src/consensus/pbft/types.js";
-import { type Ed25519KeyPair } from "../../src/crypto/ed25519.js";
+import { bytesToHex } from "../../src/app/bytes.js";
+import { requestFromTransaction } from "../../src/app/request.js";
+import { signTransaction } from "../../src/app/transaction.js";
+import { CertificateValidator, quorumsFor, sign } from "../../src/consensus/pbft/index.js";
+import type { ClientRequest, PrePrepare } from "../../src/consensus/pbft/types.js";
+import { type Ed25519KeyPair, generateEd25519KeyPair } from "../../src/crypto/ed25519.js";
 import { ReplicaCrypto } from "../../src/node/replica-crypto.js";
 import { testCluster } from "../ledger/fixtures.js";
 
@@ -16,7 +20,7 @@ function cryptoOf(replica: number): ReplicaCrypto {
   return new ReplicaCrypto(cluster.config, (cluster.keys[replica] as Ed25519KeyPair).privateKey);
 }
 
-/** A request carrying `operation`; batchDigest reads only the operation bytes (the envelope). */
+/** A request carrying `operation` (not a real envelope: the digest hashes fields, it does not check them). */
 function request(operation: string): ClientRequest {
   return { client: "client", timestamp: 1, operation: new TextEncoder().encode(operation), signature: "signature" };
 }
@@ -36,18 +40,36 @@ describe("batch digests", () => {
     assert.equal(crypto.batchDigest(batch("alpha", "beta")), digest, "an earlier digest leaves nothing behind");
   });
 
-  it("a batch digest is SHA-256 of the domain, the request count and each length-prefixed operation", () => {
+  it("a batch digest is SHA-256 of the domain, the request count and each request's length-prefixed client, timestamp, signature and operation", () => {
     // Every replica must compute the same digest for a batch, whatever version it runs: the
     // encoding is part of the protocol, so it is written out here independently.
-    const operations = ["alpha", "", "gamma"].map((text) => Buffer.from(text));
+    const requests = batch("alpha", "", "gamma");
     const u32 = (value: number): Buffer => {
       const bytes = Buffer.alloc(4);
       bytes.writeUInt32BE(value);
       return bytes;
     };
-    const hash = createHash("sha256").update("bulwark/batch/v1\0").update(u32(operations.length));
-    for (const operation of operations) hash.update(u32(operation.length)).update(operation);
-    assert.equal(cryptoOf(0).batchDigest(batch("alpha", "", "gamma")), hash.digest("hex"));
+    const field = (bytes: Buffer): Buffer => Buffer.concat([u32(bytes.length), bytes]);
+    const hash = createHash("sha256").update("bulwark/batch/v2\0").update(u32(requests.length));
+    for (const request of requests) {
+      const timestamp = Buffer.alloc(8);
+      timestamp.writeDoubleBE(request.timestamp);
+      hash.update(field(Buffer.from(request.client))).update(timestamp).update(field(Buffer.from(request.signature))).update(field(Buffer.from(request.operation)));
+    }
+    assert.equal(cryptoOf(0).batchDigest(requests), hash.digest("hex"));
+  });
+
+  it("a request whose client, timestamp or signature field differs gives another digest, even with the same envelope", () => {
+    // The core remembers a validated batch by its digest; a copy with an altered field must not match it.
+    const crypto = cryptoOf(0);
+    const [original] = batch("alpha");
+    const altered: ClientRequest[] = [
+      { ...original!, client: "f".repeat(64) },
+      { ...original!, timestamp: original!.timestamp + 1 },
+      { ...original!, signature: "0".repeat(128) },
+    ];
+    const digests = new Set([original!, ...altered].map((request) => crypto.batchDigest([request])));
+    assert.equal(digests.size, 4);
   });
 
   it("different batches have different digests", () => {
@@ -119,5 +141,22 @@ describe("replica signatures", () => {
     const signature = cryptoOf(1).sign(payload);
     const flipped = (signature[0] === "0" ? "1" : "0") + signature.slice(1);
     assert.equal(cryptoOf(0).verify(1, payload, flipped), false);
+  });
+});
+
+describe("the core's memory of validated batches, with the real crypto", () => {
+  it("a copy of a validated pre-prepare whose request fields were altered is refused, not taken from the cache", () => {
+    const primary = cryptoOf(0);
+    const backup = cryptoOf(1);
+    const client = generateEd25519KeyPair();
+    const transaction = signTransaction(client.privateKey, { clientKey: client.publicKey, nonce: 5, operation: { type: "put", key: new Uint8Array([1]), value: new Uint8Array([2]) } });
+    const genuine = requestFromTransaction(transaction);
+    const prePrepare = sign<PrePrepare>(primary, { type: "pre-prepare", view: 0, seq: 1, digest: primary.batchDigest([genuine]), replica: 0, requests: [genuine] });
+    const validator = new CertificateValidator(backup, 4, quorumsFor(4), 10, 100);
+    assert.equal(validator.validPrePrepare(prePrepare), true);
+    for (const altered of [{ ...genuine, timestamp: 6 }, { ...genuine, client: bytesToHex(generateEd25519KeyPair().publicKey) }]) {
+      assert.equal(validator.validPrePrepare({ ...prePrepare, requests: [altered] }), false, JSON.stringify({ timestamp: altered.timestamp }));
+    }
+    assert.equal(validator.validPrePrepare(prePrepare), true, "the genuine one still passes from the cache");
   });
 });

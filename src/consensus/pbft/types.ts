@@ -166,7 +166,11 @@ export interface ReplyCache {
 
 /** Signatures and digests, injected so the core stays pure (the simulator uses cheap stand-ins). */
 export interface PbftCrypto {
-  /** Digest of a batch of requests; the empty batch is the null request. */
+  /**
+   * Digest of a batch of requests; the empty batch is the null request. Equal digests must mean
+   * equal requests in every field (client, timestamp, operation, signature): the core remembers a
+   * validated batch by its digest.
+   */
   batchDigest(requests: readonly ClientRequest[]): Digest;
   /** Signs `payload` as this replica. Must be deterministic. */
   sign(payload: string): Signature;
