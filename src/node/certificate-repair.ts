@@ -85,32 +85,22 @@ export class CertificateRepair {
    * window are kept.
    */
   startRound(own: (height: number) => { header: BlockHeader; signature: BlockSignature } | undefined): { from: number; to: number } | undefined {
-    this.compact();
-    while (this.missing.length > 0) {
-      const from = this.missing[0]!;
-      const last = from + REPAIR_WINDOW_HEIGHTS - 1;
-      const heights = this.missing.filter((height) => height <= last);
-      for (const height of [...this.window.keys()]) if (!heights.includes(height)) this.window.delete(height);
-      let to = from;
+    for (;;) {
+      this.compact();
+      if (this.missing.length === 0) return undefined;
+      const heights = this.missing.slice(0, this.indexOf(this.missing[0]! + REPAIR_WINDOW_HEIGHTS));
+      for (const height of this.window.keys()) if (!heights.includes(height)) this.window.delete(height);
       for (const height of heights) {
-        if (this.window.has(height)) {
-          to = height;
-          continue;
-        }
+        if (this.window.has(height)) continue;
         const mine = own(height);
-        if (mine === undefined) {
-          this.forget(height);
-          this.compact();
-          continue;
-        }
-        this.window.set(height, { header: mine.header, verified: new Map([[mine.signature.replica, mine.signature]]) });
-        to = height;
+        if (mine === undefined) this.forget(height);
+        else this.window.set(height, { header: mine.header, verified: new Map([[mine.signature.replica, mine.signature]]) });
       }
       if (this.window.size === 0) continue;
       this.counters.rounds++;
-      return { from: Math.min(...this.window.keys()), to };
+      const inWindow = [...this.window.keys()];
+      return { from: Math.min(...inWindow), to: Math.max(...inWindow) };
     }
-    return undefined;
   }
 
   /** A peer's signature for `height` of the current round; returns the certificate it completes, if any. */

@@ -395,15 +395,15 @@ export class ReplicaRuntime {
 
   private sendConsensus(outbound: Outbound): void {
     const bytes = encodeWireFrame({ kind: "consensus", message: outbound.message });
-    if (outbound.to === "all") {
-      for (const link of this.links) if (link !== undefined && !link.send(bytes)) this.count("sends-dropped");
-    } else if (!(this.links[outbound.to]?.send(bytes) ?? false)) {
-      this.count("sends-dropped");
-    }
+    if (outbound.to === "all") this.sendToPeers(bytes);
+    else if (!(this.links[outbound.to]?.send(bytes) ?? false)) this.count("sends-dropped");
   }
 
   private broadcast(frame: WireFrame): void {
-    const bytes = encodeWireFrame(frame);
+    this.sendToPeers(encodeWireFrame(frame));
+  }
+
+  private sendToPeers(bytes: Uint8Array): void {
     for (const link of this.links) if (link !== undefined && !link.send(bytes)) this.count("sends-dropped");
   }
 
@@ -553,27 +553,25 @@ export class ReplicaRuntime {
   }
 
   private async install(fetched: FetchedState): Promise<void> {
-    {
-      // Every block executed before the transfer began must be on disk before the state is replaced.
-      await this.settle();
-      if (this.stopped) return;
-      if (this.pipeline.height >= fetched.seq) {
-        // Execution (or an install before this one) already reached it; installing would take the
-        // state back below blocks this replica executed and answered for.
-        this.count("state-installs-skipped");
-        this.logger.warn({ seq: fetched.seq, height: this.pipeline.height }, "not installing a fetched state below the executed height");
-        return;
-      }
-      await this.store.installState({
-        height: fetched.seq,
-        header: fetched.headerBytes,
-        entries: fetched.entries,
-        meta: { seq: fetched.seq, stateDigest: fetched.header.stateRoot },
-      });
-      this.pipeline = this.openPipeline();
-      this.certifier.skipTo(fetched.seq);
-      this.stateServer.pinCheckpoint(fetched.seq);
+    // Every block executed before the transfer began must be on disk before the state is replaced.
+    await this.settle();
+    if (this.stopped) return;
+    if (this.pipeline.height >= fetched.seq) {
+      // Execution (or an install before this one) already reached it; installing would take the
+      // state back below blocks this replica executed and answered for.
+      this.count("state-installs-skipped");
+      this.logger.warn({ seq: fetched.seq, height: this.pipeline.height }, "not installing a fetched state below the executed height");
+      return;
     }
+    await this.store.installState({
+      height: fetched.seq,
+      header: fetched.headerBytes,
+      entries: fetched.entries,
+      meta: { seq: fetched.seq, stateDigest: fetched.header.stateRoot },
+    });
+    this.pipeline = this.openPipeline();
+    this.certifier.skipTo(fetched.seq);
+    this.stateServer.pinCheckpoint(fetched.seq);
     this.logger.info({ seq: fetched.seq, entries: fetched.entries.length }, "installed the state of a stable checkpoint");
     this.startBackfill(fetched.header);
     // A newer checkpoint may have superseded this one while it was being installed; the core then
