@@ -417,6 +417,12 @@ export class BulwarkClient {
     const queuedAt = lane.queue.indexOf(call);
     if (queuedAt >= 0) {
       lane.queue.splice(queuedAt, 1);
+      if (lane.queue.length === 0 && lane.waitingForSlot) {
+        // Nothing left to wait for a slot: out of the slot queue, so lanes do not pile up there
+        // while the cluster is unreachable.
+        this.slotWaiters.splice(this.slotWaiters.indexOf(lane), 1);
+        lane.waitingForSlot = false;
+      }
       this.pump(lane);
       return;
     }
@@ -450,8 +456,10 @@ export class BulwarkClient {
     for (let replica = 0; replica < this.replicaCount; replica++) {
       const unrouted = request.own && !this.routed[replica];
       if (!(everyone || !request.own || replica === primary || unrouted)) continue;
-      this.links.send(replica, request.frame);
-      if (request.own && this.links.isOpen(replica)) this.routed[replica] = true;
+      // A link that is down would queue a copy per attempt; `onLinkOpen` sends what is in flight
+      // once it is back.
+      if (!this.links.isOpen(replica)) continue;
+      if (this.links.send(replica, request.frame) && request.own) this.routed[replica] = true;
     }
     clearTimeout(request.attemptTimer);
     request.attemptTimer = setTimeout(() => this.onAttemptTimeout(request), this.requestTimeoutMs);
@@ -469,8 +477,7 @@ export class BulwarkClient {
     // Every request in flight goes to it, so its reply can come back this way.
     this.routed[replica] = false;
     for (const request of this.pending.values()) {
-      this.links.send(replica, request.frame);
-      if (request.own) this.routed[replica] = true;
+      if (this.links.send(replica, request.frame) && request.own) this.routed[replica] = true;
     }
     this.onOpenChange?.();
   }

@@ -14,6 +14,7 @@
 
 import { bytesToHex, equalBytes } from "../app/bytes.js";
 import { ResultDecodeError, type TransactionResult, decodeResult, resultErrorCode } from "../app/result.js";
+import { TRANSACTION_VALUE_BYTES_MAX } from "../app/transaction.js";
 import type { ReplyGroup } from "./errors.js";
 
 /** A result enough replicas agreed on. */
@@ -22,7 +23,7 @@ export interface Agreement {
   readonly resultBytes: Uint8Array;
   /** The agreeing replicas, ascending. */
   readonly replicas: readonly number[];
-  /** The highest non-zero height among the agreeing replies, or 0. */
+  /** The block height f + 1 of the agreeing replies named (so a correct replica did), or 0. */
   readonly height: number;
 }
 
@@ -54,14 +55,18 @@ export class ReplyTally {
     if (previous !== undefined && !isNonceError(previous.bytes)) return undefined;
     this.slots[replica] = { bytes, result, height };
     const replicas: number[] = [];
-    let heightMax = 0;
+    const heights = new Map<number, number>();
     this.slots.forEach((slot, id) => {
       if (slot === undefined || !equalBytes(slot.bytes, bytes)) return;
       replicas.push(id);
-      heightMax = Math.max(heightMax, slot.height);
+      if (slot.height > 0) heights.set(slot.height, (heights.get(slot.height) ?? 0) + 1);
     });
     if (replicas.length < this.matchesNeeded) return undefined;
-    return { result, resultBytes: bytes, replicas, height: heightMax };
+    // A faulty replica can name any height; only one that f + 1 replies share is vouched for. A
+    // reply from a reply cache names none (0), so the height may be unknown even on agreement.
+    let vouched = 0;
+    for (const [named, count] of heights) if (count >= this.matchesNeeded) vouched = named;
+    return { result, resultBytes: bytes, replicas, height: vouched };
   }
 
   /** Forgets every reply: the request goes out again, and what was said about its last ordering no longer counts. */
@@ -86,10 +91,16 @@ export class ReplyTally {
   }
 }
 
-/** Decodes a replica's result bytes; undefined for bytes that are no result (never throws). */
+/**
+ * Decodes a replica's result bytes; undefined for bytes that are no result, or a value longer
+ * than any transaction can store (a faulty replica must not make the client hold megabytes per
+ * request). Never throws.
+ */
 export function decodeReplyResult(bytes: Uint8Array): TransactionResult | undefined {
   try {
-    return decodeResult(bytes);
+    const result = decodeResult(bytes);
+    if (result.ok && result.kind === "value" && result.value.length > TRANSACTION_VALUE_BYTES_MAX) return undefined;
+    return result;
   } catch (error) {
     if (error instanceof ResultDecodeError) return undefined;
     throw error;

@@ -56,7 +56,7 @@ export interface SubmitOptions {
 export interface Committed {
   /** The transaction's result; a failed transaction (insufficient balance, ...) is a result too. */
   readonly result: TransactionResult;
-  /** The block holding the transaction: the highest non-zero height the agreeing replicas reported, or 0 if none did. */
+  /** The block holding the transaction, when f + 1 of the agreeing replicas named the same one; otherwise 0 (unknown). */
   readonly height: number;
   /** The nonce the transaction committed with (for `submit`, possibly not the first one tried). */
   readonly nonce: number;

@@ -9,10 +9,10 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { bytesToHex } from "../../src/app/bytes.js";
 import { encodeResult, type TransactionResult } from "../../src/app/result.js";
-import { type Transaction, decodeTransaction, encodeTransaction, signTransaction } from "../../src/app/transaction.js";
+import { TRANSACTION_VALUE_BYTES_MAX, type Transaction, decodeTransaction, encodeTransaction, signTransaction } from "../../src/app/transaction.js";
 import { BulwarkClient } from "../../src/client/client.js";
 import { ClientClosedError, ClusterUnavailableError, NonceError, RejectedError, RequestAbortedError, TimeoutError } from "../../src/client/errors.js";
-import { ReplyTally } from "../../src/client/reply-tally.js";
+import { ReplyTally, decodeReplyResult } from "../../src/client/reply-tally.js";
 import type { ClientOptions } from "../../src/client/types.js";
 import { ViewEstimate } from "../../src/client/view-estimate.js";
 import type { Ed25519KeyPair } from "../../src/crypto/ed25519.js";
@@ -219,15 +219,26 @@ class FakeCluster {
     return this.replicas[id]!;
   }
 
+  /** Closes the listeners, then fails if the client sent anything a replica could not read. */
   async close(): Promise<void> {
     await Promise.all(this.replicas.map((replica) => replica.listener.close()));
+    assert.deepEqual(this.violations, [], "every frame the client sent was a decodable client request");
   }
 
+  // A throw here would only close the connection (the transport catches handler errors), and the
+  // client would reconnect: so what is wrong is recorded and asserted in `close`.
+  private readonly violations: string[] = [];
+
   private onFrame(id: number, connection: Connection<PeerSession>, payload: Uint8Array): void {
-    const frame = decodeWireFrame(payload);
-    assert.equal(frame.kind, "client-request", "a client sends only client-request frames");
-    if (frame.kind !== "client-request") return;
-    const transaction = decodeTransaction(frame.transaction);
+    let transaction: Transaction;
+    try {
+      const frame = decodeWireFrame(payload);
+      if (frame.kind !== "client-request") throw new Error(`a ${frame.kind} frame`);
+      transaction = decodeTransaction(frame.transaction);
+    } catch (error) {
+      this.violations.push(`replica ${id}: ${String(error)}`);
+      return;
+    }
     const receiver = this.replica(id);
     receiver.received.push(transaction);
     receiver.routes.set(bytesToHex(transaction.clientKey), connection);
@@ -281,9 +292,29 @@ describe("the client accepts a result on f + 1 matching replies", () => {
     cluster.replica(2).crashed = true;
     cluster.replica(3).crashed = true;
     const client = await connectClient(cluster);
-    const committed = await client.submit(putOf("a"));
-    assert.deepEqual(committed, { result: { ok: true, kind: "done" }, height: 1, nonce: 1, replicas: [0, 1] });
+    // Replies wait until both replicas hold the request, so each has a route for its executed reply.
+    for (const replica of cluster.replicas) replica.holding = true;
+    const submitted = client.submit(putOf("a"));
+    await waitFor(() => cluster.replica(0).received.length > 0 && cluster.replica(1).received.length > 0, "both replicas to receive the request");
+    for (const replica of cluster.replicas) replica.release();
+    assert.deepEqual(await submitted, { result: { ok: true, kind: "done" }, height: 1, nonce: 1, replicas: [0, 1] });
     await client.close();
+  });
+
+  it("reports the block height only when f + 1 of the agreeing replies name it: one faulty replica cannot set it", () => {
+    const tally = new ReplyTally(4, 2);
+    const done = encodeResult({ ok: true, kind: "done" });
+    assert.equal(tally.record(3, done, { ok: true, kind: "done" }, Number.MAX_SAFE_INTEGER), undefined);
+    assert.equal(tally.record(0, done, { ok: true, kind: "done" }, 7)?.height, 0, "a liar's height and a correct one disagree: unknown");
+    const agreeing = new ReplyTally(4, 2);
+    agreeing.record(3, done, { ok: true, kind: "done" }, 7);
+    assert.equal(agreeing.record(0, done, { ok: true, kind: "done" }, 7)?.height, 7);
+  });
+
+  it("drops a reply whose value is longer than any transaction can store", () => {
+    const huge = encodeResult({ ok: true, kind: "value", value: new Uint8Array(TRANSACTION_VALUE_BYTES_MAX + 1) });
+    assert.equal(decodeReplyResult(huge), undefined);
+    assert.deepEqual(decodeReplyResult(encodeResult({ ok: true, kind: "value", value: new Uint8Array(3) })), { ok: true, kind: "value", value: new Uint8Array(3) });
   });
 
   it("does not accept f matching results beside disagreeing ones, until the (f + 1)th matching one arrives", async () => {
