@@ -34,6 +34,7 @@ import { type BlockHeader, decodeBlockHeader } from "../ledger/block-header.js";
 import { type CommitCertificate, encodeCertificate, signBlock } from "../ledger/certificate.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import type { Connection } from "../net/connection.js";
+import { FRAME_BYTES_MAX_DEFAULT } from "../net/frame.js";
 import { Listener } from "../net/listener.js";
 import { RateLimitedLog, type TransportLogger } from "../net/log.js";
 import { PeerLink } from "../net/peer-link.js";
@@ -98,6 +99,10 @@ const REPAIR_INTERVAL_MAX_MS = 30_000;
 const CERTIFY_GRACE_MS = 2_000;
 /** On a graceful stop, how long to wait for the certificates of the blocks executed so far. */
 const STOP_CERTIFY_WAIT_MS = 3_000;
+/** Bytes of one blocks answer: well under the frame limit, leaving room for the frame's own fields. */
+const BLOCKS_ANSWER_BYTES_MAX = FRAME_BYTES_MAX_DEFAULT / 2;
+/** A generous bound on what one block adds to a blocks frame beyond its byte fields (height, lengths, flags). */
+const WIRE_BLOCK_OVERHEAD_BYTES = 32;
 /** Blocks served per blocks-request. */
 const BLOCKS_PER_ANSWER_MAX = 64;
 /** Prune bodies every this many heights when retention is on. */
@@ -318,13 +323,13 @@ export class ReplicaRuntime {
       case "signatures-request":
         return this.signStoredBlocks(connection, frame.from, frame.to);
       case "state-request":
-        connection.send(encodeWireFrame(this.stateServer.serve(frame)));
+        this.sendBytes(connection, encodeWireFrame(this.stateServer.serve(frame)));
         return;
       case "state-chunk":
       case "state-unavailable":
         return this.onStateAnswer(from, frame);
       case "blocks-request":
-        connection.send(encodeWireFrame({ kind: "blocks", requestId: frame.requestId, blocks: this.blocksFor(frame.from, frame.to) }));
+        this.sendBytes(connection, encodeWireFrame({ kind: "blocks", requestId: frame.requestId, blocks: this.blocksFor(frame.from, frame.to) }));
         return;
       case "blocks":
         return this.onBlocks(from, frame);
@@ -396,7 +401,7 @@ export class ReplicaRuntime {
   private sendConsensus(outbound: Outbound): void {
     const bytes = encodeWireFrame({ kind: "consensus", message: outbound.message });
     if (outbound.to === "all") this.sendToPeers(bytes);
-    else if (!(this.links[outbound.to]?.send(bytes) ?? false)) this.count("sends-dropped");
+    else this.sendBytes(this.links[outbound.to], bytes);
   }
 
   private broadcast(frame: WireFrame): void {
@@ -404,14 +409,32 @@ export class ReplicaRuntime {
   }
 
   private sendToPeers(bytes: Uint8Array): void {
-    for (const link of this.links) if (link !== undefined && !link.send(bytes)) this.count("sends-dropped");
+    for (const link of this.links) if (link !== undefined) this.sendBytes(link, bytes);
+  }
+
+  /**
+   * Every frame this replica sends goes through here. The transport throws on a frame above its
+   * size limit (a caller bug there); here such a frame is possible (a batch of the largest
+   * transactions, a view change carrying many of them), so it is dropped and counted instead of
+   * stopping the replica. The protocol's retransmission then has the same fate, which the
+   * counter shows; sizing batches to the frame limit is the fix for that.
+   */
+  private sendBytes(target: { send(bytes: Uint8Array): boolean } | undefined, bytes: Uint8Array): boolean {
+    if (bytes.length > FRAME_BYTES_MAX_DEFAULT) {
+      this.count("frames-oversized");
+      this.logger.warn({ bytes: bytes.length, limit: FRAME_BYTES_MAX_DEFAULT }, "dropped a frame above the size limit");
+      return false;
+    }
+    if (target?.send(bytes) === true) return true;
+    this.count("sends-dropped");
+    return false;
   }
 
   private sendReply(client: string, nonce: number, view: number, height: number, result: Uint8Array): void {
     const connection = this.routes.get(client);
     if (connection === undefined) return;
     const frame: WireFrame = { kind: "client-reply", replica: this.id, view, height, client: Buffer.from(client, "hex"), nonce, result };
-    if (!connection.send(encodeWireFrame(frame))) this.count("replies-dropped");
+    this.sendBytes(connection, encodeWireFrame(frame));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -500,7 +523,7 @@ export class ReplicaRuntime {
 
   /** Sends `frame` to the turn's peer and arms its timeout (at once when the link cannot take it). */
   private ask(turn: PeerTurn, frame: WireFrame, onTimeout: () => void): void {
-    const sent = this.links[turn.peer]?.send(encodeWireFrame(frame)) ?? false;
+    const sent = this.sendBytes(this.links[turn.peer], encodeWireFrame(frame));
     turn.timer = setTimeout(onTimeout, sent ? STATE_FETCH_TIMEOUT_MS : 0);
   }
 
@@ -713,20 +736,31 @@ export class ReplicaRuntime {
     for (const stored of this.store.getHeaders(from, last)) {
       const header = decodeBlockHeader(stored.header);
       const own = signBlock(this.options.privateKey, this.id, header);
-      if (!connection.send(encodeWireFrame({ kind: "block-signature", height: stored.height, signature: own.signature }))) this.count("sends-dropped");
+      this.sendBytes(connection, encodeWireFrame({ kind: "block-signature", height: stored.height, signature: own.signature }));
     }
   }
 
+  /**
+   * The stored blocks of a requested range, from its top down (a backfill walks down and needs
+   * the block at `to` first), at most BLOCKS_PER_ANSWER_MAX and within BLOCKS_ANSWER_BYTES_MAX. A
+   * body that does not fit is left out (the asker counts it missing, as if pruned), so even a
+   * block larger than a frame still moves its header and certificate down the chain.
+   */
   private blocksFor(from: number, to: number): WireBlock[] {
     const blocks: WireBlock[] = [];
-    // The top of a long range: a backfill walks down and needs the block at `to` first.
+    let bytes = 0;
     const last = Math.min(to, this.pipeline.height);
-    for (let height = Math.max(1, from, last - BLOCKS_PER_ANSWER_MAX + 1); height <= last; height++) {
+    for (let height = last; height >= Math.max(1, from, last - BLOCKS_PER_ANSWER_MAX + 1); height--) {
       const stored = this.store.getBlock(height);
-      if (stored === undefined) continue;
-      blocks.push({ height, header: stored.header, ...(stored.body === undefined ? {} : { body: stored.body }), ...(stored.certificate === undefined ? {} : { certificate: stored.certificate }) });
+      if (stored === undefined) break;
+      const fixed = stored.header.length + (stored.certificate?.length ?? 0) + WIRE_BLOCK_OVERHEAD_BYTES;
+      if (bytes + fixed > BLOCKS_ANSWER_BYTES_MAX) break;
+      bytes += fixed;
+      const body = stored.body !== undefined && bytes + stored.body.length <= BLOCKS_ANSWER_BYTES_MAX ? stored.body : undefined;
+      bytes += body?.length ?? 0;
+      blocks.push({ height, header: stored.header, ...(body === undefined ? {} : { body }), ...(stored.certificate === undefined ? {} : { certificate: stored.certificate }) });
     }
-    return blocks;
+    return blocks.reverse();
   }
 
   // -------------------------------------------------------------------------------------------
