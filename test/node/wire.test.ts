@@ -255,7 +255,7 @@ describe("wire frames", () => {
       // Half the inputs get a valid version and tag, so the fuzz reaches every body decoder.
       if (bytes.length >= 2 && random.chance(0.5)) {
         bytes[0] = 1;
-        bytes[1] = random.between(1, 9);
+        bytes[1] = random.between(1, 10);
       }
       if (!(decodeOrError(bytes) instanceof WireDecodeError)) decoded++;
     }

@@ -35,6 +35,8 @@ const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta
 export const START_TIMEOUT_MS = 20_000;
 /** How long a SIGTERM'd replica may take to finish in-flight blocks and close its store. */
 export const STOP_TIMEOUT_MS = 15_000;
+/** How long `bulwark verify` may run before it is killed (and reported with exit code null). */
+const VERIFY_TIMEOUT_MS = 120_000;
 /** Log lines `logTail` includes by default in an assertion message. */
 const LOG_TAIL_LINES_DEFAULT = 30;
 /** Most log lines kept in memory per replica; older ones are only in the log file. */
@@ -320,6 +322,28 @@ export class ProcessCluster {
     });
   }
 
+  /**
+   * Resolves once replica `id`'s current start has finished every job it began: the last line
+   * equal to `begun` (if any) is followed by a line equal to `finished`. A replica may begin the
+   * same job several times per start, so an earlier `finished` line does not count.
+   */
+  async waitForJobs(id: number, begun: string, finished: string, timeoutMs: number): Promise<void> {
+    const slot = this.slot(id);
+    const deadlineMs = Date.now() + timeoutMs;
+    for (;;) {
+      let lastBegun = -1;
+      let lastFinished = -1;
+      slot.lines.forEach((line, index) => {
+        if (line.incarnation !== slot.incarnations) return;
+        if (line.msg === begun) lastBegun = index;
+        if (line.msg === finished) lastFinished = index;
+      });
+      if (lastBegun < 0 || lastFinished > lastBegun) return;
+      if (Date.now() > deadlineMs) assert.fail(`replica ${id} began "${begun}" and did not log "${finished}" within ${timeoutMs} ms\n${this.logTail(id)}`);
+      await sleep(50);
+    }
+  }
+
   /** Every log line of replica `id` (all its starts) whose "msg" matches. */
   logLines(id: number, msgPattern: RegExp | string): LogLine[] {
     return this.slot(id).lines.filter((line) => (typeof msgPattern === "string" ? line.msg === msgPattern : msgPattern.test(line.msg)));
@@ -380,8 +404,11 @@ export class ProcessCluster {
     let stderr = "";
     child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")));
     child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")));
+    // A hung audit must fail the test, not hang the run.
+    const timer = setTimeout(() => child.kill("SIGKILL"), VERIFY_TIMEOUT_MS);
     const exitCode = await new Promise<number | null>((resolve) =>
       child.once("close", (code) => {
+        clearTimeout(timer);
         liveChildren.delete(child);
         resolve(code);
       }),
