@@ -1,12 +1,15 @@
 // Throughput of small frames through one loopback TCP connection, by write strategy. A script,
 // not a test: `node dist/src/bench/transport-bench.js [--payload-bytes 100] [--frames 1000000]
-// [--runs 3] [--strategies connection,raw-gather,raw-cork,raw-write]`. It prints one JSON line per strategy and run, and a table of medians.
+// [--runs 3] [--strategies connection,connection-mac,raw-gather,raw-cork,raw-write]`. It prints one
+// JSON line per strategy and run, and a table of medians.
 //
 // The receiver runs in a worker thread (its own core on a 2-vCPU machine), decodes with
 // FrameDecoder and reports when all frames arrived; the sender runs on the main thread. Every
 // strategy is fed by the same producer: bursts of BURST_FRAMES payloads per event-loop turn,
 // pausing while its sender reports it is full. Strategies:
 //   connection        Connection.send(): gathered into ≤ 64 KiB buffers, one write() each
+//   connection-mac    the same with a frame authenticator (frame-mac.ts): every frame tagged by
+//                     the sender, every tag checked by the receiver, as after a real handshake
 //   raw-gather        the same gathering inline on a bare socket (Connection's overhead shows
 //                     as the gap to this one)
 //   raw-cork          cork(); one write() per frame; uncork() per burst: one writev per burst
@@ -18,32 +21,56 @@ import { performance } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { Connection, connectionSettings } from "../net/connection.js";
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame, writeFrame } from "../net/frame.js";
-import { noHandshake } from "../net/handshake.js";
+import { FRAME_MAC_KEY_BYTES, frameMac } from "../net/frame-mac.js";
+import { type FrameAuthenticator, type HandshakeFactory, noHandshake } from "../net/handshake.js";
 
 const BURST_FRAMES = 256;
 // Pause the producer for a Connection once this many frames wait, well inside the queue bound.
 const CONNECTION_QUEUE_FRAMES_PAUSE = 16_384;
 
-type ReceiverMessage = { kind: "listening"; port: number } | { kind: "received"; frames: number; bytes: number };
+type ReceiverMessage = { kind: "listening"; port: number } | { kind: "ready" } | { kind: "received"; frames: number; bytes: number; badTags: number };
+/** Before each run: whether the next connection's frames carry tags. Then "stop" at the end. */
+type ReceiverCommand = { kind: "expect"; tagged: boolean } | { kind: "stop" };
+
+// Fixed keys: the bench measures tagging, not key agreement; the receiver holds the other end.
+const BENCH_KEY_SENDER_TO_RECEIVER = new Uint8Array(FRAME_MAC_KEY_BYTES).fill(0x5a);
+const BENCH_KEY_RECEIVER_TO_SENDER = new Uint8Array(FRAME_MAC_KEY_BYTES).fill(0xa5);
 
 function runReceiver(): void {
   const port = parentPort;
   if (port === null) throw new Error("transport-bench: the receiver must run in a worker");
+  let tagged = false;
   const server = createServer({ noDelay: true }, (socket) => {
     const decoder = new FrameDecoder();
+    // Checks tags as Connection does: the payload is the frame without its last tagBytes.
+    const authenticator: FrameAuthenticator | undefined = tagged
+      ? frameMac({ sendKey: BENCH_KEY_RECEIVER_TO_SENDER, receiveKey: BENCH_KEY_SENDER_TO_RECEIVER })
+      : undefined;
     let frames = 0;
     let bytes = 0;
+    let badTags = 0;
     socket.on("data", (chunk: Buffer) => {
       bytes += chunk.length;
-      decoder.push(chunk, () => {
+      decoder.push(chunk, (frame) => {
+        if (authenticator !== undefined) {
+          const payloadBytes = frame.length - authenticator.tagBytes;
+          if (!authenticator.open(frame.subarray(0, payloadBytes), frame, payloadBytes)) badTags += 1;
+        }
         frames += 1;
         return true;
       });
     });
-    socket.on("close", () => port.postMessage({ kind: "received", frames, bytes } satisfies ReceiverMessage));
+    socket.on("close", () => port.postMessage({ kind: "received", frames, bytes, badTags } satisfies ReceiverMessage));
   });
   server.listen(0, "127.0.0.1", () => port.postMessage({ kind: "listening", port: (server.address() as AddressInfo).port } satisfies ReceiverMessage));
-  port.on("message", () => server.close());
+  port.on("message", (command: ReceiverCommand) => {
+    if (command.kind === "stop") {
+      server.close();
+      return;
+    }
+    tagged = command.tagged;
+    port.postMessage({ kind: "ready" } satisfies ReceiverMessage);
+  });
 }
 
 interface Sender {
@@ -110,10 +137,17 @@ function rawSender(socket: Socket, strategy: "raw-gather" | "raw-cork" | "raw-wr
   };
 }
 
-function connectionSender(socket: Socket): Sender {
+/** A handshake that is done at once, handing the connection the sender's end of the fixed keys. */
+const taggingHandshake: HandshakeFactory<null> = () => ({
+  start: () => ({ kind: "done", session: null, authenticator: frameMac({ sendKey: BENCH_KEY_SENDER_TO_RECEIVER, receiveKey: BENCH_KEY_RECEIVER_TO_SENDER }) }),
+  receive: () => ({ kind: "fail", detail: "no handshake expected" }),
+});
+
+function connectionSender(socket: Socket, tagged: boolean): Sender {
+  const handshake = tagged ? taggingHandshake : noHandshake;
   const connection = new Connection<null>(
     socket,
-    { settings: connectionSettings({ sendQueueFramesMax: 4 * CONNECTION_QUEUE_FRAMES_PAUSE }), handshake: noHandshake("initiator"), label: "bench" },
+    { settings: connectionSettings({ sendQueueFramesMax: 4 * CONNECTION_QUEUE_FRAMES_PAUSE }), handshake: handshake("initiator"), label: "bench" },
     { onFrame: () => undefined },
   );
   connection.start();
@@ -135,7 +169,7 @@ function connectionSender(socket: Socket): Sender {
   };
 }
 
-const STRATEGIES = ["connection", "raw-gather", "raw-cork", "raw-write"] as const;
+const STRATEGIES = ["connection", "connection-mac", "raw-gather", "raw-cork", "raw-write"] as const;
 type Strategy = (typeof STRATEGIES)[number];
 
 interface RunResult {
@@ -150,11 +184,15 @@ interface RunResult {
 }
 
 async function runOnce(worker: Worker, port: number, strategy: Strategy, frames: number, payloadBytes: number): Promise<RunResult> {
+  const tagged = strategy === "connection-mac";
+  const ready = new Promise<ReceiverMessage>((resolve) => worker.once("message", resolve));
+  worker.postMessage({ kind: "expect", tagged } satisfies ReceiverCommand);
+  if ((await ready).kind !== "ready") throw new Error("transport-bench: the receiver did not acknowledge the run");
   const socket = await new Promise<Socket>((resolve, reject) => {
     const s = connect({ host: "127.0.0.1", port, noDelay: true }, () => resolve(s));
     s.once("error", reject);
   });
-  const sender = strategy === "connection" ? connectionSender(socket) : rawSender(socket, strategy);
+  const sender = strategy === "connection" || strategy === "connection-mac" ? connectionSender(socket, tagged) : rawSender(socket, strategy);
   // Distinct payload objects, as an application would produce; made before the clock starts.
   const payloads: Uint8Array[] = [];
   for (let index = 0; index < 1024; index++) payloads.push(Buffer.alloc(payloadBytes, index & 0xff));
@@ -173,12 +211,15 @@ async function runOnce(worker: Worker, port: number, strategy: Strategy, frames:
   const report = await received;
   const seconds = Number(process.hrtime.bigint() - started) / 1e9;
   const busyMs = performance.eventLoopUtilization(utilizationBefore).active;
-  if (report.kind !== "received" || report.frames !== frames) throw new Error(`transport-bench: ${strategy} delivered ${JSON.stringify(report)} of ${frames} frames`);
+  if (report.kind !== "received" || report.frames !== frames || report.badTags !== 0) {
+    throw new Error(`transport-bench: ${strategy} delivered ${JSON.stringify(report)} of ${frames} frames`);
+  }
   return {
     strategy,
     frames,
     seconds: Number(seconds.toFixed(3)),
     framesPerSecond: Math.round(frames / seconds),
+    // Application bytes (payload and prefix), so tagged and untagged runs compare like for like.
     megabytesPerSecond: Number(((frames * (payloadBytes + FRAME_HEADER_BYTES)) / seconds / 1e6).toFixed(1)),
     framesPerWrite: Number((frames / Math.max(1, sender.writes())).toFixed(1)),
     senderBusyMicrosecondsPerFrame: Number(((busyMs * 1000) / frames).toFixed(3)),
@@ -218,7 +259,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    worker.postMessage("stop");
+    worker.postMessage({ kind: "stop" } satisfies ReceiverCommand);
     await worker.terminate();
   }
   console.log(`\nmedian of ${runs} runs, ${payloadBytes}-byte payloads, one loopback connection:`);
@@ -226,7 +267,7 @@ async function main(): Promise<void> {
     const mine = results.filter((r) => r.strategy === strategy).sort((a, b) => a.framesPerSecond - b.framesPerSecond);
     const median = mine[Math.floor(mine.length / 2)] as RunResult;
     console.log(
-      `${strategy.padEnd(12)} ${(median.framesPerSecond / 1e6).toFixed(2).padStart(6)} M frames/s ${median.megabytesPerSecond.toFixed(0).padStart(5)} MB/s ${median.framesPerWrite.toFixed(0).padStart(6)} frames/write ${median.senderBusyMicrosecondsPerFrame.toFixed(2).padStart(6)} µs sender busy/frame`,
+      `${strategy.padEnd(15)} ${(median.framesPerSecond / 1e6).toFixed(2).padStart(6)} M frames/s ${median.megabytesPerSecond.toFixed(0).padStart(5)} MB/s ${median.framesPerWrite.toFixed(0).padStart(6)} frames/write ${median.senderBusyMicrosecondsPerFrame.toFixed(2).padStart(6)} µs sender busy/frame`,
     );
   }
 }

@@ -52,7 +52,7 @@ export function assertFrameBytesMax(frameBytesMax: number): void {
 }
 
 export class FrameDecoder {
-  private readonly frameBytesMax: number;
+  private frameBytesMax: number;
   // The length prefix when it arrives split across chunks.
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerBytes = 0;
@@ -64,6 +64,15 @@ export class FrameDecoder {
   private failure: FrameError | undefined;
 
   constructor(frameBytesMax: number = FRAME_BYTES_MAX_DEFAULT) {
+    assertFrameBytesMax(frameBytesMax);
+    this.frameBytesMax = frameBytesMax;
+  }
+
+  /**
+   * Changes the largest payload accepted from the next length prefix on: a connection raises it
+   * by the tag size once its frames carry MAC tags.
+   */
+  setFrameBytesMax(frameBytesMax: number): void {
     assertFrameBytesMax(frameBytesMax);
     this.frameBytesMax = frameBytesMax;
   }
@@ -143,9 +152,13 @@ export class FrameDecoder {
   }
 }
 
-/** Writes `payload` as a frame at `offset` of `target`; returns the offset after it. */
-export function writeFrame(target: Buffer, offset: number, payload: Uint8Array): number {
-  target.writeUInt32BE(payload.length, offset);
+/**
+ * Writes `payload` as a frame at `offset` of `target`; returns the offset after the payload. With
+ * `trailerBytes`, the length prefix also counts that many bytes after the payload (a frame's MAC
+ * tag), which the caller writes at the returned offset.
+ */
+export function writeFrame(target: Buffer, offset: number, payload: Uint8Array, trailerBytes = 0): number {
+  target.writeUInt32BE(payload.length + trailerBytes, offset);
   target.set(payload, offset + FRAME_HEADER_BYTES);
   return offset + FRAME_HEADER_BYTES + payload.length;
 }

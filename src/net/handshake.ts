@@ -1,19 +1,57 @@
 // The hook for authenticating a connection before it carries protocol traffic.
 //
 // Issue 4 §2 starts every connection with a signed handshake that proves who the peer is and
-// agrees per-connection MAC keys. The transport does no cryptography itself; it runs whatever
-// `Handshake` it is given: the handshake's frames go first, on their own, and frames the peer
-// sends before the handshake is done go to the handshake instead of the application. Frames the
-// application sends meanwhile wait in the send queue. When the handshake returns `done`, its
-// session (the authenticated peer and keys) is attached to the connection and normal traffic
-// starts; when it returns `fail`, or takes longer than the handshake timeout, the connection
-// closes with that reason. A peer that skips or garbles the handshake never reaches the
-// application.
+// agrees per-connection MAC keys. The transport runs whatever `Handshake` it is given: the
+// handshake's frames go first, on their own, and frames the peer sends before the handshake is
+// done go to the handshake instead of the application. Frames the application sends meanwhile
+// wait in the send queue. When the handshake returns `done`, its session (the authenticated peer)
+// is attached to the connection and normal traffic starts; when it returns `fail`, or takes
+// longer than the handshake timeout, the connection closes with that reason. A peer that skips or
+// garbles the handshake never reaches the application.
+//
+// A handshake that agreed keys hands the connection a `FrameAuthenticator` with its `done` step.
+// From then on the connection appends a tag to every frame it sends and checks (and strips) the
+// tag of every frame it receives, closing the connection with "bad-mac" on the first one that
+// fails. The transport does no cryptography of its own: the authenticator does (frame-mac.ts is
+// the one Bulwark uses), so a handshake without keys (`noHandshake`, test handshakes) leaves
+// frames exactly as they were.
+
+/**
+ * Authenticates the frames of one connection in both directions after its handshake. Each
+ * direction has its own key and an implicit frame counter that both ends advance in step, so a
+ * frame that is altered, replayed, reordered or dropped makes the next check fail. The counters
+ * advance on every call: the connection seals each frame exactly once, in the order it writes
+ * them, and opens each received frame exactly once, in the order they arrive.
+ */
+export interface FrameAuthenticator {
+  /** Bytes of the tag appended to every frame after the handshake. */
+  readonly tagBytes: number;
+  /**
+   * Writes the tag of the next outgoing frame, whose payload is `payload`, at `target[offset]`
+   * (`tagBytes` of it, which must be there). An offset rather than a view, so a connection seals
+   * straight into its write batch without making a view per frame.
+   */
+  seal(payload: Uint8Array, target: Uint8Array, offset: number): void;
+  /**
+   * Whether the `tagBytes` at `source[offset]` are the tag of the next incoming frame, whose
+   * payload is `payload`; usually `source` is the received frame and `offset` the payload's length.
+   * After one false answer every later call answers false: the stream can no longer be trusted.
+   * Never throws.
+   */
+  open(payload: Uint8Array, source: Uint8Array, offset: number): boolean;
+}
 
 /** What a handshake does next. `send` frames go out before anything else on the connection. */
 export type HandshakeStep<Session> =
   | { readonly kind: "continue"; readonly send?: readonly Uint8Array[] }
-  | { readonly kind: "done"; readonly session: Session; readonly send?: readonly Uint8Array[] }
+  | {
+      readonly kind: "done";
+      readonly session: Session;
+      /** Frames sent before the authenticator takes over: a last handshake frame goes out untagged. */
+      readonly send?: readonly Uint8Array[];
+      /** Tags every later frame in both directions; absent, frames go untagged. */
+      readonly authenticator?: FrameAuthenticator;
+    }
   | { readonly kind: "fail"; readonly detail: string };
 
 /** One connection's handshake: a small state machine, like the consensus core, with no I/O. */
@@ -34,6 +72,9 @@ export const noHandshake: HandshakeFactory<null> = () => ({
   start: () => ({ kind: "done", session: null }),
   receive: () => ({ kind: "fail", detail: "no handshake expected" }),
 });
+
+/** The largest MAC tag a frame authenticator may add; frameBytesMax leaves this much room under the prefix's limit. */
+export const FRAME_TAG_BYTES_MAX = 64;
 
 /** Default bound on how long a handshake may take before the connection is closed. */
 export const HANDSHAKE_TIMEOUT_MS_DEFAULT = 5_000;

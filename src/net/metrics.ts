@@ -6,10 +6,10 @@
 export interface TransportCounters {
   /** Frames handed to the socket, handshake frames included. */
   framesSent: number;
-  /** Bytes handed to the socket, length prefixes included. */
+  /** Bytes handed to the socket, length prefixes and MAC tags included. */
   bytesSent: number;
   framesReceived: number;
-  /** Bytes read from the socket, length prefixes included. */
+  /** Bytes read from the socket, length prefixes and MAC tags included. */
   bytesReceived: number;
   /** Frames refused because the send queue was full or the link closed. */
   framesDropped: number;
@@ -18,6 +18,8 @@ export interface TransportCounters {
   framesDiscarded: number;
   /** socket.write() calls: framesSent ÷ socketWrites is the coalescing factor. */
   socketWrites: number;
+  /** Frames whose MAC tag failed (each closes its connection with "bad-mac"). */
+  framesBadMac: number;
 }
 
 export function newTransportCounters(): TransportCounters {
@@ -30,6 +32,7 @@ export function newTransportCounters(): TransportCounters {
     bytesDropped: 0,
     framesDiscarded: 0,
     socketWrites: 0,
+    framesBadMac: 0,
   };
 }
 

@@ -1,61 +1,78 @@
 // The signed handshake that opens every connection to a replica's port (issue 4 §2): before any
-// application frame flows, each end proves which key it holds, and the connection's session
-// (wire-types.ts `PeerSession`) says who the peer is: replica `id` of the cluster, or a client
-// named by its public key. It plugs into the transport as a `Handshake` (net/handshake.ts), a
-// small state machine with no I/O.
+// application frame flows, each end proves which key it holds, the two agree fresh keys that
+// authenticate every later frame, and the connection's session (wire-types.ts `PeerSession`)
+// says who the peer is: replica `id` of the cluster, or a client named by its public key. It
+// plugs into the transport as a `Handshake` (net/handshake.ts), a small state machine with no I/O.
 //
-// Three frames, a challenge-response in which each side signs a transcript that contains the
-// other side's fresh 32-byte nonce:
+// Three frames: an ephemeral X25519 Diffie-Hellman in which each side signs a transcript holding
+// both ephemeral public keys (the SIGMA pattern: sign the key exchange, so nobody can stand in it):
 //
-//   1. initiator -> responder  HELLO      version, cluster id, initiator role, initiator nonce,
-//                                         the replica id the initiator means to reach
-//   2. responder -> initiator  CHALLENGE  responder id, responder nonce, responder signature
+//   1. initiator -> responder  HELLO      version, cluster id, initiator role, initiator ephemeral
+//                                         key, the replica id the initiator means to reach
+//   2. responder -> initiator  CHALLENGE  responder id, responder ephemeral key, responder signature
 //   3. initiator -> responder  PROOF      initiator signature
 //
-// The responder signs first because the initiator's signature must cover the responder's nonce,
-// which the responder has to send anyway; its signature rides in the same frame, so the whole
-// exchange is one and a half round trips.
+// The responder signs first because the initiator's signature must cover the responder's
+// ephemeral key, which the responder has to send anyway; its signature rides in the same frame,
+// so the whole exchange is one and a half round trips. Each side draws a fresh ephemeral key pair
+// for every handshake, so its public key also serves as that side's nonce (version 1 sent 32-byte
+// random nonces in the same places).
+//
+// Keys. Both sides compute the X25519 shared secret of the two ephemeral keys (crypto/x25519.ts)
+// and derive one 32-byte key per direction with HKDF-SHA256 (RFC 5869), salted with the SHA-256
+// of the transcript, so the keys belong to this cluster, these two identities and these two
+// ephemeral keys:
+//
+//   initiator -> responder  HKDF(shared secret, SHA-256(transcript), "bulwark/handshake/v2/mac/initiator->responder")
+//   responder -> initiator  HKDF(shared secret, SHA-256(transcript), "bulwark/handshake/v2/mac/responder->initiator")
+//
+// They seed the connection's frame authenticator (net/frame-mac.ts), which the `done` step hands
+// to the transport: every frame after the PROOF carries a 16-byte tag over the frame and an
+// implicit per-direction frame counter. The ephemeral secret scalars are zeroed once used.
 //
 // What it proves. When the initiator is done, the other end held the private key the cluster
-// config lists for the replica it dialled, and signed during this handshake (the signature covers
-// the initiator's fresh nonce, so an old CHALLENGE cannot be replayed). When the responder is
-// done, the other end held the private key of the replica id it claimed (or of the client key it
-// presented) and signed this handshake's responder nonce, so an old PROOF cannot be replayed.
+// config lists for the replica it dialled and signed this handshake's two ephemeral keys (so an
+// old CHALLENGE cannot be replayed: it holds another initiator key). When the responder is done,
+// the other end held the private key of the replica id it claimed (or of the client key it
+// presented) and signed the responder's fresh ephemeral key, so an old PROOF cannot be replayed.
 // Both signatures cover the cluster id and the responder id, so a handshake with one cluster or
 // replica cannot be passed off as one with another, and the two directions use different domain
-// strings, so a responder's signature is never accepted as an initiator's (no reflection).
+// strings, so a responder's signature is never accepted as an initiator's (no reflection). A man
+// in the middle who swaps either ephemeral key for his own breaks a signature; one who relays the
+// handshake unchanged cannot compute the shared secret, so every frame he later injects, alters,
+// replays, reorders or drops fails the receiver's MAC check and closes the connection. The two
+// directions' keys differ, so a frame reflected back to its sender fails too.
 //
-// What it does NOT do yet. It agrees no keys: the per-connection MAC keys that will authenticate
-// normal-case messages come later (issue 4 §2). Until then, frames after the handshake are
-// protected only by TCP, which is to say not at all against an active network attacker: someone
-// on the path can relay an honest handshake and then inject, change or drop frames, and nothing is
-// encrypted. The handshake stops a peer that merely connects from claiming an identity it has no
-// key for; it does not make the channel secure. Messages that must stand on their own (view
-// changes, checkpoints, commit signatures, client transactions) carry their own signatures.
-// Also: a responder signs a CHALLENGE for whoever connects, before the initiator has proved
-// anything; the listener's connection bound and the handshake timeout bound that cost.
+// What it does NOT do. Nothing is encrypted: someone on the path reads every frame, and sees
+// which client key connects. Messages that must convince third parties (view changes,
+// checkpoints, commit signatures, client transactions) still carry their own signatures, since a
+// MAC convinces only the two ends of one connection. A responder signs a CHALLENGE and computes a
+// shared secret for whoever connects, before the initiator has proved anything; the listener's
+// connection bound and the handshake timeout bound that cost.
 //
 // Frames (integers big-endian; every frame is at most HANDSHAKE_FRAME_BYTES_MAX bytes):
 //
-//   HELLO      u8 0x01 | u8 version (1) | u8 c (1..64) | c bytes cluster id (ASCII)
-//              | role | 32 bytes initiator nonce | u16 expected responder id
-//   CHALLENGE  u8 0x02 | u16 responder id | 32 bytes responder nonce | 64 bytes signature
+//   HELLO      u8 0x01 | u8 version (2) | u8 c (1..64) | c bytes cluster id (ASCII)
+//              | role | 32 bytes initiator ephemeral X25519 key | u16 expected responder id
+//   CHALLENGE  u8 0x02 | u16 responder id | 32 bytes responder ephemeral X25519 key | 64 bytes signature
 //   PROOF      u8 0x03 | 64 bytes signature
 //
 //   role       u8 0x00 | u16 replica id           an initiator that is a replica
 //              u8 0x01 | 32 bytes public key      an initiator that is a client
 //
 // Transcript each side signs with Ed25519 (the responder with domain "responder", the initiator
-// with "initiator"):
+// with "initiator"), and whose body's SHA-256 salts the key derivation:
 //
-//   "bulwark/handshake/v1/<responder|initiator>\0"
-//   || u8 c || cluster id || role || initiator nonce (32) || responder nonce (32) || u16 responder id
+//   "bulwark/handshake/v2/<responder|initiator>\0" || body
+//   body = u8 c || cluster id || role || initiator ephemeral key (32) || responder ephemeral key (32)
+//          || u16 responder id
 //
 // Every field is fixed-size or length-prefixed, so one transcript has one reading. Decoding trusts
-// nothing: a malformed, truncated, oversized or unexpected frame makes the handshake fail with a
-// one-line reason (the transport closes the connection and logs it); it never throws.
+// nothing: a malformed, truncated, oversized or unexpected frame, or an ephemeral key of small
+// order, makes the handshake fail with a one-line reason (the transport closes the connection and
+// logs it); it never throws.
 
-import { randomBytes } from "node:crypto";
+import { hkdfSync } from "node:crypto";
 import { equalBytes } from "../app/bytes.js";
 import {
   ED25519_PUBLIC_KEY_BYTES,
@@ -66,12 +83,16 @@ import {
   ed25519Sign,
   ed25519Verify,
 } from "../crypto/ed25519.js";
+import { sha256 } from "../crypto/sha256.js";
+import { X25519_PUBLIC_KEY_BYTES, type X25519KeyPair, x25519KeyPair, x25519SharedSecret } from "../crypto/x25519.js";
 import { CLUSTER_ID_PATTERN, type ClusterConfig, replicaPublicKey } from "../ledger/cluster.js";
+import { FRAME_MAC_KEY_BYTES, frameMac } from "../net/frame-mac.js";
 import type { Handshake, HandshakeFactory, HandshakeRole, HandshakeStep } from "../net/handshake.js";
 import type { PeerSession } from "./wire-types.js";
 
-export const HANDSHAKE_VERSION = 1;
-export const HANDSHAKE_NONCE_BYTES = 32;
+export const HANDSHAKE_VERSION = 2;
+/** An ephemeral X25519 public key, which is also its sender's nonce. */
+export const HANDSHAKE_EPHEMERAL_KEY_BYTES = X25519_PUBLIC_KEY_BYTES;
 /** Every handshake frame is far smaller (a HELLO is at most 134 bytes); anything larger is refused. */
 export const HANDSHAKE_FRAME_BYTES_MAX = 256;
 
@@ -131,7 +152,7 @@ const fail = (detail: string): Step => ({ kind: "fail", detail });
 
 class InitiatorHandshake implements Handshake<PeerSession> {
   private phase: "new" | "awaiting-challenge" | "finished" = "new";
-  private readonly nonce: Uint8Array = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
+  private readonly ephemeral: X25519KeyPair = x25519KeyPair();
   private readonly clusterId: Uint8Array;
 
   constructor(
@@ -146,12 +167,20 @@ class InitiatorHandshake implements Handshake<PeerSession> {
   start(): Step {
     if (this.phase !== "new") return this.finish(fail("the handshake was started twice"));
     this.phase = "awaiting-challenge";
-    return { kind: "continue", send: [encodeHello({ clusterId: this.clusterId, role: this.role, nonce: this.nonce, expectedResponder: this.peer })] };
+    return { kind: "continue", send: [encodeHello({ clusterId: this.clusterId, role: this.role, ephemeralKey: this.ephemeral.publicKey, expectedResponder: this.peer })] };
   }
 
   receive(payload: Uint8Array): Step {
     if (this.phase !== "awaiting-challenge") return this.finish(fail(unexpectedFrame(this.phase)));
     this.phase = "finished";
+    try {
+      return this.receiveChallenge(payload);
+    } finally {
+      this.ephemeral.secretKey.fill(0); // used or abandoned: either way never needed again
+    }
+  }
+
+  private receiveChallenge(payload: Uint8Array): Step {
     const challenge = decodeChallenge(payload);
     if (typeof challenge === "string") return fail(challenge);
     if (challenge.responderId !== this.peer) {
@@ -160,15 +189,21 @@ class InitiatorHandshake implements Handshake<PeerSession> {
     const fields: TranscriptFields = {
       clusterId: this.clusterId,
       role: this.role,
-      initiatorNonce: this.nonce,
-      responderNonce: challenge.nonce,
+      initiatorEphemeralKey: this.ephemeral.publicKey,
+      responderEphemeralKey: challenge.ephemeralKey,
       responderId: this.peer,
     };
-    if (!ed25519Verify(replicaKey(this.cluster, this.peer), transcript(RESPONDER_DOMAIN, fields), challenge.signature)) {
+    const body = transcriptBody(fields);
+    if (!ed25519Verify(replicaKey(this.cluster, this.peer), signedTranscript(RESPONDER_DOMAIN, body), challenge.signature)) {
       return fail(`expected replica ${this.peer}, reached a peer that could not prove it`);
     }
-    const proof = encodeProof(ed25519Sign(this.privateKey, transcript(INITIATOR_DOMAIN, fields)));
-    return { kind: "done", session: { kind: "replica", id: this.peer }, send: [proof] };
+    // The responder signed this key, so a small-order one is its own doing, not an attacker's.
+    const keys = agreeKeys(this.ephemeral.secretKey, challenge.ephemeralKey, body);
+    if (keys === undefined) return fail(`replica ${this.peer} sent an ephemeral key of small order`);
+    const proof = encodeProof(ed25519Sign(this.privateKey, signedTranscript(INITIATOR_DOMAIN, body)));
+    const authenticator = frameMac({ sendKey: keys.initiatorToResponder, receiveKey: keys.responderToInitiator });
+    zeroKeys(keys); // the authenticator holds its own copies
+    return { kind: "done", session: { kind: "replica", id: this.peer }, send: [proof], authenticator };
   }
 
   private finish(step: Step): Step {
@@ -179,10 +214,9 @@ class InitiatorHandshake implements Handshake<PeerSession> {
 
 class ResponderHandshake implements Handshake<PeerSession> {
   private phase: "new" | "awaiting-hello" | "awaiting-proof" | "finished" = "new";
-  private readonly nonce: Uint8Array = new Uint8Array(randomBytes(HANDSHAKE_NONCE_BYTES));
   private readonly clusterId: Uint8Array;
-  // The transcript both signatures cover, fixed once the HELLO is accepted.
-  private fields: TranscriptFields | undefined;
+  // Fixed once the HELLO is accepted: the transcript both signatures cover, and the keys agreed.
+  private accepted: { readonly fields: TranscriptFields; readonly body: Uint8Array; readonly keys: FrameMacDirectionKeys } | undefined;
 
   constructor(private readonly self: ReplicaIdentity) {
     this.clusterId = ascii(self.cluster.clusterId);
@@ -216,25 +250,37 @@ class ResponderHandshake implements Handshake<PeerSession> {
       const problem = ed25519PublicKeyProblem(role.key);
       if (problem !== null) return fail(`the client's public key is refused (${problem})`);
     }
-    const fields: TranscriptFields = { clusterId: this.clusterId, role, initiatorNonce: hello.nonce, responderNonce: this.nonce, responderId: id };
-    this.fields = fields;
+    // The key pair is drawn only now, so a peer that sends garbage costs no key generation.
+    const ephemeral = x25519KeyPair();
+    const fields: TranscriptFields = { clusterId: this.clusterId, role, initiatorEphemeralKey: hello.ephemeralKey, responderEphemeralKey: ephemeral.publicKey, responderId: id };
+    const body = transcriptBody(fields);
+    const keys = agreeKeys(ephemeral.secretKey, hello.ephemeralKey, body);
+    ephemeral.secretKey.fill(0);
+    // Refused before signing: nothing is signed for a key exchange that would yield a known secret.
+    if (keys === undefined) return fail("the peer's ephemeral key is of small order");
+    this.accepted = { fields, body, keys };
     this.phase = "awaiting-proof";
-    const signature = ed25519Sign(this.self.privateKey, transcript(RESPONDER_DOMAIN, fields));
-    return { kind: "continue", send: [encodeChallenge({ responderId: id, nonce: this.nonce, signature })] };
+    const signature = ed25519Sign(this.self.privateKey, signedTranscript(RESPONDER_DOMAIN, body));
+    return { kind: "continue", send: [encodeChallenge({ responderId: id, ephemeralKey: ephemeral.publicKey, signature })] };
   }
 
   private receiveProof(payload: Uint8Array): Step {
     this.phase = "finished";
-    const fields = this.fields;
-    if (fields === undefined) throw new Error("handshake responder: awaiting a PROOF without an accepted HELLO");
-    const signature = decodeProof(payload);
-    if (typeof signature === "string") return fail(signature);
-    const role = fields.role;
-    const key = role.kind === "replica" ? replicaKey(this.self.cluster, role.id) : role.key;
-    if (!ed25519Verify(key, transcript(INITIATOR_DOMAIN, fields), signature)) {
-      return fail(role.kind === "replica" ? `the peer claimed to be replica ${role.id} but could not prove it` : "the client could not prove it holds its key");
+    const accepted = this.accepted;
+    if (accepted === undefined) throw new Error("handshake responder: awaiting a PROOF without an accepted HELLO");
+    this.accepted = undefined;
+    try {
+      const signature = decodeProof(payload);
+      if (typeof signature === "string") return fail(signature);
+      const role = accepted.fields.role;
+      const key = role.kind === "replica" ? replicaKey(this.self.cluster, role.id) : role.key;
+      if (!ed25519Verify(key, signedTranscript(INITIATOR_DOMAIN, accepted.body), signature)) {
+        return fail(role.kind === "replica" ? `the peer claimed to be replica ${role.id} but could not prove it` : "the client could not prove it holds its key");
+      }
+      return { kind: "done", session: role, authenticator: frameMac({ sendKey: accepted.keys.responderToInitiator, receiveKey: accepted.keys.initiatorToResponder }) };
+    } finally {
+      zeroKeys(accepted.keys); // the authenticator, if any, holds its own copies
     }
-    return { kind: "done", session: role };
   }
 
   private finish(step: Step): Step {
@@ -246,27 +292,71 @@ class ResponderHandshake implements Handshake<PeerSession> {
 // ------------------------------------------------------------------------------------------
 // Transcript
 
-const RESPONDER_DOMAIN = ascii("bulwark/handshake/v1/responder\0");
-const INITIATOR_DOMAIN = ascii("bulwark/handshake/v1/initiator\0");
+const RESPONDER_DOMAIN = ascii("bulwark/handshake/v2/responder\0");
+const INITIATOR_DOMAIN = ascii("bulwark/handshake/v2/initiator\0");
+const INITIATOR_TO_RESPONDER_INFO = ascii("bulwark/handshake/v2/mac/initiator->responder");
+const RESPONDER_TO_INITIATOR_INFO = ascii("bulwark/handshake/v2/mac/responder->initiator");
 
 interface TranscriptFields {
   readonly clusterId: Uint8Array;
   readonly role: PeerSession;
-  readonly initiatorNonce: Uint8Array;
-  readonly responderNonce: Uint8Array;
+  readonly initiatorEphemeralKey: Uint8Array;
+  readonly responderEphemeralKey: Uint8Array;
   readonly responderId: number;
 }
 
-function transcript(domain: Uint8Array, fields: TranscriptFields): Uint8Array {
-  const writer = new Writer(domain.length + 1 + fields.clusterId.length + roleBytes(fields.role) + 2 * HANDSHAKE_NONCE_BYTES + 2);
-  writer.bytes(domain);
+/** The transcript without its domain: what both signatures cover and what salts the keys. */
+function transcriptBody(fields: TranscriptFields): Uint8Array {
+  const writer = new Writer(1 + fields.clusterId.length + roleBytes(fields.role) + 2 * HANDSHAKE_EPHEMERAL_KEY_BYTES + 2);
   writer.u8(fields.clusterId.length);
   writer.bytes(fields.clusterId);
   writeRole(writer, fields.role);
-  writer.bytes(fields.initiatorNonce);
-  writer.bytes(fields.responderNonce);
+  writer.bytes(fields.initiatorEphemeralKey);
+  writer.bytes(fields.responderEphemeralKey);
   writer.u16(fields.responderId);
   return writer.finish();
+}
+
+function signedTranscript(domain: Uint8Array, body: Uint8Array): Uint8Array {
+  const signed = new Uint8Array(domain.length + body.length);
+  signed.set(domain);
+  signed.set(body, domain.length);
+  return signed;
+}
+
+// ------------------------------------------------------------------------------------------
+// Keys
+
+/** One frame MAC key per direction of a connection. */
+export interface FrameMacDirectionKeys {
+  readonly initiatorToResponder: Uint8Array;
+  readonly responderToInitiator: Uint8Array;
+}
+
+/**
+ * The two directions' keys from an X25519 shared secret and the transcript body (see the header).
+ * Exported for tests; the handshake is its only other caller.
+ */
+export function deriveFrameMacKeys(sharedSecret: Uint8Array, transcriptBodyBytes: Uint8Array): FrameMacDirectionKeys {
+  const salt = sha256(transcriptBodyBytes);
+  const derive = (info: Uint8Array): Uint8Array => new Uint8Array(hkdfSync("sha256", sharedSecret, salt, info, FRAME_MAC_KEY_BYTES));
+  return { initiatorToResponder: derive(INITIATOR_TO_RESPONDER_INFO), responderToInitiator: derive(RESPONDER_TO_INITIATOR_INFO) };
+}
+
+/** The keys of this handshake, or undefined when the peer's ephemeral key is of small order. */
+function agreeKeys(ownSecretKey: Uint8Array, peerEphemeralKey: Uint8Array, body: Uint8Array): FrameMacDirectionKeys | undefined {
+  const shared = x25519SharedSecret(ownSecretKey, peerEphemeralKey);
+  if (shared === undefined) return undefined;
+  try {
+    return deriveFrameMacKeys(shared, body);
+  } finally {
+    shared.fill(0);
+  }
+}
+
+function zeroKeys(keys: FrameMacDirectionKeys): void {
+  keys.initiatorToResponder.fill(0);
+  keys.responderToInitiator.fill(0);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -282,33 +372,33 @@ const CLUSTER_ID_BYTES_MAX = 64;
 interface Hello {
   readonly clusterId: Uint8Array;
   readonly role: PeerSession;
-  readonly nonce: Uint8Array;
+  readonly ephemeralKey: Uint8Array;
   readonly expectedResponder: number;
 }
 
 interface Challenge {
   readonly responderId: number;
-  readonly nonce: Uint8Array;
+  readonly ephemeralKey: Uint8Array;
   readonly signature: Uint8Array;
 }
 
 function encodeHello(hello: Hello): Uint8Array {
-  const writer = new Writer(3 + hello.clusterId.length + roleBytes(hello.role) + HANDSHAKE_NONCE_BYTES + 2);
+  const writer = new Writer(3 + hello.clusterId.length + roleBytes(hello.role) + HANDSHAKE_EPHEMERAL_KEY_BYTES + 2);
   writer.u8(TAG_HELLO);
   writer.u8(HANDSHAKE_VERSION);
   writer.u8(hello.clusterId.length);
   writer.bytes(hello.clusterId);
   writeRole(writer, hello.role);
-  writer.bytes(hello.nonce);
+  writer.bytes(hello.ephemeralKey);
   writer.u16(hello.expectedResponder);
   return writer.finish();
 }
 
 function encodeChallenge(challenge: Challenge): Uint8Array {
-  const writer = new Writer(3 + HANDSHAKE_NONCE_BYTES + ED25519_SIGNATURE_BYTES);
+  const writer = new Writer(3 + HANDSHAKE_EPHEMERAL_KEY_BYTES + ED25519_SIGNATURE_BYTES);
   writer.u8(TAG_CHALLENGE);
   writer.u16(challenge.responderId);
-  writer.bytes(challenge.nonce);
+  writer.bytes(challenge.ephemeralKey);
   writer.bytes(challenge.signature);
   return writer.finish();
 }
@@ -333,14 +423,14 @@ function decodeHello(payload: Uint8Array): Hello | string {
     if (roleTag === ROLE_REPLICA) role = { kind: "replica", id: reader.u16("replica id") };
     else if (roleTag === ROLE_CLIENT) role = { kind: "client", key: reader.bytes(ED25519_PUBLIC_KEY_BYTES, "client key") };
     else return reader.fail(`unknown initiator role ${hexByte(roleTag)}`);
-    return { clusterId, role, nonce: reader.bytes(HANDSHAKE_NONCE_BYTES, "nonce"), expectedResponder: reader.u16("expected replica id") };
+    return { clusterId, role, ephemeralKey: reader.bytes(HANDSHAKE_EPHEMERAL_KEY_BYTES, "ephemeral key"), expectedResponder: reader.u16("expected replica id") };
   });
 }
 
 function decodeChallenge(payload: Uint8Array): Challenge | string {
   return decodeFrame(payload, "CHALLENGE", TAG_CHALLENGE, (reader) => ({
     responderId: reader.u16("responder id"),
-    nonce: reader.bytes(HANDSHAKE_NONCE_BYTES, "nonce"),
+    ephemeralKey: reader.bytes(HANDSHAKE_EPHEMERAL_KEY_BYTES, "ephemeral key"),
     signature: reader.bytes(ED25519_SIGNATURE_BYTES, "signature"),
   }));
 }

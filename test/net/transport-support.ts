@@ -1,8 +1,11 @@
 // Helpers for the transport tests: real sockets on 127.0.0.1 with ephemeral ports, bounded waits,
-// a logger that records, and a toy handshake (no cryptography) to exercise the handshake hook.
+// a logger that records, a toy handshake (no key agreement) to exercise the handshake hook, with
+// or without a frame authenticator under fixed keys, and a relay that alters frames in flight.
 
 import { type AddressInfo, type Socket, connect, createServer } from "node:net";
-import type { Handshake, HandshakeFactory } from "../../src/net/handshake.js";
+import { FrameDecoder, encodeFrame } from "../../src/net/frame.js";
+import { FRAME_MAC_KEY_BYTES, frameMac } from "../../src/net/frame-mac.js";
+import type { Handshake, HandshakeFactory, HandshakeStep } from "../../src/net/handshake.js";
 import type { LogFields, TransportLogger } from "../../src/net/log.js";
 
 export const HOST = "127.0.0.1";
@@ -97,6 +100,83 @@ export function helloHandshake(name: string): HandshakeFactory<string> {
               ? { kind: "done", session: text(payload).slice(6), send: [bytes(`welcome:${name}`)] }
               : { kind: "fail", detail: "expected hello" },
         };
+}
+
+/** Fixed keys for `macHandshake`: tests need tags, not key agreement. */
+export const TEST_MAC_KEYS = {
+  initiatorToResponder: new Uint8Array(FRAME_MAC_KEY_BYTES).fill(0x11),
+  responderToInitiator: new Uint8Array(FRAME_MAC_KEY_BYTES).fill(0x22),
+} as const;
+
+/** The frame authenticator of `role`'s end under TEST_MAC_KEYS. */
+export function testFrameMac(role: "initiator" | "responder"): ReturnType<typeof frameMac> {
+  const { initiatorToResponder, responderToInitiator } = TEST_MAC_KEYS;
+  return role === "initiator"
+    ? frameMac({ sendKey: initiatorToResponder, receiveKey: responderToInitiator })
+    : frameMac({ sendKey: responderToInitiator, receiveKey: initiatorToResponder });
+}
+
+/** `helloHandshake` whose `done` step also hands the connection an authenticator under TEST_MAC_KEYS. */
+export function macHandshake(name: string): HandshakeFactory<string> {
+  const hello = helloHandshake(name);
+  return (role): Handshake<string> => {
+    const inner = hello(role);
+    const withAuthenticator = (step: HandshakeStep<string>): HandshakeStep<string> =>
+      step.kind === "done" ? { ...step, authenticator: testFrameMac(role) } : step;
+    return { start: () => withAuthenticator(inner.start()), receive: (payload) => withAuthenticator(inner.receive(payload)) };
+  };
+}
+
+export interface FrameRelay {
+  readonly port: number;
+  close(): Promise<void>;
+}
+
+/**
+ * A man in the middle between whoever connects to it and `targetPort`. It decodes the frames the
+ * connecting side sends and forwards, for each, what `edit` returns: the frame (`[frame]`), a
+ * changed copy, nothing (dropped) or several (replayed). `index` counts that connection's frames
+ * from 0, handshake frames included. Bytes in the other direction pass untouched.
+ */
+export async function frameRelay(targetPort: number, edit: (index: number, frame: Uint8Array) => readonly Uint8Array[]): Promise<FrameRelay> {
+  const sockets = new Set<Socket>();
+  const server = createServer((downstream) => {
+    const upstream = connect({ host: HOST, port: targetPort });
+    for (const socket of [downstream, upstream]) {
+      sockets.add(socket);
+      socket.on("error", () => undefined); // either end may reset; the other is then destroyed
+      socket.on("close", () => {
+        sockets.delete(socket);
+        downstream.destroy();
+        upstream.destroy();
+      });
+    }
+    const decoder = new FrameDecoder();
+    let index = 0;
+    downstream.on("data", (chunk: Buffer) => {
+      decoder.push(chunk, (frame) => {
+        for (const forwarded of edit(index, Uint8Array.from(frame))) upstream.write(encodeFrame(forwarded));
+        index += 1;
+        return true;
+      });
+    });
+    upstream.on("data", (chunk: Buffer) => downstream.write(chunk));
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => {
+      for (const socket of sockets) socket.destroy();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** `frame` with bit `bit` (counted from the first byte's lowest bit) flipped, as a copy. */
+export function flipBit(frame: Uint8Array, bit: number): Uint8Array {
+  const copy = Uint8Array.from(frame);
+  copy[bit >>> 3] = (copy[bit >>> 3] as number) ^ (1 << (bit & 7));
+  return copy;
 }
 
 /** A payload carrying a sequence number, so a receiver can check completeness and order. */

@@ -1,20 +1,24 @@
 // The signed connection handshake (src/node/handshake.ts): over real TCP on 127.0.0.1 with the
-// transport's Listener and PeerLink, replicas and clients get the sessions they proved and
-// impostors are refused before any application frame flows; and, as bare state machines, recorded
-// frames cannot be replayed and no malformed frame makes the handshake throw.
+// transport's Listener and PeerLink, replicas and clients get the sessions they proved, impostors
+// are refused before any application frame flows, and a man in the middle who alters, replays or
+// drops a frame after the handshake gets the connection closed; and, as bare state machines, the
+// two ends agree per-direction MAC keys that an attacker swapping ephemeral keys cannot make them
+// accept, recorded frames cannot be replayed and no malformed frame makes the handshake throw.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import type { Ed25519KeyPair } from "../../src/crypto/ed25519.js";
+import { type Ed25519KeyPair, ed25519Sign } from "../../src/crypto/ed25519.js";
+import { x25519KeyPair } from "../../src/crypto/x25519.js";
 import type { CloseReason, Connection, ConnectionHandlers } from "../../src/net/connection.js";
 import { encodeFrame } from "../../src/net/frame.js";
-import type { Handshake, HandshakeFactory, HandshakeStep } from "../../src/net/handshake.js";
+import type { FrameAuthenticator, Handshake, HandshakeFactory, HandshakeStep } from "../../src/net/handshake.js";
 import { Listener } from "../../src/net/listener.js";
 import { PeerLink } from "../../src/net/peer-link.js";
 import {
   HANDSHAKE_FRAME_BYTES_MAX,
   type ReplicaIdentity,
   clientDialHandshake,
+  deriveFrameMacKeys,
   replicaDialHandshake,
   replicaListenerHandshake,
 } from "../../src/node/handshake.js";
@@ -22,7 +26,7 @@ import type { PeerSession } from "../../src/node/wire-types.js";
 import { Random } from "../../src/sim/random.js";
 import { keyPair, testCluster } from "../ledger/fixtures.js";
 import { randomBytes } from "../support/random-bytes.js";
-import { HOST, closed, rawConnect, sleep, waitFor } from "../net/transport-support.js";
+import { HOST, closed, flipBit, frameRelay, rawConnect, sleep, waitFor } from "../net/transport-support.js";
 
 const cluster = testCluster(4);
 // The same keys (same seed) under another cluster id: only the id tells the two apart.
@@ -230,6 +234,76 @@ describe("the handshake over TCP", () => {
   });
 });
 
+describe("frames after the handshake, through a man in the middle", () => {
+  let replica0: Awaited<ReturnType<typeof listen>>;
+
+  before(async () => {
+    replica0 = await listen(replica(0));
+  });
+
+  after(async () => {
+    await replica0.listener.close();
+  });
+
+  // Frames replica 1 sends through the relay: 0 is the HELLO, 1 the PROOF, 2 the first tagged one.
+  const FIRST_TAGGED_FRAME = 2;
+
+  /**
+   * Replica 1 dials replica 0 through a relay that applies `edit` to replica 1's frames, and sends
+   * "ping" then "second"; resolves once replica 0 has closed that connection or answered both.
+   */
+  async function throughRelay(edit: (index: number, frame: Uint8Array) => readonly Uint8Array[]): Promise<{ frames: string[]; closes: CloseReason[]; badMacFrames: number }> {
+    const framesBefore = replica0.frames.length;
+    const closesBefore = replica0.closes.length;
+    const badMacBefore = replica0.listener.counters.framesBadMac;
+    const relay = await frameRelay(replica0.port, edit);
+    const dialler = dial(relay.port, replicaDialHandshake(replica(1), 0));
+    dialler.link.send(bytes("second"));
+    try {
+      await waitFor(() => replica0.closes.length > closesBefore || replica0.frames.slice(framesBefore).length === 2, "replica 0 to close or to get both frames");
+      await sleep(20); // anything still in flight would arrive now
+      return { frames: replica0.frames.slice(framesBefore), closes: replica0.closes.slice(closesBefore), badMacFrames: replica0.listener.counters.framesBadMac - badMacBefore };
+    } finally {
+      dialler.link.close();
+      await relay.close();
+      // The next test must not see this connection's close.
+      await waitFor(() => replica0.listener.connectionCount === 0, "replica 0 to drop the relayed connection");
+    }
+  }
+
+  it("a relay that forwards every frame unchanged disturbs nothing: both frames arrive", async () => {
+    const seen = await throughRelay((_index, frame) => [frame]);
+    assert.deepEqual(seen, { frames: ["ping", "second"], closes: [], badMacFrames: 0 });
+  });
+
+  it("a flipped bit in the first frame after the handshake closes the connection with bad-mac, and no frame is delivered", async () => {
+    for (const bit of [0, 8 * 4 - 1]) {
+      const seen = await throughRelay((index, frame) => [index === FIRST_TAGGED_FRAME ? flipBit(frame, bit) : frame]);
+      assert.deepEqual(seen.frames, [], `bit ${bit}`);
+      assert.deepEqual(seen.closes.map((reason) => reason.kind), ["bad-mac"]);
+      assert.equal(seen.badMacFrames, 1);
+    }
+  });
+
+  it("a replayed frame after the handshake closes the connection with bad-mac after the original is delivered", async () => {
+    const seen = await throughRelay((index, frame) => (index === FIRST_TAGGED_FRAME ? [frame, frame] : [frame]));
+    assert.deepEqual(seen.frames, ["ping"]);
+    assert.deepEqual(seen.closes.map((reason) => reason.kind), ["bad-mac"]);
+  });
+
+  it("a dropped frame after the handshake makes the next one fail: bad-mac, and nothing delivered", async () => {
+    const seen = await throughRelay((index, frame) => (index === FIRST_TAGGED_FRAME ? [] : [frame]));
+    assert.deepEqual(seen.frames, []);
+    assert.deepEqual(seen.closes.map((reason) => reason.kind), ["bad-mac"]);
+  });
+
+  it("a frame injected after the handshake, tagged with a key the relay made up, closes with bad-mac", async () => {
+    const seen = await throughRelay((index, frame) => (index === FIRST_TAGGED_FRAME ? [Uint8Array.from([...bytes("forged"), ...new Uint8Array(16)]), frame] : [frame]));
+    assert.deepEqual(seen.frames, []);
+    assert.deepEqual(seen.closes.map((reason) => reason.kind), ["bad-mac"]);
+  });
+});
+
 // ------------------------------------------------------------------------------------------
 // The state machines, without sockets
 
@@ -290,15 +364,35 @@ function patched(frame: Uint8Array, position: number, ...values: number[]): Uint
   return copy;
 }
 
-// In a HELLO from this cluster: tag, version, cluster id length, the id, then the role.
+// In a HELLO from this cluster: tag, version, cluster id length, the id, then the role; a
+// replica's role (tag, u16 id) is followed by the ephemeral key. In a CHALLENGE: tag, u16 id, key.
 const ROLE_OFFSET = 3 + cluster.config.clusterId.length;
+const HELLO_EPHEMERAL_OFFSET = ROLE_OFFSET + 3;
+const CHALLENGE_EPHEMERAL_OFFSET = 3;
+const EPHEMERAL_BYTES = 32;
+
+/** The authenticator a `done` step hands the transport. */
+function authenticatorOf(step: HandshakeStep<PeerSession>): FrameAuthenticator {
+  assert.equal(step.kind, "done", step.kind === "fail" ? step.detail : step.kind);
+  const authenticator = step.kind === "done" ? step.authenticator : undefined;
+  assert.ok(authenticator !== undefined, "the done step carries an authenticator");
+  return authenticator;
+}
+
+function tagOf(authenticator: FrameAuthenticator, payload: Uint8Array): Uint8Array {
+  const tag = new Uint8Array(authenticator.tagBytes);
+  authenticator.seal(payload, tag, 0);
+  return tag;
+}
 
 describe("the handshake state machines", () => {
   it("a correct exchange gives the initiator the replica it dialled and the responder the initiator's claim", () => {
     const exchange = run(dial1To0("initiator"), listener0("responder"));
     assert.equal(exchange.initiatorStep.kind, "done");
     assert.deepEqual(exchange.initiatorStep.kind === "done" ? exchange.initiatorStep.session : undefined, { kind: "replica", id: 0 });
-    assert.deepEqual(exchange.responderStep, { kind: "done", session: { kind: "replica", id: 1 } });
+    assert.equal(exchange.responderStep.kind, "done");
+    assert.deepEqual(exchange.responderStep.kind === "done" ? exchange.responderStep.session : undefined, { kind: "replica", id: 1 });
+    assert.equal(exchange.responderStep.kind === "done" ? exchange.responderStep.send : "not done", undefined, "the responder's last step sends nothing");
     for (const frame of [exchange.hello, exchange.challenge, exchange.proof]) assert.ok(frame.length <= HANDSHAKE_FRAME_BYTES_MAX);
   });
 
@@ -344,7 +438,7 @@ describe("the handshake state machines", () => {
     };
     expectFail(start().receive(patched(hello, ROLE_OFFSET + 1, 0x00, 0x07)), /^the peer claims to be replica 7, but the cluster has 4 replicas$/);
     expectFail(start().receive(patched(hello, ROLE_OFFSET + 1, 0x00, 0x00)), /^the peer claims to be replica 0, which is this replica$/);
-    expectFail(start().receive(patched(hello, 1, 2)), /unsupported handshake version 2/);
+    expectFail(start().receive(patched(hello, 1, 1)), /^malformed handshake HELLO: unsupported handshake version 1; this build speaks version 2$/);
     expectFail(start().receive(patched(hello, ROLE_OFFSET, 0x05)), /unknown initiator role 0x05/);
     expectFail(start().receive(patched(hello, 2, 0)), /a cluster id is 1 to 64 bytes, not 0/);
   });
@@ -435,5 +529,107 @@ describe("the handshake state machines", () => {
     assert.throws(() => replicaDialHandshake(replica(1), 4), /the dialled replica must be a replica id/);
     assert.throws(() => replicaDialHandshake(replica(1), 1), /cannot dial itself/);
     assert.throws(() => replicaListenerHandshake({ ...replica(0), id: -1 }), /the listening replica must be a replica id/);
+  });
+});
+
+describe("the keys the handshake agrees", () => {
+  it("both ends derive the same key for each direction: each accepts the other's frames, in both directions", () => {
+    for (const dialler of [dial1To0, clientDialHandshake({ cluster: cluster.config, privateKey: client.privateKey }, 0)]) {
+      const exchange = run(dialler("initiator"), listener0("responder"));
+      const initiator = authenticatorOf(exchange.initiatorStep);
+      const responder = authenticatorOf(exchange.responderStep);
+      for (let frame = 0; frame < 3; frame += 1) {
+        const payload = bytes(`frame ${frame}`);
+        assert.ok(responder.open(payload, tagOf(initiator, payload), 0), `initiator -> responder, frame ${frame}`);
+        assert.ok(initiator.open(payload, tagOf(responder, payload), 0), `responder -> initiator, frame ${frame}`);
+      }
+    }
+  });
+
+  it("the two directions' keys differ, so a frame reflected back to its sender fails", () => {
+    const exchange = run(dial1To0("initiator"), listener0("responder"));
+    const initiator = authenticatorOf(exchange.initiatorStep);
+    const responder = authenticatorOf(exchange.responderStep);
+    const payload = bytes("prepare");
+    assert.notDeepEqual(tagOf(initiator, payload), tagOf(responder, payload), "frame 0 of each direction, same payload");
+    const reflected = bytes("commit");
+    assert.equal(initiator.open(reflected, tagOf(initiator, reflected), 0), false);
+
+    const keys = deriveFrameMacKeys(new Uint8Array(32).fill(5), bytes("transcript body"));
+    assert.equal(keys.initiatorToResponder.length, 32);
+    assert.notDeepEqual(keys.initiatorToResponder, keys.responderToInitiator);
+  });
+
+  it("the keys depend on the shared secret and on every byte of the transcript", () => {
+    const secret = new Uint8Array(32).fill(5);
+    const body = bytes("transcript body");
+    const keys = deriveFrameMacKeys(secret, body);
+    assert.deepEqual(deriveFrameMacKeys(secret, body), keys, "deterministic");
+    assert.notDeepEqual(deriveFrameMacKeys(flipBit(secret, 0), body), keys);
+    for (let bit = 0; bit < body.length * 8; bit += 8) assert.notDeepEqual(deriveFrameMacKeys(secret, flipBit(body, bit)).initiatorToResponder, keys.initiatorToResponder);
+  });
+
+  it("every handshake agrees fresh keys: a frame tagged on one connection fails on another between the same replicas", () => {
+    const first = run(dial1To0("initiator"), listener0("responder"));
+    const second = run(dial1To0("initiator"), listener0("responder"));
+    const payload = bytes("view-change");
+    assert.equal(authenticatorOf(second.responderStep).open(payload, tagOf(authenticatorOf(first.initiatorStep), payload), 0), false);
+  });
+
+  it("a man in the middle who swaps the initiator's ephemeral key for his own is refused by the initiator", () => {
+    const mitm = x25519KeyPair();
+    const initiator = dial1To0("initiator");
+    const responder = listener0("responder");
+    responder.start();
+    const hello = firstFrame(initiator.start());
+    // The responder cannot tell: it signs a transcript holding the attacker's key...
+    const challenge = firstFrame(responder.receive(patched(hello, HELLO_EPHEMERAL_OFFSET, ...mitm.publicKey)));
+    // ...which the initiator, whose own key is not in it, refuses; swapping the responder's key
+    // as well (a full man in the middle) changes nothing.
+    expectFail(initiator.receive(challenge), /^expected replica 0, reached a peer that could not prove it$/);
+    const again = dial1To0("initiator");
+    const fresh = listener0("responder");
+    fresh.start();
+    const forwarded = firstFrame(fresh.receive(patched(firstFrame(again.start()), HELLO_EPHEMERAL_OFFSET, ...mitm.publicKey)));
+    expectFail(again.receive(patched(forwarded, CHALLENGE_EPHEMERAL_OFFSET, ...x25519KeyPair().publicKey)), /could not prove it/);
+  });
+
+  it("a man in the middle who swaps the responder's ephemeral key for his own is refused by the initiator", () => {
+    const initiator = dial1To0("initiator");
+    const { receiveHello } = responderAfterOwn(initiator);
+    const challenge = patched(firstFrame(receiveHello), CHALLENGE_EPHEMERAL_OFFSET, ...x25519KeyPair().publicKey);
+    expectFail(initiator.receive(challenge), /^expected replica 0, reached a peer that could not prove it$/);
+  });
+
+  it("a HELLO with an ephemeral key of small order is refused before the responder signs anything", () => {
+    const hello = firstFrame(dial1To0("initiator").start());
+    for (const key of [new Uint8Array(EPHEMERAL_BYTES), Uint8Array.from([1, ...new Uint8Array(EPHEMERAL_BYTES - 1)])]) {
+      const responder = listener0("responder");
+      responder.start();
+      expectFail(responder.receive(patched(hello, HELLO_EPHEMERAL_OFFSET, ...key)), /^the peer's ephemeral key is of small order$/);
+    }
+  });
+
+  it("a CHALLENGE built by hand from the documented layout is accepted; signed with a small-order key, it is refused", () => {
+    const challengeWith = (hello: Uint8Array, responderKey: Uint8Array): Uint8Array => {
+      // body = u8 c || cluster id || role || initiator key || responder key || u16 responder id
+      const clusterId = bytes(cluster.config.clusterId);
+      const body = Uint8Array.from([
+        clusterId.length,
+        ...clusterId,
+        ...hello.subarray(ROLE_OFFSET, HELLO_EPHEMERAL_OFFSET),
+        ...hello.subarray(HELLO_EPHEMERAL_OFFSET, HELLO_EPHEMERAL_OFFSET + EPHEMERAL_BYTES),
+        ...responderKey,
+        0x00,
+        0x00,
+      ]);
+      const signature = ed25519Sign((cluster.keys[0] as Ed25519KeyPair).privateKey, Uint8Array.from([...bytes("bulwark/handshake/v2/responder\0"), ...body]));
+      return Uint8Array.from([0x02, 0x00, 0x00, ...responderKey, ...signature]);
+    };
+    const honest = dial1To0("initiator");
+    const step = honest.receive(challengeWith(firstFrame(honest.start()), x25519KeyPair().publicKey));
+    assert.equal(step.kind, "done", step.kind === "fail" ? step.detail : "");
+    const cheated = dial1To0("initiator");
+    expectFail(cheated.receive(challengeWith(firstFrame(cheated.start()), new Uint8Array(EPHEMERAL_BYTES))), /^replica 0 sent an ephemeral key of small order$/);
   });
 });
