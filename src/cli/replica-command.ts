@@ -1,8 +1,10 @@
 // `bulwark replica`: runs one replica in the foreground (issue 4 §4) until SIGINT or SIGTERM,
-// then stops gracefully (no new input, in-flight blocks finish, the store closes). Logs are pino
-// JSON lines on stdout; the line "replica started" means the port is bound and the replica
-// restored from its store.
+// then stops gracefully (no new input, in-flight blocks finish, the verification workers and the
+// metrics server stop, the store closes). Logs are pino JSON lines on stdout; the line "replica
+// started" means the port is bound and the replica restored from its store, and "metrics served"
+// (with --metrics-port) gives the metrics URL, the port included when 0 picked a free one.
 
+import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 
 import { type Command, InvalidArgumentError, Option } from "commander";
@@ -11,6 +13,8 @@ import { pino } from "pino";
 import { ClusterConfigError } from "../ledger/cluster-json.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { KeyFileError, readKeyFile } from "../node/keys.js";
+import { METRICS_HOST_DEFAULT, type MetricsServer, MetricsServerError, startMetricsServer } from "../node/metrics-server.js";
+import { ReplicaMetrics } from "../node/replica-metrics.js";
 import { ReplicaRuntime, type RuntimeLogger } from "../node/replica-runtime.js";
 import { StorageError } from "../storage/index.js";
 import { readClusterFile } from "./cluster-file.js";
@@ -25,7 +29,12 @@ interface ReplicaFlags {
   readonly listen?: string;
   readonly retainBlocks?: number;
   readonly logLevel: string;
+  readonly verifyWorkers?: number;
+  readonly metricsPort?: number;
+  readonly metricsHost: string;
 }
+
+const PORT_MAX = 65_535;
 
 function parseNonNegative(what: string): (text: string) => number {
   return (text) => {
@@ -33,6 +42,12 @@ function parseNonNegative(what: string): (text: string) => number {
     if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`expected ${what}, a whole number from 0.`);
     return value;
   };
+}
+
+function parsePort(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 0 || value > PORT_MAX) throw new InvalidArgumentError(`expected a TCP port, 0 .. ${PORT_MAX} (0 picks a free one).`);
+  return value;
 }
 
 export function registerReplicaCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
@@ -51,6 +66,13 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
     .option("--listen <host>", "address to bind (default: the host of this replica's address in the cluster file; 0.0.0.0 for all interfaces)")
     .option("--retain-blocks <n>", "keep block bodies for this many heights below the tip and prune older ones (headers and certificates stay); default: keep all", parseNonNegative("a number of blocks"))
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
+    .option(
+      "--verify-workers <n>",
+      `threads verifying client signatures off the event loop (default: the CPU count, ${availableParallelism()} here); 0 verifies inline, for tests and small machines`,
+      parseNonNegative("a number of threads"),
+    )
+    .option("--metrics-port <port>", "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0 picks a free port; the log line \"metrics served\" names it); default: no metrics server", parsePort)
+    .option("--metrics-host <host>", "address the metrics server binds", METRICS_HOST_DEFAULT)
     .action(async (flags: ReplicaFlags) => {
       setExitCode(await runReplica(flags, output));
     });
@@ -95,6 +117,24 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
   const failed = new Promise<number>((resolve) => {
     fatal = () => resolve(70);
   });
+  // The metrics port is bound before the replica starts, so a port in use fails the command
+  // before the replica has touched its store or its peers.
+  let exporter: { readonly metrics: ReplicaMetrics; readonly server: MetricsServer } | undefined;
+  if (flags.metricsPort !== undefined) {
+    const metrics = new ReplicaMetrics({ replica: flags.id });
+    try {
+      exporter = { metrics, server: await startMetricsServer({ metrics, host: flags.metricsHost, port: flags.metricsPort }) };
+    } catch (error) {
+      metrics.close();
+      if (!(error instanceof MetricsServerError)) throw error;
+      output.err(`bulwark replica: ${error.message}\n`);
+      return 2;
+    }
+  }
+  const closeExporter = async (): Promise<void> => {
+    await exporter?.server.close();
+    exporter?.metrics.close();
+  };
   let runtime: ReplicaRuntime;
   try {
     runtime = await ReplicaRuntime.start({
@@ -107,20 +147,30 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
       ...(flags.retainBlocks === undefined ? {} : { retainBlocks: flags.retainBlocks }),
       logger: runtimeLogger,
       onFatal: (error) => fatal?.(error),
+      ...(flags.verifyWorkers === undefined ? {} : { verifyWorkers: flags.verifyWorkers }),
+      ...(exporter === undefined ? {} : { observer: exporter.metrics }),
     });
   } catch (error) {
+    await closeExporter();
     if (error instanceof StorageError || (error instanceof Error && /could not listen/.test(error.message))) {
       output.err(`bulwark replica: ${error.message}\n`);
       return 2;
     }
     throw error;
   }
+  if (exporter !== undefined) {
+    exporter.metrics.attach(() => runtime.metricsSnapshot());
+    logger.info({ url: exporter.server.url }, "metrics served");
+  }
   const stopped = new Promise<number>((resolve) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       logger.info({ signal }, "stopping");
       process.off("SIGINT", onSignal);
       process.off("SIGTERM", onSignal);
-      void runtime.stop().then(() => resolve(0));
+      void runtime
+        .stop()
+        .then(closeExporter)
+        .then(() => resolve(0));
     };
     process.on("SIGINT", onSignal);
     process.on("SIGTERM", onSignal);

@@ -12,6 +12,12 @@
 // 8.6K). Two workers, batches of 512: sodium-native 18.6K–31.7K/s, node:crypto 7.9K–10.0K/s;
 // node:crypto also gained less from the second worker in every run. libsodium needs no
 // KeyObject and no cache, so it is also the faster on keys seen for the first time.
+// Re-measured for issue 4 (same machine kind, other jobs running): one core sodium-native
+// 18.8K/s, node:crypto 8.5K/s; two workers, batches of 512: sodium-native 34.8K/s, node:crypto
+// 8.1K/s, again no gain from its second worker. Under heavy load (load average 10-15) the
+// figures fell by half or more, the ratio stayed 1.5-2.2. Event-loop delay while 12,288
+// signatures were verified in batches of 512: p99 9 ms through two workers, 52 ms inline.
+// So "auto" is the replica's choice for its pool and for what it verifies inline (replica-crypto.ts).
 //
 // Verdict policy. Every replica must reach the same verdict on every signature whichever
 // library it runs, or a client could split the replicas with one crafted transaction. The two
@@ -155,6 +161,28 @@ export function createEd25519VerifyBackend(preference: Ed25519BackendPreference 
       return ed25519SignaturePolicyAllows(publicKey, signature) && verifier.verify(publicKey, message, signature);
     },
   };
+}
+
+/**
+ * An Ed25519Verifier (the type the application layer and `verifyTransaction` take) that verifies
+ * with `backend` on this thread: the inline path gets the faster library too.
+ */
+export function ed25519VerifierOn(backend: Ed25519VerifyBackend): Ed25519Verifier {
+  return new BackendVerifier(backend);
+}
+
+class BackendVerifier extends Ed25519Verifier {
+  private readonly backend: Ed25519VerifyBackend;
+
+  constructor(backend: Ed25519VerifyBackend) {
+    super();
+    this.backend = backend;
+  }
+
+  override verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    if (!(publicKey instanceof Uint8Array) || !(message instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
+    return this.backend.verify(publicKey, message, signature);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

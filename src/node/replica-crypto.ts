@@ -2,30 +2,45 @@
 // batch digests, Ed25519 signatures by the replica's key over the core's signing payloads, and
 // client requests checked as signed transaction envelopes (app/request.ts).
 //
+// Verification uses the faster library ("auto": sodium-native when it loads, else node:crypto;
+// see crypto/verify-pool.ts for the figures); both apply one verdict policy, so replicas on
+// either agree. Client requests are checked with an injected verifier: a running replica passes
+// the PrecomputedVerifier that its verification stage (request-verification.ts) fills from the
+// worker pool, so the core's synchronous `verifyRequest` mostly answers from a verdict computed
+// off the event loop, and verifies inline whatever the stage did not see.
+//
 // Digests and signatures are lowercase hex strings in the core's types; the core compares them as
 // strings, so this module only ever produces the canonical form and refuses any other before it
 // decodes (Buffer.from(…, "hex") silently stops at the first bad character).
 
 import { type Hash, createHash } from "node:crypto";
 
-import { verifyRequest } from "../app/request.js";
+import { requestVerifier } from "../app/request.js";
 import type { ClientRequest, Digest, PbftCrypto, ReplicaId, Signature } from "../consensus/pbft/types.js";
-import { ED25519_SIGNATURE_BYTES, Ed25519Verifier, type Ed25519PrivateKey, ed25519Sign } from "../crypto/ed25519.js";
+import { ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey, type Ed25519Verifier, ed25519Sign } from "../crypto/ed25519.js";
+import { type Ed25519VerifyBackend, createEd25519VerifyBackend, ed25519VerifierOn } from "../crypto/verify-pool.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 
 const BATCH_DOMAIN = "bulwark/batch/v2\0";
 const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}}$`);
 
+export interface ReplicaCryptoOptions {
+  /** Checks client requests' signatures; default: the "auto" backend, inline. */
+  readonly requestVerifier?: Ed25519Verifier;
+}
+
 export class ReplicaCrypto implements PbftCrypto {
   private readonly cluster: ClusterConfig;
   private readonly privateKey: Ed25519PrivateKey;
-  private readonly verifier = new Ed25519Verifier();
+  private readonly backend: Ed25519VerifyBackend = createEd25519VerifyBackend("auto");
+  private readonly checkRequest: (request: ClientRequest) => boolean;
   private readonly lengthBytes = Buffer.alloc(4);
   private readonly timestampBytes = Buffer.alloc(8);
 
-  constructor(cluster: ClusterConfig, privateKey: Ed25519PrivateKey) {
+  constructor(cluster: ClusterConfig, privateKey: Ed25519PrivateKey, options: ReplicaCryptoOptions = {}) {
     this.cluster = cluster;
     this.privateKey = privateKey;
+    this.checkRequest = requestVerifier(options.requestVerifier ?? ed25519VerifierOn(this.backend));
   }
 
   /**
@@ -62,10 +77,10 @@ export class ReplicaCrypto implements PbftCrypto {
   verify(replica: ReplicaId, payload: string, signature: Signature): boolean {
     const publicKey = this.cluster.replicas[replica]?.publicKey;
     if (publicKey === undefined || typeof signature !== "string" || !SIGNATURE_HEX.test(signature)) return false;
-    return this.verifier.verify(publicKey, Buffer.from(payload, "utf8"), Buffer.from(signature, "hex"));
+    return this.backend.verify(publicKey, Buffer.from(payload, "utf8"), Buffer.from(signature, "hex"));
   }
 
   verifyRequest(request: ClientRequest): boolean {
-    return verifyRequest(request);
+    return this.checkRequest(request);
   }
 }

@@ -7,7 +7,10 @@
 // ResilientDB's issue #220 is what happens without), then its messages go out, its committed
 // batches go to execution, cached replies go to clients and state fetches start. While a Ready's
 // records are being written, later output accumulates in the core and is drained as the next
-// Ready: one fsync covers everything produced meanwhile.
+// Ready: one fsync covers everything produced meanwhile. Client requests and consensus messages
+// that carry client signatures pass through the verification stage first (request-verification.ts):
+// the signatures are verified in batches on worker threads, and the core's synchronous check then
+// answers from those verdicts, keeping the event loop free.
 //
 // Execution. Committed batches execute in sequence order (block-pipeline.ts) as soon as they are
 // handed over; their block writes queue behind each other and resolve in order. Only when a
@@ -24,12 +27,15 @@
 // Failure: a store write that fails leaves memory ahead of the disk; nothing may continue. The
 // runtime reports it to `onFatal` (the replica command exits; restarting resumes from the store).
 
+import { availableParallelism } from "node:os";
+
 import { createLedgerApplication } from "../app/ledger-application.js";
 import { requestFromTransaction } from "../app/request.js";
 import { TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
 import { PbftReplica, type ReplicaStatus } from "../consensus/pbft/replica.js";
 import type { CheckpointProof, ClientRequest, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
+import { VerifyPool } from "../crypto/verify-pool.js";
 import { type BlockHeader, decodeBlockHeader } from "../ledger/block-header.js";
 import { type CommitCertificate, encodeCertificate, signBlock } from "../ledger/certificate.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
@@ -43,9 +49,12 @@ import { parseAddress } from "./address.js";
 import { BlockBackfill } from "./block-backfill.js";
 import { BlockCertifier, headerDigest } from "./block-certifier.js";
 import { CertificateRepair, REPAIR_MISSING_MAX, REPAIR_WINDOW_HEIGHTS } from "./certificate-repair.js";
+import { ClientServices } from "./client-services.js";
 import { BlockPipeline, type CommittedBlock } from "./block-pipeline.js";
 import { type ReplicaIdentity, replicaDialHandshake, replicaListenerHandshake } from "./handshake.js";
 import { ReplicaCrypto } from "./replica-crypto.js";
+import type { ReplicaMetricsSnapshot, RuntimeObserver } from "./replica-metrics.js";
+import { RequestVerification, type StagedInput } from "./request-verification.js";
 import { type FetchedState, StateFetch, StateServer } from "./state-transfer.js";
 import { WireDecodeError, decodeWireFrame, encodeWireFrame } from "./wire.js";
 import type { PeerSession, WireBlock, WireFrame } from "./wire-types.js";
@@ -68,6 +77,10 @@ export interface ReplicaRuntimeOptions {
   readonly logger?: RuntimeLogger;
   /** A failure that leaves the replica unable to continue correctly; default: log and exit(70). */
   readonly onFatal?: (error: unknown) => void;
+  /** Threads verifying client signatures (request-verification.ts); default os.availableParallelism(); 0 verifies inline. */
+  readonly verifyWorkers?: number;
+  /** Metrics hooks (replica-metrics.ts); default none. */
+  readonly observer?: RuntimeObserver;
 }
 
 export interface RuntimeStatus extends ReplicaStatus {
@@ -134,13 +147,25 @@ export class ReplicaRuntime {
   /** Stopping: no new input but block signatures, so the last blocks can still be certified. */
   private stopping = false;
   private readonly stateServer: StateServer;
+  /** Status, proof reads and blocks for clients (client-services.ts). */
+  private readonly clientServices: ClientServices<Connection<PeerSession>>;
   private readonly listener: Listener<PeerSession>;
   private readonly links: Array<PeerLink<PeerSession> | undefined>;
   private readonly checkpointInterval: number;
   private readonly counts: Record<string, number> = {};
-  /** Client key (hex) → the connection its replies go to. */
-  private readonly routes = new Map<string, Connection<PeerSession>>();
+  /**
+   * Client key (hex) → the connection its replies go to, and the nonce of the request that set
+   * it. A route is set only by a request whose signature verified (so a stranger cannot claim a
+   * client's replies with a forged request) and whose nonce is at least the one that set the
+   * current route (so replaying a client's old envelope, which anyone can read in the blocks,
+   * does not move its replies either).
+   */
+  private readonly routes = new Map<string, { readonly connection: Connection<PeerSession>; readonly nonce: number }>();
   private readonly routesOf = new Map<Connection<PeerSession>, Set<string>>();
+  /** The core's crypto; the runtime asks it for the verdict on a request before routing replies by it. */
+  private readonly crypto: ReplicaCrypto;
+  /** The connection each client request came from, until its signature's verdict is in (stepVerified). */
+  private readonly requestSources = new WeakMap<ClientRequest, Connection<PeerSession>>();
   private readyBusy = false;
   private readyDone: Promise<void> = Promise.resolve();
   private executionTail: Promise<void> = Promise.resolve();
@@ -156,8 +181,11 @@ export class ReplicaRuntime {
   private stateTransfers = 0;
   private stopped = false;
   private fatalError: unknown = undefined;
+  /** Client signatures verified on worker threads before their inputs reach the core. */
+  private readonly verification: RequestVerification;
+  private readonly observer: RuntimeObserver;
 
-  private constructor(options: ReplicaRuntimeOptions, store: ReplicaStore) {
+  private constructor(options: ReplicaRuntimeOptions, store: ReplicaStore, pool: VerifyPool | undefined) {
     const { cluster, id } = options;
     this.options = options;
     this.id = id;
@@ -171,8 +199,15 @@ export class ReplicaRuntime {
     const lastExecuted = applied?.seq ?? 0;
     const header = applied === undefined ? undefined : this.storedHeader(applied.height);
     const config: PbftConfig = { n: cluster.n, ...cluster.protocol };
+    this.observer = options.observer ?? {};
+    this.verification = new RequestVerification({
+      pool,
+      deliver: (input) => this.stepVerified(input),
+      hooks: this.observer,
+    });
+    this.crypto = new ReplicaCrypto(cluster, options.privateKey, { requestVerifier: this.verification.verifier });
     this.core = new PbftReplica(
-      { id, config, crypto: new ReplicaCrypto(cluster, options.privateKey), replies: { lastReply: (client) => this.pipeline.executor.lastReply(client) } },
+      { id, config, crypto: this.crypto, replies: { lastReply: (client) => this.pipeline.executor.lastReply(client) } },
       { records: store.loadRecords(), lastExecuted, ...(header === undefined ? {} : { stateDigest: headerDigest(header) }) },
     );
     this.certifier = new BlockCertifier({
@@ -186,6 +221,21 @@ export class ReplicaRuntime {
     this.repair = new CertificateRepair(cluster);
     this.stateServer = new StateServer(store);
     if (lastExecuted > 0 && lastExecuted % this.checkpointInterval === 0) this.stateServer.pinCheckpoint(lastExecuted);
+    this.clientServices = new ClientServices({
+      replica: id,
+      executed: () => ({ height: this.pipeline.height, tree: this.pipeline.application.ledgerState.tree }),
+      storedCertified: (height) => {
+        const stored = this.store.getHeaders(height, height)[0];
+        return stored?.certificate === undefined ? undefined : { header: stored.header, certificate: stored.certificate };
+      },
+      consensus: () => {
+        const core = this.core.status();
+        return { view: core.view, primary: core.primary, normal: core.normal, stableCheckpoint: core.stableSeq };
+      },
+      blocks: (from, to) => this.blocksFor(from, to),
+      send: (connection, frame) => void this.sendBytes(connection, encodeWireFrame(frame)),
+      count: (name) => this.count(name),
+    });
     const log = new RateLimitedLog({ logger: this.logger });
     const own = parseAddress(cluster.replicas[id]!.address);
     this.listener = new Listener<PeerSession>(
@@ -207,11 +257,15 @@ export class ReplicaRuntime {
     const { cluster, id } = options;
     if (!Number.isSafeInteger(id) || id < 0 || id >= cluster.n) throw new RangeError(`replica id ${id} is not in the cluster (0 .. ${cluster.n - 1})`);
     const store = await ReplicaStore.open({ directory: options.dataDirectory, clusterId: cluster.clusterId, replicaId: id, ...(options.sync === undefined ? {} : { sync: options.sync }) });
+    // Worker threads keep a process alive: a start that fails must end them too.
+    const verifyWorkers = options.verifyWorkers ?? availableParallelism();
+    const pool = verifyWorkers > 0 ? new VerifyPool({ workerCount: verifyWorkers }) : undefined;
     let runtime: ReplicaRuntime;
     try {
-      runtime = new ReplicaRuntime(options, store);
+      runtime = new ReplicaRuntime(options, store, pool);
       await runtime.listener.listen();
     } catch (error) {
+      await pool?.close();
       await store.close();
       throw error;
     }
@@ -221,7 +275,9 @@ export class ReplicaRuntime {
     runtime.tickTimer = setInterval(() => runtime.onTick(), cluster.protocol.tickMs);
     runtime.process();
     const status = runtime.status();
-    runtime.logger.info({ view: status.view, height: status.height, address: cluster.replicas[id]!.address }, "replica started");
+    if (pool !== undefined && pool.backendFallbackReason !== null) runtime.logger.warn({ reason: pool.backendFallbackReason }, "sodium-native did not load; verifying with node:crypto, about half as fast");
+    const verifyBackend = pool?.backend ?? runtime.verification.verifier.fallbackBackend;
+    runtime.logger.info({ view: status.view, height: status.height, address: cluster.replicas[id]!.address, verifyWorkers: pool?.workerCount ?? 0, verifyBackend }, "replica started");
     return runtime;
   }
 
@@ -241,10 +297,29 @@ export class ReplicaRuntime {
     };
   }
 
+  /** What a metrics scrape reads (replica-metrics.ts). */
+  metricsSnapshot(): ReplicaMetricsSnapshot {
+    const core = this.core.status();
+    return {
+      view: core.view,
+      normal: core.normal,
+      executedHeight: this.pipeline.height,
+      stableCheckpoint: core.stableSeq,
+      pendingRequests: core.pendingRequests,
+      consensusCounters: this.core.counters(),
+      runtimeCounters: this.counts,
+      peers: this.links.flatMap((link, peer) =>
+        link === undefined ? [] : [{ peer, connected: link.state === "open", sendQueueFrames: link.sendQueueFrames, sendQueueBytes: link.sendQueueBytes }],
+      ),
+      verification: this.verification.stats(),
+    };
+  }
+
   /** Graceful stop: no new input, finish what is in flight, close the store. Idempotent. */
   async stop(): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    this.clientServices.close();
     if (this.tickTimer !== undefined) clearInterval(this.tickTimer);
     if (this.fetch?.timer !== undefined) clearTimeout(this.fetch.timer);
     if (this.backfill?.timer !== undefined) clearTimeout(this.backfill.timer);
@@ -257,6 +332,7 @@ export class ReplicaRuntime {
     await this.listener.close();
     await this.settle();
     this.stateServer.close();
+    await this.verification.close();
     await this.store.close();
     this.logger.info({}, "replica stopped");
   }
@@ -306,7 +382,7 @@ export class ReplicaRuntime {
       return;
     }
     if (session.kind === "client") {
-      if (frame.kind !== "client-request") return connection.protocolError(`a client may send only client-request frames; got ${frame.kind}`);
+      if (frame.kind !== "client-request") return this.clientServices.onFrame(connection, frame);
       if (this.stopping) return;
       return this.onClientRequest(connection, frame.transaction);
     }
@@ -315,8 +391,8 @@ export class ReplicaRuntime {
     const from = session.id;
     switch (frame.kind) {
       case "consensus":
-        this.core.step({ type: "message", from, message: frame.message });
-        return this.process();
+        this.verification.submit(connection, { type: "message", from, message: frame.message }, payload.length);
+        return;
       case "block-signature":
         if (this.repair.wants(frame.height)) return this.onRepairSignature(from, frame.height, frame.signature);
         return this.certifier.onSignature(from, frame.height, frame.signature);
@@ -335,6 +411,11 @@ export class ReplicaRuntime {
         return this.onBlocks(from, frame);
       case "client-request":
       case "client-reply":
+      case "status-request":
+      case "status":
+      case "read-request":
+      case "read-proof":
+      case "read-unavailable":
         return connection.protocolError(`a replica sent a ${frame.kind} frame`);
     }
   }
@@ -348,12 +429,25 @@ export class ReplicaRuntime {
       this.count("client-requests-malformed");
       return;
     }
-    this.route(request.client, connection);
-    this.core.step({ type: "request", request });
+    this.requestSources.set(request, connection);
+    this.verification.submit(connection, { type: "request", request }, envelope.length);
+  }
+
+  /** An input whose client signatures have their verdicts now (request-verification.ts). */
+  private stepVerified(input: StagedInput): void {
+    if (this.stopping || this.fatalError !== undefined) return;
+    if (input.type === "request") {
+      const source = this.requestSources.get(input.request);
+      // The verdict is cached by now, so this check costs a lookup, not a verification.
+      if (source !== undefined && source.state === "open" && this.crypto.verifyRequest(input.request)) this.route(input.request.client, input.request.timestamp, source);
+    }
+    this.core.step(input);
     this.process();
   }
 
-  private route(client: string, connection: Connection<PeerSession>): void {
+  private route(client: string, nonce: number, connection: Connection<PeerSession>): void {
+    const previous = this.routes.get(client);
+    if (previous !== undefined && nonce < previous.nonce) return this.count("routes-stale");
     let keys = this.routesOf.get(connection);
     if (keys === undefined) {
       keys = new Set();
@@ -361,15 +455,14 @@ export class ReplicaRuntime {
     }
     if (!keys.has(client) && keys.size >= ROUTES_PER_CONNECTION_MAX) return this.count("routes-full");
     keys.add(client);
-    const previous = this.routes.get(client);
-    if (previous !== undefined && previous !== connection) this.routesOf.get(previous)?.delete(client);
-    this.routes.set(client, connection);
+    if (previous !== undefined && previous.connection !== connection) this.routesOf.get(previous.connection)?.delete(client);
+    this.routes.set(client, { connection, nonce });
   }
 
   private forgetRoutes(connection: Connection<PeerSession>): void {
     const keys = this.routesOf.get(connection);
     if (keys === undefined) return;
-    for (const key of keys) if (this.routes.get(key) === connection) this.routes.delete(key);
+    for (const key of keys) if (this.routes.get(key)?.connection === connection) this.routes.delete(key);
     this.routesOf.delete(connection);
   }
 
@@ -391,7 +484,11 @@ export class ReplicaRuntime {
   }
 
   private async handleReady(ready: Ready): Promise<void> {
-    if (ready.persist.length > 0) await this.store.appendRecords(ready.persist);
+    if (ready.persist.length > 0) {
+      const startedMs = performance.now();
+      await this.store.appendRecords(ready.persist);
+      this.observer.recordsPersisted?.((performance.now() - startedMs) / 1000);
+    }
     for (const outbound of ready.send) this.sendConsensus(outbound);
     for (const batch of ready.execute) this.enqueueExecution(batch);
     for (const reply of ready.replies) this.sendReply(reply.client, reply.timestamp, reply.view, 0, reply.result);
@@ -431,7 +528,7 @@ export class ReplicaRuntime {
   }
 
   private sendReply(client: string, nonce: number, view: number, height: number, result: Uint8Array): void {
-    const connection = this.routes.get(client);
+    const connection = this.routes.get(client)?.connection;
     if (connection === undefined) return;
     const frame: WireFrame = { kind: "client-reply", replica: this.id, view, height, client: Buffer.from(client, "hex"), nonce, result };
     this.sendBytes(connection, encodeWireFrame(frame));
@@ -447,7 +544,9 @@ export class ReplicaRuntime {
   /** Executes now; resolves at once, or (at a checkpoint height) once the block is durable. */
   private execute(batch: CommittedBatch): Promise<void> {
     if (this.fatalError !== undefined) return Promise.resolve();
+    const startedMs = performance.now();
     const committed = this.pipeline.commit(batch);
+    if (this.observer.blockPersisted !== undefined) void committed.then(() => this.observer.blockPersisted?.((performance.now() - startedMs) / 1000), () => undefined);
     const durable = this.durableTail.then(() => committed).then((block) => this.onDurable(batch, block));
     this.durableTail = durable.catch((error: unknown) => this.fatal(error));
     return batch.seq % this.checkpointInterval === 0 ? this.durableTail : Promise.resolve();
@@ -459,6 +558,8 @@ export class ReplicaRuntime {
     const checkpoint = batch.seq % this.checkpointInterval === 0;
     if (checkpoint) this.stateServer.pinCheckpoint(batch.seq);
     this.core.step(checkpoint ? { type: "executed", seq: batch.seq, stateDigest: headerDigest(header) } : { type: "executed", seq: batch.seq });
+    this.verification.executed(batch.requests);
+    this.observer.batchExecuted?.(batch.requests);
     for (const request of committed.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
     const own = signBlock(this.options.privateKey, this.id, header);
     this.broadcast({ kind: "block-signature", height: header.height, signature: own.signature });
@@ -472,8 +573,10 @@ export class ReplicaRuntime {
 
   private storeCertificate(header: BlockHeader, certificate: CommitCertificate): void {
     const bytes = encodeCertificate(certificate);
+    this.clientServices.onCertified(header, bytes);
     this.certificateTail = this.certificateTail
       .then(() => this.store.attachCertificate(header.height, bytes))
+      .then(() => this.observer.blockCertified?.(header.height))
       .catch((error: unknown) => {
         // The block may be gone (a state transfer replaced the suffix above a checkpoint): not fatal.
         if (error instanceof RangeError) this.count("certificates-orphaned");

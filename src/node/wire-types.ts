@@ -4,14 +4,15 @@
 //
 //   replica <-> replica: consensus, block-signature, state-request / state-chunk / state-unavailable,
 //                        blocks-request / blocks, signatures-request (answered with block-signature)
-//   client   -> replica: client-request
-//   replica  -> client:  client-reply
+//   client   -> replica: client-request, status-request, read-request, blocks-request
+//   replica  -> client:  client-reply, status, read-proof / read-unavailable, blocks
 //
 // Every frame is a version byte, a tag byte and a body; integers are big-endian, byte strings are
 // length-prefixed (wire.ts has the layout).
 // The decoder trusts nothing (lengths are checked before allocation; counts are bounded).
 
 import type { ReplicaMessage } from "../consensus/pbft/types.js";
+import { STATE_PROOF_BYTES_MAX } from "../ledger/state-tree-proof.js";
 
 /** Who the other end of a connection proved to be. */
 export type PeerSession =
@@ -81,10 +82,60 @@ export type WireFrame =
       readonly client: Uint8Array;
       readonly nonce: number;
       readonly result: Uint8Array;
-    };
+    }
+  /** A client asks how the replica is doing (answered with `status`). */
+  | { readonly kind: "status-request"; readonly requestId: number }
+  /**
+   * What the replica says about itself: nothing here is certified, a faulty replica can claim
+   * anything. `executedHeight` is its last executed block, `stableCheckpoint` its stable
+   * checkpoint's sequence number, `certifiedHeight` the highest block it holds a commit
+   * certificate for (0: none known), `normal` false while it takes part in a view change.
+   */
+  | {
+      readonly kind: "status";
+      readonly requestId: number;
+      readonly replica: number;
+      readonly view: number;
+      readonly primary: number;
+      readonly normal: boolean;
+      readonly executedHeight: number;
+      readonly stableCheckpoint: number;
+      readonly certifiedHeight: number;
+    }
+  /** A client asks for a state tree key's value with a proof (answered with `read-proof` or `read-unavailable`). */
+  | { readonly kind: "read-request"; readonly requestId: number; readonly key: Uint8Array }
+  /**
+   * The key's value (absent: the key has none) in the state after block `height`, with that
+   * block's canonical header and commit certificate and the canonical state proof
+   * (ledger/state-tree-proof.ts) against the header's stateRoot. At height 0 (nothing executed)
+   * header and certificate are empty: the genesis state, which is empty (client-services.ts).
+   */
+  | {
+      readonly kind: "read-proof";
+      readonly requestId: number;
+      readonly height: number;
+      readonly header: Uint8Array;
+      readonly certificate: Uint8Array;
+      readonly value?: Uint8Array;
+      readonly proof: Uint8Array;
+    }
+  /** The replica cannot prove the read now (see ReadUnavailableReason); the client asks another. */
+  | { readonly kind: "read-unavailable"; readonly requestId: number; readonly reason: ReadUnavailableReason };
+
+/**
+ * Why a replica did not answer a read with a proof: "uncertified" (its executed block's commit
+ * certificate did not arrive in time), "overloaded" (too many reads waiting, or the client's rate
+ * was exceeded), "stopping" (the replica is shutting down).
+ */
+export type ReadUnavailableReason = "uncertified" | "overloaded" | "stopping";
+export const READ_UNAVAILABLE_REASONS: readonly ReadUnavailableReason[] = ["uncertified", "overloaded", "stopping"];
 
 export type WireFrameKind = WireFrame["kind"];
 
 /** Most entries in one state chunk, and most blocks in one `blocks` frame. */
 export const WIRE_STATE_ENTRIES_MAX = 65_536;
 export const WIRE_BLOCKS_MAX = 1_024;
+/** Longest key of a read-request: above the longest state key (a 1,024-byte kv key and its prefix). */
+export const WIRE_READ_KEY_BYTES_MAX = 2_048;
+/** Longest proof of a read-proof: the largest canonical state proof. */
+export const WIRE_READ_PROOF_BYTES_MAX = STATE_PROOF_BYTES_MAX;

@@ -22,6 +22,13 @@
 //   8    client-request     bytes transaction
 //   9    client-reply       u16 replica | u64 view | u64 height | 32 bytes client | u64 nonce | bytes result
 //   10   signatures-request u64 from | u64 to
+//   11   status-request     u64 requestId
+//   12   status             u64 requestId | u16 replica | u64 view | u16 primary | u8 normal (0 or 1)
+//                           | u64 executedHeight | u64 stableCheckpoint | u64 certifiedHeight
+//   13   read-request       u64 requestId | bytes key (<= WIRE_READ_KEY_BYTES_MAX)
+//   14   read-proof         u64 requestId | u64 height | bytes header | bytes certificate | opt bytes value
+//                           | bytes proof (<= WIRE_READ_PROOF_BYTES_MAX)
+//   15   read-unavailable   u64 requestId | u8 reason (1 uncertified, 2 overloaded, 3 stopping)
 //
 // Decoding trusts nothing. Every length and count is checked against the bytes that remain before
 // anything is allocated for it, so a hostile length or count costs nothing. Decoded byte fields
@@ -38,8 +45,8 @@
 // no intermediate arrays.
 
 import { CodecError, decodeMessage, encodeMessage } from "../net/codec.js";
-import type { WireBlock, WireFrame, WireFrameKind } from "./wire-types.js";
-import { WIRE_BLOCKS_MAX, WIRE_STATE_ENTRIES_MAX } from "./wire-types.js";
+import type { ReadUnavailableReason, WireBlock, WireFrame, WireFrameKind } from "./wire-types.js";
+import { READ_UNAVAILABLE_REASONS, WIRE_BLOCKS_MAX, WIRE_READ_KEY_BYTES_MAX, WIRE_READ_PROOF_BYTES_MAX, WIRE_STATE_ENTRIES_MAX } from "./wire-types.js";
 
 export const WIRE_FORMAT_VERSION = 1;
 
@@ -68,6 +75,11 @@ const TAGS = {
   "client-request": 8,
   "client-reply": 9,
   "signatures-request": 10,
+  "status-request": 11,
+  status: 12,
+  "read-request": 13,
+  "read-proof": 14,
+  "read-unavailable": 15,
 } as const satisfies Record<WireFrameKind, number>;
 
 export class WireDecodeError extends Error {
@@ -103,6 +115,24 @@ function stringBytes(value: Uint8Array, field: string): number {
   return 4 + length;
 }
 
+/** A byte string whose length the format bounds (the decoder refuses longer ones). */
+function boundedStringBytes(value: Uint8Array, lengthMax: number, field: string): number {
+  const bytes = stringBytes(value, field);
+  if (value.length > lengthMax) throw new RangeError(`${field} of ${value.length} bytes exceeds the maximum of ${lengthMax}`);
+  return bytes;
+}
+
+function flagBytes(value: boolean, field: string): number {
+  if (typeof value !== "boolean") throw new TypeError(`${field} must be a boolean; got ${typeof value}`);
+  return 1;
+}
+
+function reasonCode(reason: ReadUnavailableReason): number {
+  const index = READ_UNAVAILABLE_REASONS.indexOf(reason);
+  if (index < 0) throw new RangeError(`unknown read-unavailable reason ${String(reason)}`);
+  return index + 1;
+}
+
 function optionalBytes(value: Uint8Array | undefined, field: string): number {
   return value === undefined ? 1 : 1 + stringBytes(value, field);
 }
@@ -120,9 +150,8 @@ function measureBody(frame: Exclude<WireFrame, { kind: "consensus" }>): number {
     case "state-request":
       return u64Bytes(frame.requestId, "requestId") + u64Bytes(frame.seq, "seq") + optionalBytes(frame.after, "after");
     case "state-chunk": {
-      if (typeof frame.done !== "boolean") throw new TypeError(`done must be a boolean; got ${typeof frame.done}`);
       let bytes = u64Bytes(frame.requestId, "requestId") + u64Bytes(frame.seq, "seq") + stringBytes(frame.header, "header");
-      bytes += countBytes(frame.entries.length, WIRE_STATE_ENTRIES_MAX, "state entries") + 1;
+      bytes += countBytes(frame.entries.length, WIRE_STATE_ENTRIES_MAX, "state entries") + flagBytes(frame.done, "done");
       for (const [key, value] of frame.entries) bytes += stringBytes(key, "entry key") + stringBytes(value, "entry value");
       return bytes;
     }
@@ -151,6 +180,33 @@ function measureBody(frame: Exclude<WireFrame, { kind: "consensus" }>): number {
         u64Bytes(frame.nonce, "nonce") +
         stringBytes(frame.result, "result")
       );
+    case "status-request":
+      return u64Bytes(frame.requestId, "requestId");
+    case "status":
+      return (
+        u64Bytes(frame.requestId, "requestId") +
+        u16Bytes(frame.replica, "replica") +
+        u64Bytes(frame.view, "view") +
+        u16Bytes(frame.primary, "primary") +
+        flagBytes(frame.normal, "normal") +
+        u64Bytes(frame.executedHeight, "executedHeight") +
+        u64Bytes(frame.stableCheckpoint, "stableCheckpoint") +
+        u64Bytes(frame.certifiedHeight, "certifiedHeight")
+      );
+    case "read-request":
+      return u64Bytes(frame.requestId, "requestId") + boundedStringBytes(frame.key, WIRE_READ_KEY_BYTES_MAX, "key");
+    case "read-proof":
+      return (
+        u64Bytes(frame.requestId, "requestId") +
+        u64Bytes(frame.height, "height") +
+        stringBytes(frame.header, "header") +
+        stringBytes(frame.certificate, "certificate") +
+        optionalBytes(frame.value, "value") +
+        boundedStringBytes(frame.proof, WIRE_READ_PROOF_BYTES_MAX, "proof")
+      );
+    case "read-unavailable":
+      reasonCode(frame.reason);
+      return u64Bytes(frame.requestId, "requestId") + 1;
     default:
       throw new TypeError(`unknown wire frame kind ${String((frame as { kind: unknown }).kind)}`);
   }
@@ -266,6 +322,35 @@ function writeBody(w: Writer, frame: Exclude<WireFrame, { kind: "consensus" }>):
       w.u64(frame.nonce);
       w.string(frame.result);
       return;
+    case "status-request":
+      w.u64(frame.requestId);
+      return;
+    case "status":
+      w.u64(frame.requestId);
+      w.u16(frame.replica);
+      w.u64(frame.view);
+      w.u16(frame.primary);
+      w.u8(frame.normal ? 1 : 0);
+      w.u64(frame.executedHeight);
+      w.u64(frame.stableCheckpoint);
+      w.u64(frame.certifiedHeight);
+      return;
+    case "read-request":
+      w.u64(frame.requestId);
+      w.string(frame.key);
+      return;
+    case "read-proof":
+      w.u64(frame.requestId);
+      w.u64(frame.height);
+      w.string(frame.header);
+      w.string(frame.certificate);
+      w.optional(frame.value);
+      w.string(frame.proof);
+      return;
+    case "read-unavailable":
+      w.u64(frame.requestId);
+      w.u8(reasonCode(frame.reason));
+      return;
   }
 }
 
@@ -364,6 +449,13 @@ class Reader {
     return this.fixed(this.u32(`${field} length`), field);
   }
 
+  /** A byte string refused, before anything is allocated, when longer than `lengthMax`. */
+  bounded(lengthMax: number, field: string): Uint8Array {
+    const length = this.u32(`${field} length`);
+    if (length > lengthMax) throw new WireDecodeError(`${field} of ${length} bytes exceeds the maximum of ${lengthMax}`);
+    return this.fixed(length, field);
+  }
+
   optional(field: string): Uint8Array | undefined {
     return this.flag(`${field} presence`) ? this.string(field) : undefined;
   }
@@ -453,6 +545,40 @@ function readBody(r: Reader, tag: number): WireFrame {
         nonce: r.u64("nonce"),
         result: r.string("result"),
       };
+    case TAGS["status-request"]:
+      return { kind: "status-request", requestId: r.u64("requestId") };
+    case TAGS.status:
+      return {
+        kind: "status",
+        requestId: r.u64("requestId"),
+        replica: r.u16("replica"),
+        view: r.u64("view"),
+        primary: r.u16("primary"),
+        normal: r.flag("normal"),
+        executedHeight: r.u64("executedHeight"),
+        stableCheckpoint: r.u64("stableCheckpoint"),
+        certifiedHeight: r.u64("certifiedHeight"),
+      };
+    case TAGS["read-request"]:
+      return { kind: "read-request", requestId: r.u64("requestId"), key: r.bounded(WIRE_READ_KEY_BYTES_MAX, "key") };
+    case TAGS["read-proof"]: {
+      const requestId = r.u64("requestId");
+      const height = r.u64("height");
+      const header = r.string("header");
+      const certificate = r.string("certificate");
+      const value = r.optional("value");
+      const proof = r.bounded(WIRE_READ_PROOF_BYTES_MAX, "proof");
+      return value === undefined
+        ? { kind: "read-proof", requestId, height, header, certificate, proof }
+        : { kind: "read-proof", requestId, height, header, certificate, value, proof };
+    }
+    case TAGS["read-unavailable"]: {
+      const requestId = r.u64("requestId");
+      const code = r.u8("reason");
+      const reason = READ_UNAVAILABLE_REASONS[code - 1];
+      if (reason === undefined) throw new WireDecodeError(`unknown read-unavailable reason code ${code}`);
+      return { kind: "read-unavailable", requestId, reason };
+    }
     default:
       throw new WireDecodeError(`unknown wire frame tag ${tag}`);
   }

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import type { ClientRequest, ReplicaMessage } from "../../src/consensus/pbft/types.js";
 import { Random } from "../../src/sim/random.js";
 import { WireDecodeError, decodeWireFrame, encodeWireFrame } from "../../src/node/wire.js";
-import { WIRE_BLOCKS_MAX, WIRE_STATE_ENTRIES_MAX } from "../../src/node/wire-types.js";
+import { WIRE_BLOCKS_MAX, WIRE_READ_KEY_BYTES_MAX, WIRE_READ_PROOF_BYTES_MAX, WIRE_STATE_ENTRIES_MAX } from "../../src/node/wire-types.js";
 import type { WireFrame } from "../../src/node/wire-types.js";
 import { fromHex, hex, randomBytes } from "../support/random-bytes.js";
 
@@ -75,6 +75,26 @@ const samples: readonly (readonly [name: string, frame: WireFrame])[] = [
   ["client-request, empty", { kind: "client-request", transaction: new Uint8Array(0) }],
   ["client-reply", { kind: "client-reply", replica: 3, view: 12, height: 99, client: bytes(32, 200), nonce: MAX, result: bytes(6, 8) }],
   ["client-reply from the reply cache", { kind: "client-reply", replica: 0xffff, view: MAX, height: 0, client: bytes(32, 0), nonce: 0, result: new Uint8Array(0) }],
+  ["status-request", { kind: "status-request", requestId: MAX }],
+  [
+    "status in a view change",
+    { kind: "status", requestId: 4, replica: 2, view: MAX, primary: 0xffff, normal: false, executedHeight: 90, stableCheckpoint: 64, certifiedHeight: 89 },
+  ],
+  ["status of a fresh replica", { kind: "status", requestId: 0, replica: 0, view: 0, primary: 0, normal: true, executedHeight: 0, stableCheckpoint: 0, certifiedHeight: 0 }],
+  ["read-request", { kind: "read-request", requestId: 12, key: bytes(40, 0x61) }],
+  ["read-request of the longest key", { kind: "read-request", requestId: 0, key: bytes(WIRE_READ_KEY_BYTES_MAX, 1) }],
+  [
+    "read-proof of a present value",
+    { kind: "read-proof", requestId: 13, height: MAX, header: bytes(158, 2), certificate: bytes(209, 3), value: bytes(10, 4), proof: bytes(99, 5) },
+  ],
+  [
+    "read-proof of absence at genesis",
+    { kind: "read-proof", requestId: 0, height: 0, header: new Uint8Array(0), certificate: new Uint8Array(0), proof: bytes(3, 1) },
+  ],
+  ["read-proof of an empty value", { kind: "read-proof", requestId: 1, height: 1, header: bytes(2, 2), certificate: bytes(2, 3), value: new Uint8Array(0), proof: new Uint8Array(0) }],
+  ["read-unavailable, uncertified", { kind: "read-unavailable", requestId: 14, reason: "uncertified" }],
+  ["read-unavailable, overloaded", { kind: "read-unavailable", requestId: MAX, reason: "overloaded" }],
+  ["read-unavailable, stopping", { kind: "read-unavailable", requestId: 0, reason: "stopping" }],
 ];
 
 function sample(name: string): WireFrame {
@@ -124,7 +144,7 @@ function largestUint8ArrayAllocated(action: () => void): number {
 describe("wire frames", () => {
   it("round-trip every kind of frame", () => {
     const kinds = new Set(samples.map(([, frame]) => frame.kind));
-    assert.equal(kinds.size, 10, "the samples cover every kind of frame");
+    assert.equal(kinds.size, 15, "the samples cover every kind of frame");
     for (const [name, frame] of samples) {
       assert.deepEqual(decodeWireFrame(encodeWireFrame(frame)), frame, name);
     }
@@ -197,7 +217,7 @@ describe("wire frames", () => {
       bytes[0] = version;
       assert.throws(() => decodeWireFrame(bytes), /unsupported wire format version/);
     }
-    for (const tag of [0, 11, 255]) {
+    for (const tag of [0, 16, 255]) {
       const bytes = Uint8Array.from(valid);
       bytes[1] = tag;
       assert.throws(() => decodeWireFrame(bytes), /unknown wire frame tag/);
@@ -218,6 +238,16 @@ describe("wire frames", () => {
     chunk[chunk.length - 1] = 2;
     assert.throws(() => decodeWireFrame(chunk), /done byte must be 0 or 1; got 2/);
 
+    const status = Uint8Array.from(encodeWireFrame(sample("status of a fresh replica")));
+    status[2 + 8 + 2 + 8 + 2] = 2; // the normal byte
+    assert.throws(() => decodeWireFrame(status), /normal byte must be 0 or 1; got 2/);
+
+    for (const code of [0, 4, 255]) {
+      const unavailable = Uint8Array.from(encodeWireFrame(sample("read-unavailable, stopping")));
+      unavailable[unavailable.length - 1] = code;
+      assert.throws(() => decodeWireFrame(unavailable), new RegExp(`unknown read-unavailable reason code ${code}`));
+    }
+
     const consensus = Uint8Array.from(encodeWireFrame(sample("consensus prepare")));
     consensus[3] = 99; // net/codec.ts's message tag
     assert.throws(() => decodeWireFrame(consensus), (error) => error instanceof WireDecodeError && /^consensus message: unknown message tag 99/.test(error.message));
@@ -236,6 +266,10 @@ describe("wire frames", () => {
       ["0108" + "ffffffff" + "00".repeat(14), /truncated transaction: needs 4294967295 bytes at offset 6, 14 remain/],
       // state-chunk: a 4 GiB header
       ["0104" + requestId + requestId + "fffffff0" + "00", /truncated header: needs 4294967280 bytes/],
+      // read-request: a key one byte above the bound, refused by its length alone
+      ["010d" + requestId + "00000801" + "00".repeat(8), /key of 2049 bytes exceeds the maximum of 2048/],
+      // read-proof: empty header and certificate, no value, a 4 GiB proof
+      ["010e" + requestId + requestId + "00000000" + "00000000" + "00" + "ffffffff" + "00", /proof of 4294967295 bytes exceeds the maximum/],
     ];
     for (const [frameHex, reason] of cases) {
       const frame = fromHex(frameHex);
@@ -255,7 +289,7 @@ describe("wire frames", () => {
       // Half the inputs get a valid version and tag, so the fuzz reaches every body decoder.
       if (bytes.length >= 2 && random.chance(0.5)) {
         bytes[0] = 1;
-        bytes[1] = random.between(1, 10);
+        bytes[1] = random.between(1, 15);
       }
       if (!(decodeOrError(bytes) instanceof WireDecodeError)) decoded++;
     }
@@ -307,6 +341,15 @@ describe("wire frames", () => {
     assert.throws(() => encodeWireFrame({ kind: "state-request", requestId: 1, seq: 1, after: notBytes }), { name: "TypeError", message: /after must be a Uint8Array/ });
     const notBoolean = 1 as unknown as boolean;
     assert.throws(() => encodeWireFrame({ kind: "state-chunk", requestId: 1, seq: 1, header: empty, entries: [], done: notBoolean }), TypeError);
+
+    const longKey = new Uint8Array(WIRE_READ_KEY_BYTES_MAX + 1);
+    assert.throws(() => encodeWireFrame({ kind: "read-request", requestId: 1, key: longKey }), { name: "RangeError", message: /key of 2049 bytes exceeds the maximum of 2048/ });
+    const longProof = new Uint8Array(WIRE_READ_PROOF_BYTES_MAX + 1);
+    assert.throws(() => encodeWireFrame({ ...(sample("read-proof of a present value") as Extract<WireFrame, { kind: "read-proof" }>), proof: longProof }), { name: "RangeError", message: /proof of \d+ bytes exceeds the maximum/ });
+    const unknownReason = "bored" as unknown as "stopping";
+    assert.throws(() => encodeWireFrame({ kind: "read-unavailable", requestId: 1, reason: unknownReason }), { name: "RangeError", message: /unknown read-unavailable reason bored/ });
+    assert.throws(() => encodeWireFrame({ ...(sample("status of a fresh replica") as Extract<WireFrame, { kind: "status" }>), normal: notBoolean }), { name: "TypeError", message: /normal must be a boolean/ });
+    assert.throws(() => encodeWireFrame({ ...(sample("status of a fresh replica") as Extract<WireFrame, { kind: "status" }>), primary: 0x10000 }), /primary must be an integer in \[0, 65535\]/);
 
     const negativeView: ReplicaMessage = { ...prepare, view: -1 };
     assert.throws(() => encodeWireFrame({ kind: "consensus", message: negativeView }), { name: "RangeError", message: /consensus message cannot be encoded/ });

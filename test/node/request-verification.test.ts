@@ -1,0 +1,304 @@
+// The replica's verification stage (src/node/request-verification.ts): client signatures carried
+// by core inputs are verified in batches off the event loop, and the core's synchronous
+// `verifyRequest` answers from those verdicts. What must hold: a forged signature is refused
+// whatever batch it shares, inputs of one source reach the core in arrival order, the memory
+// waiting for verdicts is bounded, and a pool failure never loses an input or changes a verdict.
+
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+
+import { requestFromTransaction } from "../../src/app/request.js";
+import { type Transaction, signTransaction } from "../../src/app/transaction.js";
+import { PbftReplica, sign } from "../../src/consensus/pbft/index.js";
+import type { ClientRequest, PrePrepare, ReplicaMessage } from "../../src/consensus/pbft/types.js";
+import { type Ed25519KeyPair, ed25519KeyPairFromSeed } from "../../src/crypto/ed25519.js";
+import { type SignedItem, VerifyPool, createEd25519VerifyBackend } from "../../src/crypto/verify-pool.js";
+import { ReplicaCrypto } from "../../src/node/replica-crypto.js";
+import { RequestVerification, type StagedInput, type VerdictSource, requestsCarried } from "../../src/node/request-verification.js";
+import { PrecomputedVerifier } from "../../src/node/signature-pool.js";
+import { testCluster } from "../ledger/fixtures.js";
+
+const cluster = testCluster(4);
+const clients = Array.from({ length: 8 }, (_, index) => ed25519KeyPairFromSeed(new Uint8Array(32).fill(index + 101)));
+const encoder = new TextEncoder();
+
+function signedPut(client: number, nonce: number): Transaction {
+  const key = clients[client] as Ed25519KeyPair;
+  return signTransaction(key.privateKey, { clientKey: key.publicKey, nonce, operation: { type: "put", key: encoder.encode(`k${nonce}`), value: encoder.encode(`v${nonce}`) } });
+}
+
+function goodRequest(client: number, nonce = 1): ClientRequest {
+  return requestFromTransaction(signedPut(client, nonce));
+}
+
+/** The client's real signature, but over another nonce: well formed, and invalid for this body. */
+function forgedRequest(client: number, nonce = 1): ClientRequest {
+  const genuine = signedPut(client, nonce);
+  return requestFromTransaction({ ...genuine, signature: signedPut(client, nonce + 1000).signature });
+}
+
+function asInput(request: ClientRequest): StagedInput {
+  return { type: "request", request };
+}
+
+/** A pool whose batches the test answers (with real verdicts) or fails, when it chooses. */
+class ManualPool implements VerdictSource {
+  readonly batches: { items: readonly SignedItem[]; resolve: (verdicts: Uint8Array) => void; reject: (error: Error) => void }[] = [];
+  private readonly backend = createEd25519VerifyBackend("node:crypto");
+
+  verifyBatch(items: readonly SignedItem[]): Promise<Uint8Array> {
+    return new Promise((resolve, reject) => this.batches.push({ items, resolve, reject }));
+  }
+
+  /** Answers batch `index` with the real verdicts of its items. */
+  async answer(index: number): Promise<void> {
+    const batch = this.batches[index];
+    assert.ok(batch !== undefined, `no batch ${index}`);
+    batch.resolve(Uint8Array.from(batch.items, (item) => (this.backend.verify(item.publicKey, item.message, item.signature) ? 1 : 0)));
+    await settled();
+  }
+
+  async fail(index: number): Promise<void> {
+    this.batches[index]!.reject(new Error("worker crashed"));
+    await settled();
+  }
+}
+
+/** Lets promise callbacks run. */
+function settled(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** A stage over `pool` whose end-of-turn flushes run when the test calls `endTurn`. */
+function manualStage(pool: VerdictSource | undefined, options: { batchItemsMax?: number; waitingInputsMax?: number; waitingBytesMax?: number } = {}) {
+  const delivered: StagedInput[] = [];
+  const flushes: (() => void)[] = [];
+  const stage = new RequestVerification({ pool, deliver: (input) => delivered.push(input), schedule: (flush) => flushes.push(flush), ...options });
+  const endTurn = (): void => {
+    for (const flush of flushes.splice(0)) flush();
+  };
+  return { stage, delivered, endTurn };
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadlineMs = Date.now() + timeoutMs;
+  while (!condition()) {
+    assert.ok(Date.now() < deadlineMs, `timed out waiting until ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+describe("verification stage: verdicts", () => {
+  it("a forged signature is refused even when it arrives in one pool batch with good ones", async (t) => {
+    const pool = new VerifyPool({ workerCount: 1 });
+    const verdicts: { request: ClientRequest; valid: boolean }[] = [];
+    const stage = new RequestVerification({ pool, deliver: (input) => verdicts.push({ request: (input as { request: ClientRequest }).request, valid: crypto.verifyRequest((input as { request: ClientRequest }).request) }) });
+    t.after(() => stage.close());
+    const crypto = new ReplicaCrypto(cluster.config, cluster.keys[1]!.privateKey, { requestVerifier: stage.verifier });
+    const forged = forgedRequest(2);
+    const requests = [goodRequest(0), goodRequest(1), forged, goodRequest(3)];
+    for (const request of requests) stage.submit({}, asInput(request), 200);
+    await until(() => verdicts.length === requests.length, "every request reached the core");
+    assert.equal(stage.stats().batchesVerified, 1, "the four signatures of one turn went to the pool as one batch");
+    assert.equal(stage.stats().itemsVerified, 4);
+    for (const { request, valid } of verdicts) assert.equal(valid, request !== forged, `request of ${request.client.slice(0, 8)}`);
+    const cache = stage.verifier.stats();
+    assert.equal(cache.misses, 0, "every answer came from a pool verdict, none was verified inline");
+    assert.equal(cache.hits, 4);
+  });
+
+  it("a backup refuses a pre-prepare whose batch holds one forged request among good ones, and accepts the same batch without it", async (t) => {
+    const pool = new VerifyPool({ workerCount: 1 });
+    const stage = new RequestVerification({ pool, deliver: (input) => core.step(input) });
+    t.after(() => stage.close());
+    const core = new PbftReplica({
+      id: 1,
+      config: { n: cluster.config.n, ...cluster.config.protocol },
+      crypto: new ReplicaCrypto(cluster.config, cluster.keys[1]!.privateKey, { requestVerifier: stage.verifier }),
+      replies: { lastReply: () => undefined },
+    });
+    const primary = new ReplicaCrypto(cluster.config, cluster.keys[0]!.privateKey);
+    const prePrepare = (seq: number, requests: ClientRequest[]): ReplicaMessage =>
+      sign<PrePrepare>(primary, { type: "pre-prepare", view: 0, seq, digest: primary.batchDigest(requests), requests, replica: 0 });
+
+    stage.submit({}, { type: "message", from: 0, message: prePrepare(1, [goodRequest(0), forgedRequest(1), goodRequest(2)]) }, 1_000);
+    await until(() => (core.counters()["invalid-pre-prepare"] ?? 0) === 1, "the core refused the pre-prepare");
+    assert.deepEqual(core.drain().send, [], "no prepare for a batch with a forged request");
+
+    stage.submit({}, { type: "message", from: 0, message: prePrepare(2, [goodRequest(0), goodRequest(2)]) }, 1_000);
+    await until(() => core.drain().send.some((outbound) => outbound.message.type === "prepare"), "the backup prepared the good batch");
+    assert.equal(stage.verifier.stats().misses, 0, "the core verified nothing inline");
+  });
+
+  it("a pool failure hands the inputs to the core anyway, which then verifies inline with the same verdicts", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool);
+    const crypto = new ReplicaCrypto(cluster.config, cluster.keys[1]!.privateKey, { requestVerifier: stage.verifier });
+    const good = goodRequest(0);
+    const forged = forgedRequest(1);
+    stage.submit({}, asInput(good), 100);
+    stage.submit({}, asInput(forged), 100);
+    endTurn();
+    assert.equal(delivered.length, 0);
+    await pool.fail(0);
+    assert.equal(delivered.length, 2, "both inputs went on");
+    assert.equal(stage.stats().batchesFailed, 1);
+    assert.equal(crypto.verifyRequest(good), true);
+    assert.equal(crypto.verifyRequest(forged), false);
+    assert.equal(stage.verifier.stats().misses, 2, "verified inline");
+  });
+
+  it("without a pool (--verify-workers 0) every input reaches the core at once", () => {
+    const { stage, delivered } = manualStage(undefined);
+    stage.submit({}, asInput(goodRequest(0)), 100);
+    assert.equal(delivered.length, 1);
+    assert.equal(stage.stats().itemsVerified, 0);
+  });
+});
+
+describe("verification stage: batching and order", () => {
+  it("coalesces what arrives in one turn into one batch, a signature seen twice sent once", () => {
+    const pool = new ManualPool();
+    const { stage, endTurn } = manualStage(pool);
+    const shared = goodRequest(0);
+    stage.submit({}, asInput(shared), 100);
+    stage.submit({}, asInput(goodRequest(1)), 100);
+    stage.submit({}, { type: "message", from: 2, message: { type: "request", request: shared } }, 100);
+    assert.equal(pool.batches.length, 0, "nothing is sent before the turn ends");
+    endTurn();
+    assert.equal(pool.batches.length, 1);
+    assert.equal(pool.batches[0]!.items.length, 2, "the signature both inputs carry is verified once");
+  });
+
+  it("sends a batch as soon as it holds batchItemsMax signatures", () => {
+    const pool = new ManualPool();
+    const { stage } = manualStage(pool, { batchItemsMax: 2 });
+    for (let client = 0; client < 3; client++) stage.submit({}, asInput(goodRequest(client)), 100);
+    assert.equal(pool.batches.length, 1, "the first two signatures left without waiting for the turn to end");
+    assert.equal(pool.batches[0]!.items.length, 2);
+    assert.equal(stage.stats().collectingItems, 1);
+  });
+
+  it("delivers one source's inputs in arrival order, even one needing no verification behind one that does", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool, { batchItemsMax: 1 });
+    const source = {};
+    const first = goodRequest(0);
+    const second = goodRequest(1);
+    const status: StagedInput = { type: "message", from: 2, message: { type: "status", view: 0, normal: true, stableSeq: 0, lastExecuted: 0, replica: 2 } };
+    stage.submit(source, asInput(first), 100);
+    stage.submit(source, asInput(second), 100);
+    stage.submit(source, status, 50);
+    endTurn();
+    assert.equal(pool.batches.length, 2);
+    await pool.answer(1);
+    assert.deepEqual(delivered, [], "the second request's verdict is in, but the first one's is not");
+    await pool.answer(0);
+    assert.deepEqual(delivered, [asInput(first), asInput(second), status]);
+    assert.equal(stage.stats().waitingInputs, 0);
+    assert.equal(stage.stats().waitingBytes, 0);
+  });
+
+  it("does not hold one source's inputs behind another source's", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool, { batchItemsMax: 1 });
+    const slow = asInput(goodRequest(0));
+    const fast = asInput(goodRequest(1));
+    stage.submit({ name: "a" }, slow, 100);
+    stage.submit({ name: "b" }, fast, 100);
+    endTurn();
+    await pool.answer(1);
+    assert.deepEqual(delivered, [fast]);
+    await pool.answer(0);
+    assert.deepEqual(delivered, [fast, slow]);
+  });
+
+  it("an input whose signatures already have verdicts goes straight to the core", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool);
+    const request = goodRequest(0);
+    stage.submit({}, asInput(request), 100);
+    endTurn();
+    await pool.answer(0);
+    const relayed: StagedInput = { type: "message", from: 2, message: { type: "request", request: goodRequest(0) } };
+    stage.submit({}, relayed, 100);
+    assert.equal(delivered.at(-1), relayed, "delivered synchronously");
+    assert.equal(pool.batches.length, 1, "no second batch");
+  });
+});
+
+describe("verification stage: bounds", () => {
+  it("drops and counts an input over the waiting-inputs bound", () => {
+    const pool = new ManualPool();
+    const { stage } = manualStage(pool, { waitingInputsMax: 2 });
+    assert.equal(stage.submit({}, asInput(goodRequest(0)), 100), true);
+    assert.equal(stage.submit({}, asInput(goodRequest(1)), 100), true);
+    assert.equal(stage.submit({}, asInput(goodRequest(2)), 100), false);
+    assert.equal(stage.stats().inputsDropped, 1);
+    assert.equal(stage.stats().waitingInputs, 2);
+  });
+
+  it("drops and counts an input over the waiting-bytes bound, and takes input again once verdicts drain the queue", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool, { waitingBytesMax: 1_000 });
+    assert.equal(stage.submit({}, asInput(goodRequest(0)), 600), true);
+    assert.equal(stage.submit({}, asInput(goodRequest(1)), 600), false);
+    assert.equal(stage.stats().waitingBytes, 600);
+    endTurn();
+    await pool.answer(0);
+    assert.equal(delivered.length, 1);
+    assert.equal(stage.submit({}, asInput(goodRequest(1)), 600), true);
+  });
+
+  it("forgets the verdicts of requests once their batch executes", async () => {
+    const pool = new ManualPool();
+    const { stage, endTurn } = manualStage(pool);
+    const requests = [goodRequest(0), goodRequest(1), forgedRequest(2)];
+    for (const request of requests) stage.submit({}, asInput(request), 100);
+    endTurn();
+    await pool.answer(0);
+    assert.equal(stage.verifier.stats().verdicts, 3);
+    stage.executed(requests.slice(0, 2));
+    assert.equal(stage.verifier.stats().verdicts, 1);
+  });
+
+  it("keeps at most verdictsMax verdicts, and an evicted one is verified inline with the same result", () => {
+    const verifier = new PrecomputedVerifier({ verdictsMax: 2 });
+    verifier.remember("a", true);
+    verifier.remember("b", false);
+    verifier.remember("c", true);
+    assert.deepEqual([verifier.knows("a"), verifier.knows("b"), verifier.knows("c")], [false, true, true]);
+    assert.equal(verifier.stats().evictions, 1);
+    const crypto = new ReplicaCrypto(cluster.config, cluster.keys[1]!.privateKey, { requestVerifier: verifier });
+    assert.equal(crypto.verifyRequest(goodRequest(0)), true);
+    assert.equal(crypto.verifyRequest(forgedRequest(0)), false);
+  });
+
+  it("drops whatever waits when it closes, and takes nothing after", async () => {
+    const pool = new ManualPool();
+    const { stage, delivered, endTurn } = manualStage(pool);
+    stage.submit({}, asInput(goodRequest(0)), 100);
+    endTurn();
+    await stage.close();
+    await pool.answer(0);
+    assert.equal(delivered.length, 0);
+    assert.equal(stage.submit({}, asInput(goodRequest(1)), 100), false);
+  });
+});
+
+describe("requests carried by core inputs", () => {
+  it("finds the requests inside pre-prepares, commit certificates, view changes and new views", () => {
+    const primary = new ReplicaCrypto(cluster.config, cluster.keys[0]!.privateKey);
+    const [a, b, c] = [goodRequest(0), goodRequest(1), goodRequest(2)];
+    const pp = sign<PrePrepare>(primary, { type: "pre-prepare", view: 0, seq: 1, digest: primary.batchDigest([a, b]), requests: [a, b], replica: 0 });
+    const pp2 = sign<PrePrepare>(primary, { type: "pre-prepare", view: 1, seq: 2, digest: primary.batchDigest([c]), requests: [c], replica: 1 });
+    const stable = { type: "checkpoint-proof" as const, seq: 0, stateDigest: "", checkpoints: [] };
+    const viewChange = { type: "view-change" as const, view: 1, stable, prepared: [{ prePrepare: pp, prepares: [] }], replica: 2, signature: "" };
+    const message = (m: ReplicaMessage): StagedInput => ({ type: "message", from: 1, message: m });
+    assert.deepEqual(requestsCarried(message(pp)), [a, b]);
+    assert.deepEqual(requestsCarried(message({ type: "commit-certificate", prePrepare: pp, commits: [] })), [a, b]);
+    assert.deepEqual(requestsCarried(message(viewChange)), [a, b]);
+    assert.deepEqual(requestsCarried(message({ type: "new-view", view: 1, viewChanges: [viewChange], prePrepares: [pp2], replica: 1, signature: "" })), [a, b, c]);
+    assert.deepEqual(requestsCarried(message({ type: "prepare", view: 0, seq: 1, digest: "", replica: 2, signature: "" })), []);
+  });
+});
