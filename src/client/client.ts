@@ -39,24 +39,47 @@
 //
 // Bounded memory: at most inFlightMax requests in flight, each holding its envelope and one reply
 // per replica. Calls waiting for their lane or a slot are the callers' own promises.
+//
+// Reads. A linearizable read is a read transaction like any other. A proof read, a block and a
+// status go to one replica at a time and are verified here (cluster-reads.ts): a replica's proof
+// need not be trusted, only the cluster's keys. The client remembers the highest height it has
+// seen committed or proven and refuses proofs of older state, so its reads never go back in time
+// and always see its own writes.
 
 import { bytesToHex } from "../app/bytes.js";
-import { type Operation, TRANSACTION_NONCE_MAX, type Transaction, decodeTransaction, encodeTransaction, signTransaction } from "../app/transaction.js";
-import { ed25519PublicKeyOf } from "../crypto/ed25519.js";
+import { EMPTY_ACCOUNT, accountStateKey, decodeAccount, kvStateKey } from "../app/ledger-state.js";
+import {
+  type Operation,
+  TRANSACTION_KEY_BYTES_MAX,
+  TRANSACTION_NONCE_MAX,
+  type Transaction,
+  decodeTransaction,
+  encodeTransaction,
+  signTransaction,
+} from "../app/transaction.js";
+import { ED25519_PUBLIC_KEY_BYTES, ed25519PublicKeyOf } from "../crypto/ed25519.js";
 import { encodeWireFrame } from "../node/wire.js";
+import { BLOCKS_LIMIT_MAX, ClusterReads, STATUS_TIMEOUT_MS_DEFAULT } from "./cluster-reads.js";
 import { ClientClosedError, ClusterUnavailableError, NonceError, RequestAbortedError, TimeoutError } from "./errors.js";
 import { bytesOf, okResult } from "./operations.js";
 import { type ClientReply, ReplicaLinks } from "./replica-links.js";
+import { ReplicaQueries } from "./replica-queries.js";
 import { type Agreement, ReplyTally, decodeReplyResult } from "./reply-tally.js";
 import {
+  type AccountState,
   type ClientCounters,
   type ClientOptions,
   type Committed,
   DEADLINE_MS_DEFAULT,
   IN_FLIGHT_MAX_DEFAULT,
   IN_FLIGHT_MAX_LIMIT,
+  type ReadOptions,
+  type ReadResult,
   REQUEST_TIMEOUT_MS_DEFAULT,
+  type ReplicaStatus,
+  type StatusOptions,
   type SubmitOptions,
+  type VerifiedBlock,
 } from "./types.js";
 import { ViewEstimate } from "./view-estimate.js";
 
@@ -119,6 +142,10 @@ export class BulwarkClient {
     framesRejected: 0,
     rebroadcasts: 0,
     resigned: 0,
+    answersReceived: 0,
+    answersUnmatched: 0,
+    answersRejected: 0,
+    answersStale: 0,
   };
   private readonly options: ClientOptions;
   private readonly requestTimeoutMs: number;
@@ -128,7 +155,11 @@ export class BulwarkClient {
   private readonly matchesNeeded: number;
   private readonly publicKeyHex: string;
   private readonly links: ReplicaLinks;
+  private readonly queries: ReplicaQueries;
+  private readonly reads: ClusterReads;
   private readonly view: ViewEstimate;
+  /** The highest block height seen in a committed result (named by f + 1 replicas) or a verified proof. */
+  private heightSeen = 0;
   /** Every request in flight, by (client key, nonce). */
   private readonly pending = new Map<string, Request>();
   /** The lanes with a request in flight or calls waiting, by key. */
@@ -165,8 +196,11 @@ export class BulwarkClient {
     this.routed = new Array<boolean>(this.replicaCount).fill(false);
     this.links = new ReplicaLinks(cluster, options.privateKey, options.transport ?? {}, this.counters, {
       onReply: (replica, reply) => this.onReply(replica, reply),
+      onAnswer: (replica, answer) => this.queries.onAnswer(replica, answer),
       onOpen: (replica) => this.onLinkOpen(replica),
     });
+    this.queries = new ReplicaQueries(this.links, this.counters, encodeWireFrame);
+    this.reads = new ClusterReads({ cluster, queries: this.queries, counters: this.counters, isOpen: (replica) => this.links.isOpen(replica), deadlineMs: this.deadlineMs });
   }
 
   /**
@@ -198,6 +232,11 @@ export class BulwarkClient {
   /** The nonce the next `submit` will sign with (after the calls already waiting). */
   get nonce(): number {
     return this.nextNonce;
+  }
+
+  /** The highest block height this client has seen committed or proven; proof reads return nothing older. */
+  get height(): number {
+    return this.heightSeen;
   }
 
   /**
@@ -237,10 +276,9 @@ export class BulwarkClient {
     return committed;
   }
 
-  /** The key's value, or undefined when it is absent. */
-  async get(key: Uint8Array | string, options?: SubmitOptions): Promise<Uint8Array | undefined> {
-    const result = okResult(await this.submit({ type: "get", key: bytesOf(key) }, options), "get", ["value", "absent"]);
-    return result.kind === "value" ? result.value : undefined;
+  /** The key's value, or undefined when it is absent (see `read` for `consistency`). */
+  async get(key: Uint8Array | string, options?: ReadOptions): Promise<Uint8Array | undefined> {
+    return (await this.read(key, options)).value;
   }
 
   /** Whether the key was present. */
@@ -271,6 +309,76 @@ export class BulwarkClient {
     return okResult(await this.submit({ type: "balance", account }, options), "balance", ["amount"]).amount;
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Reads (see "Reads"; types.ts, `Consistency`)
+
+  /**
+   * The key's value and the height it was read at. "linearizable" (default) orders a get through
+   * consensus; "proof" asks one replica for a proof and verifies it, asking the next replica when
+   * it does not verify. Rejects with ClusterUnavailableError when no replica served a proof that
+   * verified, and as `submit` does for a linearizable read.
+   */
+  async read(key: Uint8Array | string, options: ReadOptions = {}): Promise<ReadResult> {
+    const keyBytes = bytesOf(key);
+    if (options.consistency === "proof") {
+      if (keyBytes.length < 1 || keyBytes.length > TRANSACTION_KEY_BYTES_MAX) throw new RangeError(`a key is 1 to ${TRANSACTION_KEY_BYTES_MAX} bytes; got ${keyBytes.length}`);
+      return this.proven(kvStateKey(keyBytes), options.signal);
+    }
+    const committed = await this.submit({ type: "get", key: keyBytes }, options);
+    const result = okResult(committed, "get", ["value", "absent"]);
+    return { value: result.kind === "value" ? result.value : undefined, height: committed.height };
+  }
+
+  /**
+   * The token account `id` (a raw public key): balance and next nonce, always from a verified
+   * proof. "linearizable" (default) first orders a balance transaction through consensus and then
+   * accepts only a proof at its height or above; "proof" skips the transaction.
+   */
+  async account(id: Uint8Array, options: ReadOptions = {}): Promise<AccountState> {
+    if (!(id instanceof Uint8Array) || id.length !== ED25519_PUBLIC_KEY_BYTES) throw new RangeError(`an account id is a ${ED25519_PUBLIC_KEY_BYTES}-byte public key`);
+    // The transaction's height (agreed by f + 1 replicas) becomes the lowest height a proof may have.
+    if (options.consistency !== "proof") okResult(await this.submit({ type: "balance", account: id }, options), "balance", ["amount"]);
+    const proven = await this.proven(accountStateKey(id), options.signal);
+    const account = proven.value === undefined ? EMPTY_ACCOUNT : decodeAccount(proven.value);
+    return { balance: account.balance, nextNonce: account.nextNonce, height: proven.height };
+  }
+
+  /**
+   * Reads this key's account by proof and moves the next nonce `submit` signs with up to the
+   * account's (never down); returns it. `connect` does this for `firstNonce: "discover"`.
+   */
+  async discoverNonce(options: SubmitOptions = {}): Promise<number> {
+    const { nextNonce } = await this.account(this.publicKey, { ...options, consistency: "proof" });
+    this.nextNonce = Math.max(this.nextNonce, nextNonce);
+    return this.nextNonce;
+  }
+
+  /** What each replica says about itself (unverified); one entry per replica, unreachable ones included. */
+  async status(options: StatusOptions = {}): Promise<ReplicaStatus[]> {
+    if (this.closed) throw new ClientClosedError();
+    return this.reads.status(positiveMs(options.timeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT, "timeoutMs"));
+  }
+
+  /** Block `height`, verified; undefined when no replica has it certified (yet). */
+  async block(height: number, options: SubmitOptions = {}): Promise<VerifiedBlock | undefined> {
+    if (!(Number.isSafeInteger(height) && height >= 1)) throw new RangeError(`a block height is an integer from 1; got ${height}`);
+    return this.reads.block(height, options.signal);
+  }
+
+  /** Up to `limit` (at most 100) verified blocks from `from`, ascending and contiguous; fewer at the certified tip. */
+  async blocks(from: number, limit: number, options: SubmitOptions = {}): Promise<VerifiedBlock[]> {
+    if (!(Number.isSafeInteger(from) && from >= 1)) throw new RangeError(`a block height is an integer from 1; got ${from}`);
+    if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= BLOCKS_LIMIT_MAX)) throw new RangeError(`limit must be an integer from 1 to ${BLOCKS_LIMIT_MAX}; got ${limit}`);
+    return this.reads.blocks(from, Math.min(limit, Number.MAX_SAFE_INTEGER - from + 1), options.signal);
+  }
+
+  private async proven(stateKey: Uint8Array, signal: AbortSignal | undefined): Promise<ReadResult> {
+    if (this.closed) throw new ClientClosedError();
+    const proven = await this.reads.proofRead(stateKey, this.heightSeen, signal);
+    this.heightSeen = Math.max(this.heightSeen, proven.height);
+    return proven;
+  }
+
   /**
    * Closes every link and rejects every waiting call with ClientClosedError. Requests already sent
    * may still commit.
@@ -283,6 +391,7 @@ export class BulwarkClient {
     this.pending.clear();
     this.lanes.clear();
     this.slotWaiters.length = 0;
+    this.queries.close();
     this.links.close();
     this.onOpenChange?.();
     return Promise.resolve();
@@ -523,6 +632,7 @@ export class BulwarkClient {
     const { result } = agreement;
     const { call, nonce } = request;
     const committed: Committed = { result, height: agreement.height, nonce, replicas: agreement.replicas };
+    this.heightSeen = Math.max(this.heightSeen, agreement.height);
     const lane = this.retire(request);
     const nonceError = !result.ok && (result.error === "stale-nonce" || result.error === "nonce-gap") ? result : undefined;
     if (request.own) {

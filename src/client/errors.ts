@@ -47,7 +47,16 @@ export class TimeoutError extends BulwarkClientError {
   }
 }
 
-/** Fewer than f + 1 replicas could be reached, so no result could ever be accepted. */
+/** Why one replica could not serve a read, a block or a status. */
+export interface ReplicaFailure {
+  readonly replica: number;
+  readonly reason: string;
+}
+
+/**
+ * Fewer than f + 1 replicas could be reached, so no result could ever be accepted; or, for a proof
+ * read or a block (`reasons` lists each replica's failure), no replica served an answer that verified.
+ */
 export class ClusterUnavailableError extends BulwarkClientError {
   override readonly name = "ClusterUnavailableError";
 
@@ -55,8 +64,13 @@ export class ClusterUnavailableError extends BulwarkClientError {
     readonly connected: number,
     readonly needed: number,
     detail: string,
+    readonly reasons: readonly ReplicaFailure[] = [],
   ) {
-    super(`connected to ${connected} replicas, but a result needs ${needed}; ${detail}. Check that the replicas run and that their addresses in the cluster config are reachable from here`);
+    super(
+      reasons.length === 0
+        ? `connected to ${connected} replicas, but a result needs ${needed}; ${detail}. Check that the replicas run and that their addresses in the cluster config are reachable from here`
+        : `no replica served ${detail} that verified: ${reasons.map((failure) => `replica ${failure.replica}: ${failure.reason}`).join("; ")}`,
+    );
   }
 }
 

@@ -3,8 +3,9 @@
 // holds the key the config lists for that replica (node/handshake.ts). A link redials by itself
 // after any failure, and frames sent while it is down wait in its bounded queue.
 //
-// What reaches the client is only client replies that an authenticated replica sent about itself:
-// the handshake's session says which replica the connection is with, and a reply that names
+// What reaches the client is only client replies that an authenticated replica sent about itself,
+// and the answers to the client's queries (status, read-proof / read-unavailable, blocks): the
+// handshake's session says which replica the connection is with, and a reply or status that names
 // another replica is dropped and counted (a faulty replica must not vote twice). Anything else a
 // replica sends (undecodable bytes, frames meant for replicas) breaks the wire protocol and closes
 // that connection; the link then reconnects.
@@ -20,10 +21,14 @@ import type { PeerSession, WireFrame } from "../node/wire-types.js";
 import type { ClientCounters, ClientTransportOptions } from "./types.js";
 
 export type ClientReply = Extract<WireFrame, { kind: "client-reply" }>;
+/** A replica's answer to one of the client's queries (replica-queries.ts). */
+export type QueryAnswer = Extract<WireFrame, { kind: "status" | "read-proof" | "read-unavailable" | "blocks" }>;
 
 export interface ReplicaLinksHandlers {
   /** A reply that replica `replica` (authenticated by the handshake) sent about itself. */
   onReply(replica: number, reply: ClientReply): void;
+  /** An answer that replica `replica` sent to a query (status, read, blocks). */
+  onAnswer(replica: number, answer: QueryAnswer): void;
   /** The link to `replica` completed a handshake: a new connection, so the replica holds no state for it yet. */
   onOpen(replica: number): void;
 }
@@ -108,6 +113,15 @@ export class ReplicaLinks {
       connection.protocolError(`undecodable frame: ${error.message}`);
       return;
     }
+    if (isQueryAnswer(frame)) {
+      this.counters.answersReceived += 1;
+      if (frame.kind === "status" && frame.replica !== replica) {
+        this.counters.repliesMisattributed += 1;
+        return;
+      }
+      this.handlers.onAnswer(replica, frame);
+      return;
+    }
     if (frame.kind !== "client-reply") {
       this.counters.framesRejected += 1;
       connection.protocolError(`a replica sent a ${frame.kind} frame to a client`);
@@ -120,4 +134,8 @@ export class ReplicaLinks {
     }
     this.handlers.onReply(replica, frame);
   }
+}
+
+function isQueryAnswer(frame: WireFrame): frame is QueryAnswer {
+  return frame.kind === "status" || frame.kind === "read-proof" || frame.kind === "read-unavailable" || frame.kind === "blocks";
 }

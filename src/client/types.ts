@@ -26,8 +26,9 @@ export interface ClientOptions {
   readonly deadlineMs?: number;
   /**
    * The nonce of the first transaction `submit` signs; default 1, the first nonce of a new
-   * account. A client that restarts with a used key should pass the account's next nonce; if it
-   * does not, the cluster's nonce errors tell it (see client.ts, "Nonces").
+   * account. A client that restarts with a used key should pass the account's next nonce, or call
+   * `discoverNonce()` (which `connect()` does by default); a nonce too high fails with a
+   * NonceError (see client.ts, "Nonces").
    */
   readonly firstNonce?: number;
   /** Most requests in flight at once. Default 1,024. */
@@ -79,4 +80,94 @@ export interface ClientCounters {
   rebroadcasts: number;
   /** Operations signed again with a new nonce after a stale-nonce result. */
   resigned: number;
+  /** Status, proof and block answers from authenticated replicas. */
+  answersReceived: number;
+  /** Answers for no query in flight (late, or from another replica than the one asked). */
+  answersUnmatched: number;
+  /** Proofs and blocks that did not verify, and answers of the wrong kind: the next replica was asked. */
+  answersRejected: number;
+  /** Proofs of state older than the client had seen (a lagging replica): the next replica was asked. */
+  answersStale: number;
+}
+
+/**
+ * How a read is answered. "linearizable" (the default): a read transaction ordered through
+ * consensus, accepted on f + 1 matching replies, so it sees every write that completed before it
+ * began. "proof": one replica answers with a state proof, the block header it holds and that
+ * header's commit certificate, all checked here against the cluster's keys; cheaper (no
+ * consensus, no nonce), and never older than the highest height this client has already seen,
+ * but possibly older than a write another client completed a moment ago.
+ */
+export type Consistency = "linearizable" | "proof";
+
+export interface ReadOptions extends SubmitOptions {
+  readonly consistency?: Consistency;
+}
+
+/** A key's value and the height of the state it was read from. */
+export interface ReadResult {
+  /** Undefined when the key has no value. */
+  readonly value: Uint8Array | undefined;
+  /** The block after which the key had this value (for a linearizable read, the read's own block). */
+  readonly height: number;
+}
+
+/** A token account as of `height`. */
+export interface AccountState {
+  readonly balance: bigint;
+  /** The nonce the account's next transaction must carry. */
+  readonly nextNonce: number;
+  readonly height: number;
+}
+
+export interface StatusOptions {
+  /** How long to wait for the replicas' answers. Default 2,000. */
+  readonly timeoutMs?: number;
+}
+
+/**
+ * What one replica says about itself. Nothing in it is certified (a faulty replica can claim
+ * anything); the fields beyond `reachable` are absent when it did not answer.
+ */
+export interface ReplicaStatus {
+  readonly replica: number;
+  readonly address: string;
+  /** Whether it answered within the timeout. */
+  readonly reachable: boolean;
+  readonly view?: number;
+  readonly primary?: number;
+  /** False while it takes part in a view change. */
+  readonly normal?: boolean;
+  readonly executedHeight?: number;
+  readonly stableCheckpoint?: number;
+  /** The highest block it holds a commit certificate for (0: none it knows of). */
+  readonly certifiedHeight?: number;
+}
+
+/**
+ * A block whose header 2f + 1 replicas certified, checked here: every signer's signature over the
+ * header, and the body (when present) against the header's roots and transaction count. The
+ * header carries no view (ledger/block-header.ts, "No view"), so neither does this.
+ */
+export interface VerifiedBlock {
+  readonly height: number;
+  readonly seq: number;
+  /** The header hash, hex. */
+  readonly hash: string;
+  readonly previousHash: string;
+  readonly stateRoot: string;
+  readonly transactionRoot: string;
+  readonly resultsRoot: string;
+  readonly transactionCount: number;
+  /** The transaction envelopes in block order; empty when the body was not sent (`bodyPruned`). */
+  readonly transactions: readonly Uint8Array[];
+  /** `results[i]` is the encoded result of `transactions[i]`. */
+  readonly results: readonly Uint8Array[];
+  /** The replicas whose certificate signatures verified, ascending. */
+  readonly signers: readonly number[];
+  /**
+   * True when the replica sent the header and certificate without the body: pruned there, or too
+   * large to travel beside the other blocks of a `blocks` answer (`block(height)` asks for it alone).
+   */
+  readonly bodyPruned: boolean;
 }
