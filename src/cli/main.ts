@@ -3,9 +3,13 @@
 
 import { Command, CommanderError } from "commander";
 
+import { registerClientCommand } from "./client-command.js";
+import { registerGatewayCommand } from "./gateway-command.js";
 import { registerInitCommand } from "./init-command.js";
 import { registerReplicaCommand } from "./replica-command.js";
 import { registerSimCommand } from "./sim-command.js";
+import { registerStatusCommand } from "./status-command.js";
+import { registerUpCommand } from "./up-command.js";
 import { registerVerifyCommand } from "./verify-command.js";
 import type { CliOutput } from "./output.js";
 import { processOutput } from "./output.js";
@@ -20,10 +24,15 @@ export async function main(argv: string[], output: CliOutput = processOutput): P
   const setExitCode = (code: number): void => {
     exitCode = code;
   };
+  // The everyday commands first, as `bulwark --help` lists them in this order.
+  registerUpCommand(program, output, setExitCode);
+  registerClientCommand(program, output, setExitCode);
+  registerStatusCommand(program, output, setExitCode);
   registerInitCommand(program, output, setExitCode);
   registerReplicaCommand(program, output, setExitCode);
-  registerSimCommand(program, output, setExitCode);
+  registerGatewayCommand(program, output, setExitCode);
   registerVerifyCommand(program, output, setExitCode);
+  registerSimCommand(program, output, setExitCode);
   if (argv.length === 0) {
     program.outputHelp();
     return 0;

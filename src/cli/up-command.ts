@@ -1,0 +1,435 @@
+// `bulwark up`: a whole cluster on this machine in one command (issue 4 §4; `npm start` runs it).
+// It creates the cluster in --dir when cluster.json is absent (as `bulwark init` would), starts
+// each replica as a child process of its own (replica-processes.ts), waits until the cluster
+// commits a block, starts the HTTP gateway in this process, prints the URLs, and on Ctrl-C or
+// SIGTERM stops everything: the gateway first (no new requests), then the replicas (SIGTERM, and
+// SIGKILL for any still running after STOP_GRACE_MS), and exits 0. A second Ctrl-C kills at once.
+//
+// Readiness is a read through consensus: the same path as a write (ordered by the primary,
+// prepared and committed by 2f + 1 replicas, executed into a block), without leaving a key behind.
+// When it answers, a client's request can commit; that is what "up" promises.
+//
+// A replica that exits while the cluster runs is reported with its last log lines and restarted
+// with back-off (see replica-processes.ts for when it is not); the cluster keeps serving as long
+// as no more than f replicas are down.
+
+import { existsSync } from "node:fs";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import { type Command, InvalidArgumentError } from "commander";
+import { destination, pino } from "pino";
+
+import { type BulwarkClient, TimeoutError, connect } from "../client/index.js";
+import { generateEd25519KeyPair } from "../crypto/ed25519.js";
+import { startGateway } from "../gateway/index.js";
+import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT, type Gateway } from "../gateway/types.js";
+import type { ClusterConfig } from "../ledger/cluster.js";
+import { parseAddress } from "../node/address.js";
+import {
+  DEFAULT_CLUSTER_DIRECTORY,
+  EXIT_OK,
+  EXIT_UNAVAILABLE,
+  EXIT_USAGE,
+  UsageError,
+  exitCodeOf,
+  readClusterForCli,
+  usageErrorsExitWith2,
+} from "./cluster-client.js";
+import { listenProblem, parsePort } from "./gateway-command.js";
+import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
+import type { CliOutput } from "./output.js";
+import { stderrProgress } from "./progress.js";
+import { ReplicaProcesses, type ReplicaProcessSpec, ReplicaStartError, describeExit } from "./replica-processes.js";
+
+const COMMAND = "bulwark up";
+/** dist/src/cli/ → the repository root, where bin/bulwark.js loads dist/src/cli/main.js. */
+const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
+export const METRICS_BASE_PORT_DEFAULT = 9100;
+/** Metrics listen where `bulwark replica --metrics-port` binds by default. */
+const METRICS_HOST = "127.0.0.1";
+export const READY_TIMEOUT_SECONDS_DEFAULT = 60;
+/** How long a SIGTERM'd replica may take to finish its blocks and close its store before SIGKILL. */
+const STOP_GRACE_MS = 10_000;
+/** How long the gateway may take to finish the requests in progress before the replicas stop anyway. */
+const GATEWAY_CLOSE_MS_MAX = 5_000;
+/** The key the readiness probe reads: any key will do, and reading leaves nothing behind. */
+const READY_PROBE_KEY = "_bulwark/ready";
+/** Exit code when the replicas could not be started or the cluster did not become ready. */
+const EXIT_START_FAILED = 1;
+/** Exit code after a second Ctrl-C, which kills instead of stopping (128 + SIGINT, as a shell reports it). */
+const EXIT_FORCED = 130;
+
+interface UpFlags {
+  readonly replicas: number;
+  readonly dir: string;
+  readonly port: number;
+  readonly host: string;
+  readonly basePort: number;
+  readonly metricsBasePort: number;
+  /** False with --no-metrics. */
+  readonly metrics: boolean;
+  readonly readyTimeout: number;
+}
+
+/** The start-up was cut short by Ctrl-C or SIGTERM. */
+class StopRequested extends Error {
+  override readonly name = "StopRequested";
+}
+
+/** The cluster did not answer within --ready-timeout. */
+class NotReadyInTime extends Error {
+  override readonly name = "NotReadyInTime";
+}
+
+function parseSeconds(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError("expected a whole number of seconds, at least 1.");
+  return value;
+}
+
+function parseCount(text: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected a whole number.");
+  return value;
+}
+
+/**
+ * A signal this soon after the first is the same Ctrl-C delivered twice, not a second press:
+ * under `npm start` the terminal sends SIGINT to the whole foreground group, and npm forwards its
+ * own copy to its child, which is this process when the shell execs the command (bash does).
+ */
+const SIGNAL_REPEAT_IGNORED_MS = 1_000;
+
+/** Ctrl-C and SIGTERM: the first asks for a clean stop, a later one for an immediate one. */
+class StopSignals {
+  readonly stopped: Promise<void>;
+  private requestedAtMs: number | undefined;
+  private resolveStopped!: () => void;
+  private onForce: (() => void) | undefined;
+  private readonly handler = (signal: NodeJS.Signals): void => {
+    if (this.requestedAtMs === undefined) {
+      this.requestedAtMs = Date.now();
+      this.output.err(`\n${COMMAND}: ${signal}: stopping the gateway and the replicas (press Ctrl-C again to kill them at once)\n`);
+      this.resolveStopped();
+      return;
+    }
+    if (Date.now() - this.requestedAtMs >= SIGNAL_REPEAT_IGNORED_MS) this.onForce?.();
+  };
+
+  constructor(private readonly output: CliOutput) {
+    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
+    process.on("SIGINT", this.handler);
+    process.on("SIGTERM", this.handler);
+  }
+
+  whenForced(action: () => void): void {
+    this.onForce = action;
+  }
+
+  remove(): void {
+    process.off("SIGINT", this.handler);
+    process.off("SIGTERM", this.handler);
+  }
+}
+
+/** Whether `port` on `host` can be listened on now: undefined if so, else the listen error. */
+function tryListen(host: string, port: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", (error) => resolve(error));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
+
+/** Where each replica will listen: from cluster.json, or for a cluster not created yet, as init will write it. */
+interface PlannedReplica {
+  readonly id: number;
+  readonly address: string;
+}
+
+/** Every port `up` is about to bind, checked before anything is created or started, so a conflict names its port at once. */
+async function portProblems(replicas: readonly PlannedReplica[], existing: string | undefined, flags: UpFlags): Promise<string[]> {
+  const wanted: Array<{ host: string; port: number; what: string; remedy: string }> = [
+    { host: flags.host, port: flags.port, what: "the gateway, --port", remedy: "choose another with --port" },
+  ];
+  for (const replica of replicas) {
+    const { host, port } = parseAddress(replica.address);
+    wanted.push(
+      existing === undefined
+        ? { host, port, what: `replica ${replica.id}, --base-port + ${replica.id}`, remedy: "choose another --base-port" }
+        : { host, port, what: `replica ${replica.id}, from ${existing}`, remedy: "edit its address there, or use another --dir and --base-port for a new cluster" },
+    );
+    if (flags.metrics) {
+      wanted.push({
+        host: METRICS_HOST,
+        port: flags.metricsBasePort + replica.id,
+        what: `replica ${replica.id}'s metrics, --metrics-base-port + ${replica.id}`,
+        remedy: "choose another --metrics-base-port, or pass --no-metrics",
+      });
+    }
+  }
+  const problems: string[] = [];
+  for (const { host, port, what, remedy } of wanted) {
+    const error = await tryListen(host, port);
+    if (error === undefined) continue;
+    problems.push(listenProblem(error, host, port, what, remedy) ?? `cannot listen on ${host}:${port} (${what}): ${(error as Error).message}`);
+  }
+  return problems;
+}
+
+/** The cluster in `dir` if cluster.json is there (and matches an explicit --replicas). */
+function existingCluster(flags: UpFlags, replicasGiven: boolean): ClusterConfig | undefined {
+  const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
+  if (!existsSync(clusterPath)) return undefined;
+  const cluster = readClusterForCli(clusterPath);
+  if (replicasGiven && cluster.n !== flags.replicas) {
+    throw new UsageError(
+      `${clusterPath} is a cluster of ${cluster.n} replicas, not ${flags.replicas}; drop --replicas to run it, or use another --dir for a new cluster of ${flags.replicas}`,
+    );
+  }
+  return cluster;
+}
+
+/** Creates the cluster as `bulwark init` would; an exit code when it could not. */
+async function createCluster(flags: UpFlags, output: CliOutput): Promise<ClusterConfig | number> {
+  // init's own summary tells the reader to start replicas by hand, which up is about to do.
+  const quiet: CliOutput = { out: () => undefined, err: (text) => output.err(text), interactive: false };
+  const code = await runInit(flags.dir, { replicas: flags.replicas, host: INIT_DEFAULTS.host, basePort: flags.basePort, clusterId: INIT_DEFAULTS.clusterId }, quiet);
+  if (code !== EXIT_OK) return code;
+  return readClusterForCli(join(flags.dir, CLUSTER_FILE_NAME));
+}
+
+function replicaSpecs(cluster: ClusterConfig, clusterPath: string, flags: UpFlags): ReplicaProcessSpec[] {
+  return cluster.replicas.map(({ id }) => ({
+    id,
+    logPath: join(flags.dir, `replica-${id}.log`),
+    args: [
+      BULWARK_BIN,
+      "replica",
+      "--cluster",
+      clusterPath,
+      "--id",
+      String(id),
+      "--data",
+      join(flags.dir, `replica-${id}`),
+      ...(flags.metrics ? ["--metrics-port", String(flags.metricsBasePort + id)] : []),
+    ],
+  }));
+}
+
+function summary(cluster: ClusterConfig, flags: UpFlags, url: string, specs: readonly ReplicaProcessSpec[], replicas: ReplicaProcesses, created: boolean, elapsedMs: number): string {
+  const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
+  const clusterFlag = flags.dir === DEFAULT_CLUSTER_DIRECTORY ? "" : ` --cluster ${clusterPath}`;
+  const rows = specs.map((spec) => {
+    const address = cluster.replicas[spec.id]!.address;
+    const metrics = flags.metrics ? `  metrics http://${METRICS_HOST}:${flags.metricsBasePort + spec.id}/metrics` : "";
+    return `  replica ${spec.id}  ${address}  pid ${replicas.pid(spec.id) ?? "-"}${metrics}  log ${spec.logPath}`;
+  });
+  return [
+    `Bulwark is up (${(elapsedMs / 1000).toFixed(1)} s): cluster "${cluster.clusterId}", ${cluster.n} replicas tolerating f = ${cluster.f}, ` +
+      `${created ? "created in" : "from"} ${flags.dir}`,
+    `  gateway    ${url}`,
+    `  API docs   ${url}/docs/json`,
+    `  metrics    ${url}/metrics`,
+    ...rows,
+    `  gateway log ${join(flags.dir, "gateway.log")}`,
+    "Try:",
+    `  curl -X PUT ${url}/v1/kv/greeting -d hello`,
+    `  curl ${url}/v1/kv/greeting`,
+    `  curl ${url}/v1/status`,
+    `  npx bulwark client put greeting hello${clusterFlag}`,
+    `  npx bulwark status${clusterFlag}`,
+    "Press Ctrl-C to stop.",
+    "",
+  ].join("\n");
+}
+
+/**
+ * Resolves with `promise`, or rejects with StopRequested or NotReadyInTime, whichever comes first.
+ * A promise that loses the race may still settle later; nothing is left unhandled.
+ */
+function bounded<T>(promise: Promise<T>, signals: StopSignals, deadlineMs: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new NotReadyInTime()), Math.max(0, deadlineMs - Date.now()));
+    void signals.stopped.then(() => reject(new StopRequested()));
+    void promise.then(resolve, reject).finally(() => clearTimeout(timer));
+  });
+}
+
+/**
+ * Reads the probe key through consensus until it answers. A read that times out (a replica still
+ * connecting, a view change) is tried again; the caller's deadline bounds the whole wait.
+ */
+async function probe(client: BulwarkClient, signals: StopSignals, deadlineMs: number): Promise<number> {
+  for (;;) {
+    const controller = new AbortController();
+    try {
+      const { height } = await bounded(client.read(READY_PROBE_KEY, { signal: controller.signal }), signals, deadlineMs);
+      return height;
+    } catch (error) {
+      controller.abort();
+      if (!(error instanceof TimeoutError)) throw error;
+    }
+  }
+}
+
+async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput): Promise<number> {
+  const problems = initFlagProblems({ replicas: flags.replicas, host: INIT_DEFAULTS.host, basePort: flags.basePort, clusterId: INIT_DEFAULTS.clusterId });
+  if (flags.metrics && flags.metricsBasePort + flags.replicas - 1 > 65_535) problems.push(`--metrics-base-port: replica ${flags.replicas - 1}'s metrics port would be above 65535`);
+  if (problems.length > 0) {
+    for (const problem of problems) output.err(`${COMMAND}: ${problem}\n`);
+    return EXIT_USAGE;
+  }
+  const startedAtMs = Date.now();
+  const deadlineMs = startedAtMs + flags.readyTimeout * 1000;
+  const progress = stderrProgress(output, { prefix: COMMAND });
+  const signals = new StopSignals(output);
+  let replicas: ReplicaProcesses | undefined;
+  let client: BulwarkClient | undefined;
+  let gateway: Gateway | undefined;
+  let clientConnecting: Promise<BulwarkClient> | undefined;
+  let gatewayStarting: Promise<Gateway> | undefined;
+  signals.whenForced(() => {
+    output.err(`${COMMAND}: killing the replicas\n`);
+    replicas?.killAll();
+    // The gateway may hold connections open; a forced stop does not wait for them.
+    process.exit(EXIT_FORCED);
+  });
+  try {
+    const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
+    const existing = existingCluster(flags, replicasGiven);
+    const planned =
+      existing?.replicas ?? Array.from({ length: flags.replicas }, (_, id) => ({ id, address: `${INIT_DEFAULTS.host}:${flags.basePort + id}` }));
+    const busy = await portProblems(planned, existing === undefined ? undefined : clusterPath, flags);
+    if (busy.length > 0) throw new UsageError(busy.join(`\n${COMMAND}: `));
+    const created = existing === undefined;
+    let cluster: ClusterConfig;
+    if (existing === undefined) {
+      const made = await createCluster(flags, output);
+      if (typeof made === "number") return made;
+      cluster = made;
+      output.err(`${COMMAND}: created a cluster of ${cluster.n} replicas in ${flags.dir} (cluster.json, replica keys, client.key)\n`);
+    } else {
+      cluster = existing;
+    }
+
+    const specs = replicaSpecs(cluster, clusterPath, flags);
+    const down = new Set<number>();
+    let startedCount = 0;
+    replicas = new ReplicaProcesses(specs, {
+      started: (id, pid, restarts) => {
+        startedCount += 1;
+        progress.detail(`${startedCount} of ${cluster.n} started`);
+        if (restarts > 0) output.err(`${COMMAND}: replica ${id} restarted (pid ${pid})\n`);
+        down.delete(id);
+      },
+      exited: (id, exit, tail, restart) => {
+        down.add(id);
+        const then = "inMs" in restart ? `restarting it in ${(restart.inMs / 1000).toFixed(0)} s` : `not restarting it: ${restart.reason}`;
+        const danger =
+          down.size > cluster.f
+            ? `\n${COMMAND}: ${down.size} of ${cluster.n} replicas are down, more than f = ${cluster.f}: the cluster cannot commit until enough are back`
+            : "";
+        output.err(
+          `${COMMAND}: replica ${id} exited unexpectedly (${describeExit(exit)}); ${then}. Its last log lines (all in ${specs[id]!.logPath}):\n` +
+            `${tail.map((line) => `  ${line}`).join("\n")}${danger}\n`,
+        );
+      },
+    });
+    progress.start(`starting ${cluster.n} replicas (logs in ${join(flags.dir, "replica-<id>.log")})`);
+    await bounded(replicas.start(), signals, deadlineMs);
+    progress.succeed(`${cluster.n} replicas started`);
+
+    progress.start(`waiting for the cluster to commit a block (a read through consensus)`);
+    // The probe's client signs one read with a key of its own, so it shares no nonces with
+    // client.key (which `bulwark client` uses); afterwards it serves the gateway's unsigned calls.
+    const probeKey = generateEd25519KeyPair().privateKey;
+    clientConnecting = connect({ cluster, key: probeKey, firstNonce: 1 });
+    client = await bounded(clientConnecting, signals, deadlineMs);
+    const height = await probe(client, signals, deadlineMs);
+    progress.succeed(`the cluster committed a block (height ${height})`);
+
+    progress.start(`starting the gateway on ${flags.host}:${flags.port}`);
+    const gatewayLog = pino({ level: "info" }, destination({ dest: join(flags.dir, "gateway.log"), append: true, sync: true }));
+    gatewayStarting = startGateway({ cluster, clusterPath, privateKey: probeKey, client, host: flags.host, port: flags.port, logger: gatewayLog });
+    try {
+      gateway = await bounded(gatewayStarting, signals, deadlineMs);
+    } catch (error) {
+      const problem = listenProblem(error, flags.host, flags.port, "the gateway, --port", "choose another with --port");
+      if (problem !== undefined) throw new UsageError(problem);
+      throw error;
+    }
+    const { url } = gateway;
+    progress.succeed(`gateway listening at ${url}`);
+    output.out(summary(cluster, flags, url, specs, replicas, created, Date.now() - startedAtMs));
+
+    await signals.stopped;
+    return EXIT_OK;
+  } catch (error) {
+    progress.fail();
+    if (error instanceof StopRequested) return EXIT_OK;
+    if (error instanceof NotReadyInTime) {
+      output.err(`${COMMAND}: the cluster did not answer within --ready-timeout ${flags.readyTimeout} s; see the replicas' logs in ${flags.dir}\n`);
+      return EXIT_UNAVAILABLE;
+    }
+    if (error instanceof ReplicaStartError) {
+      output.err(`${COMMAND}: ${error.message}\n`);
+      return EXIT_START_FAILED;
+    }
+    const exitCode = exitCodeOf(error);
+    if (exitCode === undefined) throw error;
+    output.err(`${COMMAND}: ${(error as Error).message}\n`);
+    return exitCode;
+  } finally {
+    await shutDown();
+    signals.remove();
+  }
+
+  async function shutDown(): Promise<void> {
+    if (gateway === undefined && replicas === undefined) return;
+    progress.start("stopping the gateway and the replicas");
+    if (gateway !== undefined) {
+      const closing = gateway.close();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([closing, new Promise<void>((resolve) => (timer = setTimeout(resolve, GATEWAY_CLOSE_MS_MAX)))]);
+      clearTimeout(timer);
+    }
+    // A gateway or a connect still starting when the stop came is closed when it finishes.
+    if (gateway === undefined) void gatewayStarting?.then((late) => late.close(), () => undefined);
+    void clientConnecting?.then((late) => late.close(), () => undefined);
+    await client?.close();
+    const killed = (await replicas?.stop(STOP_GRACE_MS)) ?? [];
+    progress.succeed("stopped");
+    if (killed.length > 0) output.err(`${COMMAND}: replicas ${killed.join(", ")} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM and were killed\n`);
+    output.err(`${COMMAND}: stopped\n`);
+  }
+}
+
+export function registerUpCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
+  usageErrorsExitWith2(
+    program
+      .command("up")
+      .description("Run a whole cluster on this machine: create it if absent, start every replica as a child process and the HTTP gateway, and wait until it answers (Ctrl-C stops everything).")
+      .option("--replicas <n>", "replicas of a new cluster, n = 3f + 1 (4, 7, 10, ...)", parseCount, INIT_DEFAULTS.replicas)
+      .option("--dir <dir>", "the cluster's directory: cluster.json, keys, replica data and logs", DEFAULT_CLUSTER_DIRECTORY)
+      .option("--port <port>", "the gateway's port", parsePort, GATEWAY_PORT_DEFAULT)
+      .option("--host <host>", "the gateway's address (0.0.0.0 for every interface)", GATEWAY_HOST_DEFAULT)
+      .option("--base-port <port>", "replica 0's port in a new cluster; replica i listens on base port + i", parsePort, INIT_DEFAULTS.basePort)
+      .option("--metrics-base-port <port>", "replica i serves Prometheus metrics on this port + i", parsePort, METRICS_BASE_PORT_DEFAULT)
+      .option("--no-metrics", "do not serve the replicas' metrics")
+      .option("--ready-timeout <seconds>", "give up when the cluster has not committed a block within this many seconds", parseSeconds, READY_TIMEOUT_SECONDS_DEFAULT)
+      .addHelpText(
+        "after",
+        "\nReplica i stores its data in DIR/replica-<i> and logs to DIR/replica-<i>.log; the gateway logs to DIR/gateway.log.\n" +
+          "A replica that exits unexpectedly is reported and restarted with back-off (1 s doubling to 30 s).\n\n" +
+          "Examples:\n  bulwark up\n  bulwark up --replicas 7 --dir ./staging --port 9080 --base-port 7100 --metrics-base-port 9200\n\n" +
+          "Exit code 0 after Ctrl-C or SIGTERM (130 after a second Ctrl-C, which kills the replicas at once);\n" +
+          "1 when a replica could not start; 2 on a bad option or a port in use; 3 when the cluster did not answer within --ready-timeout.",
+      )
+      .action(async (flags: UpFlags, command: Command) => {
+        setExitCode(await runUp(flags, command.getOptionValueSource("replicas") === "cli", output));
+      }),
+  );
+}
