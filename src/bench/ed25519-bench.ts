@@ -14,13 +14,8 @@ import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setImmediate as nextTurn } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { ed25519KeyPairFromSeed, ed25519Sign } from "../crypto/ed25519.js";
-import {
-  type Ed25519BackendName,
-  type SignedItem,
-  VerifyPool,
-  createEd25519VerifyBackend,
-  loadSodiumNative,
-} from "../crypto/verify-pool.js";
+import { type CryptoBackendName, cryptoBackends } from "../crypto/sodium.js";
+import { type SignedItem, VerifyPool, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
 
 const KEY_COUNT = 64;
 const POOL_PENDING_BATCHES_MAX = 1024;
@@ -53,7 +48,7 @@ function median(values: readonly number[]): number {
   return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
-function singleCorePerSecond(backendName: Ed25519BackendName, items: readonly SignedItem[]): number {
+function singleCorePerSecond(backendName: CryptoBackendName, items: readonly SignedItem[]): number {
   const backend = createEd25519VerifyBackend(backendName);
   const started = performance.now();
   for (const item of items) {
@@ -110,9 +105,9 @@ async function measureLag(work: () => Promise<void>, itemCount: number): Promise
 async function main(): Promise<void> {
   const options = parseOptions();
   const items = makeItems(options.items, options.messageBytes);
-  const loaded = loadSodiumNative();
-  if (loaded.sodium === null) console.error(`sodium-native cannot be loaded (${loaded.error.message}); measuring node:crypto only`);
-  const backends: Ed25519BackendName[] = loaded.sodium === null ? ["node:crypto"] : ["sodium-native", "node:crypto"];
+  const available = cryptoBackends();
+  if (available.ed25519 !== "sodium-native") console.error(`sodium-native cannot be loaded (${available.fallbackReason ?? "unknown reason"}); measuring node:crypto only`);
+  const backends: CryptoBackendName[] = available.ed25519 === "sodium-native" ? ["sodium-native", "node:crypto"] : ["node:crypto"];
 
   const singleCore: Record<string, number> = {};
   for (const backend of backends) {

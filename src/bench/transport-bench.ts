@@ -139,6 +139,7 @@ function rawSender(socket: Socket, strategy: "raw-gather" | "raw-cork" | "raw-wr
 
 /** A handshake that is done at once, handing the connection the sender's end of the fixed keys. */
 const taggingHandshake: HandshakeFactory<null> = () => ({
+  frameBytesMax: 0,
   start: () => ({ kind: "done", session: null, authenticator: frameMac({ sendKey: BENCH_KEY_SENDER_TO_RECEIVER, receiveKey: BENCH_KEY_RECEIVER_TO_SENDER }) }),
   receive: () => ({ kind: "fail", detail: "no handshake expected" }),
 });

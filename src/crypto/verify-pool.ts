@@ -5,7 +5,8 @@
 // not cloned, and verdicts come back as one byte per signature.
 //
 // Backend. sodium-native (libsodium) is the default, node:crypto (OpenSSL, with the
-// KeyObject cache of ed25519.ts) the fallback when the native module cannot be loaded.
+// KeyObject cache of ed25519.ts) the fallback when the native module cannot be loaded (sodium.ts
+// loads it, chooses, and reports the choice with every other primitive's: cryptoBackends()).
 // Measured with src/bench/ed25519-bench.ts on the 2-vCPU CI machine kind (shared with other
 // jobs, so two runs give a range), 100-byte messages, medians of 3. One core: sodium-native
 // 14.6K–17.9K verifies/s, node:crypto 7.9K–8.7K/s, 1.7–2.1 times slower (LIMITS.md: 13.8K /
@@ -27,7 +28,6 @@
 // key passes `ed25519PublicKeyProblem` (canonical, not small order) and so does R. What is left
 // is the cofactorless equation and the S < L check, which both libraries perform alike.
 
-import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import {
@@ -36,6 +36,7 @@ import {
   Ed25519Verifier,
   ed25519SignaturePolicyAllows,
 } from "./ed25519.js";
+import { type CryptoBackendName, type CryptoBackendPreference, chooseSodium } from "./sodium.js";
 
 // ---------------------------------------------------------------------------------------------
 // Types
@@ -47,12 +48,8 @@ export interface SignedItem {
   readonly signature: Uint8Array;
 }
 
-export type Ed25519BackendName = "sodium-native" | "node:crypto";
-/** "auto": sodium-native when it loads, node:crypto otherwise. */
-export type Ed25519BackendPreference = Ed25519BackendName | "auto";
-
 export interface Ed25519VerifyBackend {
-  readonly name: Ed25519BackendName;
+  readonly name: CryptoBackendName;
   /** Verdict on one signature under the shared policy. Never throws. */
   verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
 }
@@ -60,7 +57,8 @@ export interface Ed25519VerifyBackend {
 export interface VerifyPoolOptions {
   /** Worker threads; default os.availableParallelism(). */
   readonly workerCount?: number;
-  readonly backend?: Ed25519BackendPreference;
+  /** "auto" (the default): sodium-native when it loads. */
+  readonly backend?: CryptoBackendPreference;
   /** Batches accepted and not yet settled; one more is rejected with code "queue-full". */
   readonly pendingBatchesMax?: number;
   /** Largest batch accepted, which bounds the memory of one packed buffer. */
@@ -87,7 +85,7 @@ export class VerifyPoolError extends Error {
 }
 
 export interface VerifyPoolStats {
-  readonly backend: Ed25519BackendName;
+  readonly backend: CryptoBackendName;
   readonly workerCount: number;
   readonly pendingBatches: number;
   readonly queuedChunks: number;
@@ -99,7 +97,7 @@ export interface VerifyPoolStats {
 export type VerifyWorkerRequest = { type: "verify"; jobId: number; packed: ArrayBuffer } | { type: "crash" };
 export type VerifyWorkerResponse = { type: "results"; jobId: number; results: Uint8Array };
 export interface VerifyWorkerData {
-  readonly backend: Ed25519BackendName;
+  readonly backend: CryptoBackendName;
 }
 
 export const VERIFY_POOL_PENDING_BATCHES_MAX_DEFAULT = 1024;
@@ -113,46 +111,21 @@ const CONSECUTIVE_CRASHES_MAX = 3;
 // ---------------------------------------------------------------------------------------------
 // Backends
 
-interface SodiumNative {
-  crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
-}
-
-/** sodium-native, or the reason it cannot be used (an optional native module may fail to load). */
-export function loadSodiumNative(): { sodium: SodiumNative; error: null } | { sodium: null; error: Error } {
-  try {
-    const require = createRequire(import.meta.url);
-    const sodium = require("sodium-native") as Partial<SodiumNative>;
-    if (typeof sodium.crypto_sign_verify_detached !== "function") {
-      return { sodium: null, error: new Error("sodium-native has no crypto_sign_verify_detached") };
-    }
-    return { sodium: sodium as SodiumNative, error: null };
-  } catch (error) {
-    return { sodium: null, error: error instanceof Error ? error : new Error(String(error)) };
-  }
-}
-
-
 /** A backend for this thread. An explicit "sodium-native" throws when the module cannot load. */
-export function createEd25519VerifyBackend(preference: Ed25519BackendPreference = "auto"): Ed25519VerifyBackend {
-  if (preference !== "node:crypto") {
-    const loaded = loadSodiumNative();
-    if (loaded.sodium !== null) {
-      const sodium = loaded.sodium;
-      return {
-        name: "sodium-native",
-        verify(publicKey, message, signature) {
-          if (!ed25519SignaturePolicyAllows(publicKey, signature)) return false;
-          try {
-            return sodium.crypto_sign_verify_detached(signature, message, publicKey);
-          } catch {
-            return false;
-          }
-        },
-      };
-    }
-    if (preference === "sodium-native") {
-      throw new Error(`sodium-native cannot be loaded (${loaded.error.message}); use backend "node:crypto" or "auto"`);
-    }
+export function createEd25519VerifyBackend(preference: CryptoBackendPreference = "auto"): Ed25519VerifyBackend {
+  const sodium = chooseSodium("ed25519", preference);
+  if (sodium !== null) {
+    return {
+      name: "sodium-native",
+      verify(publicKey, message, signature) {
+        if (!ed25519SignaturePolicyAllows(publicKey, signature)) return false;
+        try {
+          return sodium.crypto_sign_verify_detached(signature, message, publicKey);
+        } catch {
+          return false;
+        }
+      },
+    };
   }
   const verifier = new Ed25519Verifier();
   return {
@@ -298,9 +271,7 @@ interface WorkerSlot {
 const WORKER_URL = new URL("./verify-worker.js", import.meta.url);
 
 export class VerifyPool {
-  readonly backend: Ed25519BackendName;
-  /** Why sodium-native is not in use, when "auto" fell back to node:crypto. */
-  readonly backendFallbackReason: string | null;
+  readonly backend: CryptoBackendName;
   readonly workerCount: number;
   private readonly pendingBatchesMax: number;
   private readonly batchItemsMax: number;
@@ -329,20 +300,10 @@ export class VerifyPool {
     this.onWorkerCrash =
       options.onWorkerCrash ??
       ((error, workerIndex) => process.emitWarning(`verification worker ${workerIndex} died and was replaced: ${error.message}`));
-    // Decide the backend here, once, so every worker runs the same one and a load failure is
-    // reported to the caller rather than hidden in a worker.
-    const preference = options.backend ?? "auto";
-    if (preference === "node:crypto") {
-      this.backend = "node:crypto";
-      this.backendFallbackReason = null;
-    } else {
-      const loaded = loadSodiumNative();
-      if (loaded.sodium === null && preference === "sodium-native") {
-        throw new Error(`sodium-native cannot be loaded (${loaded.error.message}); use backend "node:crypto" or "auto"`);
-      }
-      this.backend = loaded.sodium === null ? "node:crypto" : "sodium-native";
-      this.backendFallbackReason = loaded.error === null ? null : loaded.error.message;
-    }
+    // Decide the backend here, once, so every worker runs the same one and an explicit
+    // "sodium-native" that cannot load throws to the caller rather than in a worker. Why "auto"
+    // fell back is cryptoBackends()'s to report (sodium.ts).
+    this.backend = chooseSodium("ed25519", options.backend ?? "auto") === null ? "node:crypto" : "sodium-native";
     for (let index = 0; index < this.workerCount; index += 1) this.slots.push(this.startWorker(index));
   }
 

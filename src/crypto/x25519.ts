@@ -11,11 +11,11 @@
 // two ends of a connection need not use the same one.
 
 import { createPrivateKey, createPublicKey, diffieHellman, randomBytes } from "node:crypto";
-import { type CryptoBackendName, type CryptoBackendPreference, chooseBackend } from "./sodium.js";
+import { type CryptoBackendName, type CryptoBackendPreference, type SodiumX25519, chooseSodium } from "./sodium.js";
 
 export const X25519_PUBLIC_KEY_BYTES = 32;
-export const X25519_SECRET_KEY_BYTES = 32;
-export const X25519_SHARED_SECRET_BYTES = 32;
+const SECRET_KEY_BYTES = 32;
+const SHARED_SECRET_BYTES = 32;
 
 export interface X25519KeyPair {
   readonly publicKey: Uint8Array;
@@ -36,15 +36,6 @@ export interface X25519Backend {
   sharedSecret(secretKey: Uint8Array, peerPublicKey: Uint8Array): Uint8Array | undefined;
 }
 
-interface SodiumX25519 {
-  randombytes_buf(buffer: Uint8Array): void;
-  crypto_scalarmult_base(publicKey: Uint8Array, secretKey: Uint8Array): void;
-  /** Throws when the result is all zeros (a small-order peer key). */
-  crypto_scalarmult(shared: Uint8Array, secretKey: Uint8Array, peerPublicKey: Uint8Array): void;
-}
-
-const SODIUM_FUNCTIONS: readonly (keyof SodiumX25519)[] = ["randombytes_buf", "crypto_scalarmult_base", "crypto_scalarmult"];
-
 // DER prefixes that wrap a raw X25519 key for OpenSSL (RFC 8410 §4 and §7); fixed for X25519, as
 // for Ed25519 in ed25519.ts, with the algorithm identifier 1.3.101.110 in place of 1.3.101.112.
 const SPKI_DER_PREFIX = Uint8Array.from([0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00]);
@@ -52,15 +43,15 @@ const PKCS8_DER_PREFIX = Uint8Array.from([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x
 
 /** The X25519 implementation for `preference`; "auto" (the default) prefers sodium-native. */
 export function x25519Backend(preference: CryptoBackendPreference = "auto"): X25519Backend {
-  const chosen = chooseBackend<SodiumX25519>(preference, SODIUM_FUNCTIONS, "X25519");
-  return chosen.sodium === null ? nodeBackend : sodiumBackend(chosen.sodium);
+  const sodium = chooseSodium("x25519", preference);
+  return sodium === null ? nodeBackend : sodiumBackend(sodium);
 }
 
 function sodiumBackend(sodium: SodiumX25519): X25519Backend {
   return {
     name: "sodium-native",
     keyPair() {
-      const secretKey = new Uint8Array(X25519_SECRET_KEY_BYTES);
+      const secretKey = new Uint8Array(SECRET_KEY_BYTES);
       const publicKey = new Uint8Array(X25519_PUBLIC_KEY_BYTES);
       sodium.randombytes_buf(secretKey);
       sodium.crypto_scalarmult_base(publicKey, secretKey);
@@ -69,7 +60,7 @@ function sodiumBackend(sodium: SodiumX25519): X25519Backend {
     sharedSecret(secretKey, peerPublicKey) {
       assertSecretKey(secretKey);
       if (peerPublicKey.length !== X25519_PUBLIC_KEY_BYTES) return undefined;
-      const shared = new Uint8Array(X25519_SHARED_SECRET_BYTES);
+      const shared = new Uint8Array(SHARED_SECRET_BYTES);
       try {
         sodium.crypto_scalarmult(shared, secretKey, peerPublicKey);
       } catch {
@@ -83,7 +74,7 @@ function sodiumBackend(sodium: SodiumX25519): X25519Backend {
 const nodeBackend: X25519Backend = {
   name: "node:crypto",
   keyPair() {
-    const secretKey = new Uint8Array(randomBytes(X25519_SECRET_KEY_BYTES));
+    const secretKey = new Uint8Array(randomBytes(SECRET_KEY_BYTES));
     const publicDer = createPublicKey(privateKeyObject(secretKey)).export({ format: "der", type: "spki" });
     return { publicKey: Uint8Array.from(publicDer.subarray(SPKI_DER_PREFIX.length)), secretKey };
   },
@@ -113,7 +104,7 @@ function privateKeyObject(secretKey: Uint8Array): ReturnType<typeof createPrivat
 }
 
 function assertSecretKey(secretKey: Uint8Array): void {
-  if (secretKey.length !== X25519_SECRET_KEY_BYTES) throw new RangeError(`an X25519 secret key is ${X25519_SECRET_KEY_BYTES} bytes, not ${secretKey.length}`);
+  if (secretKey.length !== SECRET_KEY_BYTES) throw new RangeError(`an X25519 secret key is ${SECRET_KEY_BYTES} bytes, not ${secretKey.length}`);
 }
 
 // Accumulates over every byte rather than stopping at the first non-zero one, so the time taken
@@ -124,6 +115,8 @@ function isAllZero(bytes: Uint8Array): boolean {
   return accumulated === 0;
 }
 
+// Resolved once, at module load, like the frame MAC's: every handshake uses the same one, and
+// cryptoBackends() (sodium.ts) reports it.
 const defaultBackend = x25519Backend();
 
 /** A fresh ephemeral key pair, from the default backend. */

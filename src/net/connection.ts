@@ -27,11 +27,14 @@
 // (handshake.ts; frame-mac.ts is Bulwark's): from then on each frame's length prefix also counts a
 // tag after the payload. The authenticator seals each frame into the write batch, right behind
 // the payload's copy, so a small payload is still copied once and only the 16-byte tag is added;
-// a large frame gets a separate tag buffer in its corked write. A received frame's tag is
-// checked in place, and the handler gets a view of the payload without it: nothing is copied.
-// The first bad tag closes the connection ("bad-mac"), counted in `framesBadMac` and logged
-// through the rate limiter like every peer fault; nothing of that frame or after it reaches the
-// handler.
+// a large frame gets a separate tag buffer in its corked write. On receipt the frame decoder
+// knows the tag as the frames' trailer: it refuses a length prefix too short to hold one, and
+// hands over a view of the payload and the tag's offset, which the authenticator checks in
+// place: nothing is copied. The first bad tag closes the connection ("bad-mac"), counted in
+// `framesBadMac` and logged through the rate limiter like every peer fault; nothing of that
+// frame or after it reaches the handler. When the connection closes, the authenticator zeroes
+// its keys; if a direction's frame counter ever ran out (2^53 frames), the connection would
+// close ("mac-exhausted") and the next one agree new keys.
 // Measured with transport-bench.ts as above on a quiet machine (median of 5 interleaved runs,
 // 2M frames of 100 bytes; the receiver checks every tag, as a Connection does):
 //   strategy                                        frames/s   MB/s   frames/write   busy/frame
@@ -51,7 +54,8 @@
 // connection holds at most the queue's bound plus one write batch, however slow its reader.
 //
 // Failure. Whatever the peer does, the connection ends in `close(reason)`: an oversized length
-// prefix, a failed or slow handshake, a protocol error reported by the application, an exception
+// prefix (before the handshake is done, "oversized" means above the handshake's own small
+// limit), a failed or slow handshake, a protocol error reported by the application, an exception
 // from the application's frame handler, or a socket error. Nothing a peer sends throws out of
 // an event-loop callback. Peer faults are logged through the shared rate limiter.
 
@@ -83,6 +87,8 @@ export type CloseReasonKind =
   | "frame-too-large"
   /** A frame after the handshake failed its MAC check: altered, replayed, reordered, or one before it was lost. */
   | "bad-mac"
+  /** This side's MAC frame counter ran out; a new connection agrees new keys. */
+  | "mac-exhausted"
   /** The application rejected what the peer sent (see `Connection.protocolError`). */
   | "protocol-error"
   /** The application's frame handler threw. */
@@ -102,6 +108,7 @@ const CLOSE_LOG_LEVEL: Readonly<Record<CloseReasonKind, LogLevel>> = {
   "socket-error": "info",
   "frame-too-large": "warn",
   "bad-mac": "warn",
+  "mac-exhausted": "info",
   "protocol-error": "warn",
   "handler-error": "warn",
   "handshake-failed": "warn",
@@ -201,8 +208,6 @@ export class Connection<Session> {
   // The authenticator's tag size, or 0: every frame's prefix counts this much after the payload.
   private tagBytes = 0;
   private largePayloadBytes = LARGE_PAYLOAD_BYTES;
-  // Frames whose tags checked out, for the detail of a "bad-mac" close.
-  private framesAuthenticated = 0;
 
   /** Wraps a connected socket. Nothing happens until `start()`. */
   constructor(socket: Socket, options: ConnectionOptions<Session>, handlers: ConnectionHandlers<Session>) {
@@ -214,7 +219,10 @@ export class Connection<Session> {
     this.counters = options.counters ?? newTransportCounters();
     this.ownsQueue = options.queue === undefined;
     this.queue = options.queue ?? new SendQueue({ bytesMax: this.settings.sendQueueBytesMax, framesMax: this.settings.sendQueueFramesMax });
-    this.decoder = new FrameDecoder(this.settings.frameBytesMax);
+    // Until the handshake is done, only frames of the handshake's size: a peer that has proved
+    // nothing cannot make this side buffer a frame of frameBytesMax.
+    assertFrameBytesMax(this.handshake.frameBytesMax);
+    this.decoder = new FrameDecoder(Math.min(this.handshake.frameBytesMax, this.settings.frameBytesMax));
   }
 
   get state(): ConnectionState {
@@ -293,6 +301,7 @@ export class Connection<Session> {
   /** Closes the connection at once; frames still queued in a queue it owns are discarded. */
   close(reason: CloseReason = LOCAL_CLOSE): void {
     if (this.currentState === "closed") return;
+    const handshaking = this.currentState === "handshaking";
     this.currentState = "closed";
     this.currentCloseReason = reason;
     if (this.flushImmediate !== undefined) clearImmediate(this.flushImmediate);
@@ -300,6 +309,8 @@ export class Connection<Session> {
     this.flushImmediate = undefined;
     this.handshakeTimer = undefined;
     if (this.ownsQueue) this.counters.framesDiscarded += this.queue.clear().frames;
+    if (handshaking) this.handshake.abandon?.();
+    this.authenticator?.dispose();
     this.socket.destroy();
     this.settings.log.log(CLOSE_LOG_LEVEL[reason.kind], reason.kind, { connection: this.label, reason: reason.kind, detail: reason.detail }, `connection closed: ${reason.kind}`);
     this.handlers.onClose?.(this, reason);
@@ -311,29 +322,27 @@ export class Connection<Session> {
   private readonly onData = (chunk: Buffer): void => {
     this.counters.bytesReceived += chunk.length;
     const error = this.decoder.push(chunk, this.onPayload);
-    if (error !== undefined) {
+    if (error === undefined) return;
+    if (error.kind === "frame-too-large") {
       this.close({ kind: "frame-too-large", detail: `the peer announced a ${error.frameBytes}-byte frame; the limit is ${error.frameBytesMax}` });
+    } else {
+      // Only a connection whose frames carry tags has a trailer.
+      this.rejectFrame(`a ${error.frameBytes}-byte frame is shorter than its ${error.trailerBytes}-byte MAC tag`);
     }
   };
 
-  // Returns whether to keep decoding the chunk.
-  private readonly onPayload = (payload: Uint8Array): boolean => {
+  // Returns whether to keep decoding the chunk. The frame's tag, if it has one, is the decoder's
+  // trailer: `tagBytes` at `source[tagOffset]`.
+  private readonly onPayload = (payload: Uint8Array, source: Uint8Array, tagOffset: number): boolean => {
     if (this.currentState === "closed") return false;
     this.counters.framesReceived += 1;
     if (this.currentState === "handshaking") return this.applyHandshakeStep(() => this.handshake.receive(payload));
-    let message = payload;
     const authenticator = this.authenticator;
-    if (authenticator !== undefined) {
-      const messageBytes = payload.length - authenticator.tagBytes;
-      if (messageBytes < 0) return this.rejectFrame(`a ${payload.length}-byte frame is shorter than its ${authenticator.tagBytes}-byte MAC tag`);
-      message = payload.subarray(0, messageBytes);
-      if (!authenticator.open(message, payload, messageBytes)) {
-        return this.rejectFrame(`frame ${this.framesAuthenticated} after the handshake failed its MAC check: altered, replayed, reordered, or a frame before it was lost`);
-      }
-      this.framesAuthenticated += 1;
+    if (authenticator !== undefined && !authenticator.open(payload, source, tagOffset)) {
+      return this.rejectFrame(`frame ${authenticator.framesOpened} after the handshake failed its MAC check: altered, replayed, reordered, or a frame before it was lost`);
     }
     try {
-      this.handlers.onFrame(this, message);
+      this.handlers.onFrame(this, payload);
     } catch (error) {
       this.close({ kind: "handler-error", detail: error instanceof Error ? (error.stack ?? error.message) : String(error) });
       return false;
@@ -363,7 +372,8 @@ export class Connection<Session> {
       clearTimeout(this.handshakeTimer);
       this.handshakeTimer = undefined;
       this.currentSession = step.session;
-      if (step.authenticator !== undefined) this.attachAuthenticator(step.authenticator);
+      if (step.authenticator === undefined) this.decoder.setLimits(this.settings.frameBytesMax, 0);
+      else this.attachAuthenticator(step.authenticator);
       this.currentState = "open";
       this.handlers.onOpen?.(this);
       if (this.queue.frames > 0) this.scheduleFlush();
@@ -380,7 +390,7 @@ export class Connection<Session> {
     this.authenticator = authenticator;
     this.tagBytes = tagBytes;
     this.largePayloadBytes = LARGE_PAYLOAD_BYTES - tagBytes;
-    this.decoder.setFrameBytesMax(this.settings.frameBytesMax + tagBytes);
+    this.decoder.setLimits(this.settings.frameBytesMax, tagBytes);
   }
 
   // A method rather than an inline comparison: handlers called in between may close the
@@ -430,16 +440,17 @@ export class Connection<Session> {
     const authenticator = this.authenticator;
     if (first.length >= this.largePayloadBytes) {
       this.queue.shift();
+      let tag: Buffer | undefined;
+      if (authenticator !== undefined) {
+        tag = Buffer.allocUnsafe(tagBytes);
+        if (!authenticator.seal(first, tag, 0)) return this.closeExhausted(1);
+      }
       const prefix = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
       prefix.writeUInt32BE(first.length + tagBytes, 0);
       this.socket.cork();
       this.socket.write(prefix);
       this.socket.write(first);
-      if (authenticator !== undefined) {
-        const tag = Buffer.allocUnsafe(tagBytes);
-        authenticator.seal(first, tag, 0);
-        this.socket.write(tag);
-      }
+      if (tag !== undefined) this.socket.write(tag);
       this.socket.uncork();
       this.countWrite(1, FRAME_HEADER_BYTES + first.length + tagBytes);
       return;
@@ -455,16 +466,22 @@ export class Connection<Session> {
       if (payload === undefined || payload.length >= this.largePayloadBytes || offset + FRAME_HEADER_BYTES + payload.length + tagBytes > batch.length) break;
       this.queue.shift();
       offset = writeFrame(batch, offset, payload, tagBytes);
+      frames += 1;
       if (authenticator !== undefined) {
-        authenticator.seal(payload, batch, offset);
+        if (!authenticator.seal(payload, batch, offset)) return this.closeExhausted(frames);
         offset += tagBytes;
       }
-      frames += 1;
     }
     // The first frame is small, so it fits: every call makes progress and flush() terminates.
     if (frames === 0) throw new Error(`connection ${this.label}: a write batch took no frame`);
     this.socket.write(offset === batch.length ? batch : batch.subarray(0, offset));
     this.countWrite(frames, offset);
+  }
+
+  // The authenticator can tag no more frames: `frames` taken from the queue are never written.
+  private closeExhausted(frames: number): void {
+    this.counters.framesDiscarded += frames;
+    this.close({ kind: "mac-exhausted", detail: "the frame counter of this connection's send key ran out; the next connection agrees new keys" });
   }
 
   private countWrite(frames: number, bytes: number): void {

@@ -29,12 +29,27 @@
 // 1 KiB and 3 times at 16 KiB (Poly1305 is the faster hash of long inputs, and batches, blocks and
 // state-transfer chunks are long). And ChaCha20-Poly1305 has a node:crypto implementation giving
 // the same tags, which keyed BLAKE2b does not, so a process whose sodium-native addon failed to
-// load still talks to the others, about 3 µs a frame slower. The rest of the transport spends
-// ~0.13 µs per small frame sent, so on an authenticated connection the tag is most of the cost;
-// connection.ts has the throughput figures.
+// load still talks to the others, about 3 µs a frame slower; crypto/sodium.ts's cryptoBackends()
+// reports it, for the runtime to log. The rest of the transport spends ~0.13 µs per small frame
+// sent, so on an authenticated connection the tag is most of the cost; connection.ts has the
+// throughput figures.
+//
+// Measured and deferred: one tag per write batch instead of per frame. A tag over a whole 64 KiB
+// batch cost 25 µs with sodium-native (the same bench, --payload-bytes 65536, on a loaded machine
+// where a 100-byte tag cost 0.83 µs), under 0.1 µs for each of its several hundred small frames
+// against ~0.55-0.83 µs per frame now. It is not done because it changes the wire format: TCP
+// does not keep the sender's write boundaries, so batches would need framing of their own, and a
+// receiver could deliver no frame of a batch until the batch's tag arrived and checked out, which
+// adds a batch's latency and buffer to every connection. At a million tagged frames a second a
+// connection already carries over a hundred times what signature verification lets a replica
+// order (connection.ts, LIMITS.md).
+//
+// A direction's frame counter stops short of 2^53 (exact integers), 57 years at 5M frames/s:
+// seal() then answers false and the connection closes ("mac-exhausted"); the next one agrees new
+// keys. When the connection closes, dispose() zeroes both keys.
 
-import { type KeyObject, createCipheriv, createSecretKey } from "node:crypto";
-import { type CryptoBackendName, type CryptoBackendPreference, chooseBackend } from "../crypto/sodium.js";
+import { createCipheriv } from "node:crypto";
+import { type CryptoBackendPreference, type SodiumFrameMac, chooseSodium } from "../crypto/sodium.js";
 import type { FrameAuthenticator } from "./handshake.js";
 
 export const FRAME_MAC_TAG_BYTES = 16;
@@ -42,6 +57,9 @@ export const FRAME_MAC_KEY_BYTES = 32;
 const NONCE_BYTES = 12;
 // Where the counter sits in the nonce: after 4 zero bytes, as RFC 8439 §2.8's 32-bit constant.
 const NONCE_COUNTER_OFFSET = 4;
+// Frame numbers are JavaScript numbers, not bigints, on the hot path; a direction stops before
+// they stop being exact. 2^53 frames would take 57 years at 5M frames/s.
+const FRAME_NUMBER_LIMIT = Number.MAX_SAFE_INTEGER;
 
 export interface FrameMacKeys {
   /** Key of the frames this end sends: the peer's `receiveKey`. */
@@ -50,66 +68,101 @@ export interface FrameMacKeys {
   readonly receiveKey: Uint8Array;
 }
 
-interface SodiumAead {
-  crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-    ciphertext: Uint8Array,
-    tag: Uint8Array,
-    message: Uint8Array,
-    associatedData: Uint8Array | null,
-    nsec: null,
-    nonce: Uint8Array,
-    key: Uint8Array,
-  ): number;
+/** Writes the tag of `payload` under `key` and `nonce` into `tag`: one such function per library. */
+type TagFunction = (key: Buffer, nonce: Buffer, payload: Uint8Array, tag: Buffer) => void;
+
+const EMPTY = Buffer.alloc(0);
+
+// The AEAD's encryption of an empty message; the receiver computes the expected tag the same way
+// and compares, which needs no view of the received tag and no exception for a bad one (libsodium's
+// decrypt would need both).
+function sodiumTagFunction(sodium: SodiumFrameMac): TagFunction {
+  return (key, nonce, payload, tag) => {
+    sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(EMPTY, tag, EMPTY, payload, null, nonce, key);
+  };
 }
 
-const SODIUM_FUNCTIONS: readonly (keyof SodiumAead)[] = ["crypto_aead_chacha20poly1305_ietf_encrypt_detached"];
+// A raw key rather than a KeyObject: the same speed within noise (~4.7 µs a 100-byte tag either
+// way, 3 runs), and a Buffer can be zeroed when the connection closes; a KeyObject cannot.
+const nodeTag: TagFunction = (key, nonce, payload, tag) => {
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: FRAME_MAC_TAG_BYTES });
+  cipher.setAAD(payload, { plaintextLength: 0 });
+  cipher.final();
+  tag.set(cipher.getAuthTag());
+};
+
+function tagFunction(preference: CryptoBackendPreference): TagFunction {
+  const sodium = chooseSodium("mac", preference);
+  return sodium === null ? nodeTag : sodiumTagFunction(sodium);
+}
+
+// Resolved once, at module load: every connection shares it, and cryptoBackends() (sodium.ts)
+// reports it.
+const defaultTag = tagFunction("auto");
 
 /**
- * The authenticator of one end of a connection. `preference` picks the library ("auto":
- * sodium-native when it loads); both compute the same tags.
+ * The authenticator of one end of a connection. `backend` picks the library ("auto", the
+ * default: sodium-native when it loads); both compute the same tags. `firstFrame` numbers the
+ * first frame of each direction: 0 on every connection, higher only in tests of large counters.
  */
-export function frameMac(keys: FrameMacKeys, preference: CryptoBackendPreference = "auto"): FrameAuthenticator & { readonly backend: CryptoBackendName } {
+export function frameMac(keys: FrameMacKeys, backend: CryptoBackendPreference = "auto", firstFrame = 0): FrameAuthenticator {
   for (const [name, key] of [["sendKey", keys.sendKey], ["receiveKey", keys.receiveKey]] as const) {
     if (key.length !== FRAME_MAC_KEY_BYTES) throw new RangeError(`a frame MAC ${name} is ${FRAME_MAC_KEY_BYTES} bytes, not ${key.length}`);
   }
-  const chosen = chooseBackend<SodiumAead>(preference, SODIUM_FUNCTIONS, "frame MAC");
-  return chosen.sodium === null ? new NodeFrameMac(keys) : new SodiumFrameMac(keys, chosen.sodium);
+  if (!Number.isSafeInteger(firstFrame) || firstFrame < 0) throw new RangeError(`a frame MAC's first frame number must be a safe non-negative integer, not ${firstFrame}`);
+  return new FrameMac(keys, backend === "auto" ? defaultTag : tagFunction(backend), firstFrame);
 }
 
-/** The counters, nonces and tag comparison both backends share; a subclass computes tags. */
-abstract class CountingFrameMac implements FrameAuthenticator {
-  abstract readonly backend: CryptoBackendName;
+class FrameMac implements FrameAuthenticator {
   readonly tagBytes = FRAME_MAC_TAG_BYTES;
-  // Frames sealed and opened so far: the next frame's number in each direction. Numbers, not
-  // bigints, on the hot path; 2^53 frames would take 57 years at 5M frames/s.
-  private sent = 0;
-  private received = 0;
+  // Copies: the handshake zeroes its own once the authenticator exists, and dispose() zeroes these.
+  private readonly sendKey: Buffer;
+  private readonly receiveKey: Buffer;
+  // The next frame's number in each direction.
+  private sent: number;
+  private received: number;
   private failed = false;
-  protected readonly sendNonce = Buffer.alloc(NONCE_BYTES);
-  protected readonly receiveNonce = Buffer.alloc(NONCE_BYTES);
+  private disposed = false;
+  private readonly sendNonce = Buffer.alloc(NONCE_BYTES);
+  private readonly receiveNonce = Buffer.alloc(NONCE_BYTES);
+  // Where each tag is computed before it is copied out or compared: 16 bytes copied per frame cost
+  // less than the view of the target that computing in place would need.
+  private readonly tag = Buffer.alloc(FRAME_MAC_TAG_BYTES);
 
-  // Where a subclass computes each tag before it is copied out or compared: 16 bytes copied per
-  // frame cost less than the view of the target that computing in place would need.
-  protected readonly tag = Buffer.alloc(FRAME_MAC_TAG_BYTES);
+  constructor(
+    keys: FrameMacKeys,
+    private readonly computeTag: TagFunction,
+    firstFrame: number,
+  ) {
+    this.sendKey = Buffer.from(keys.sendKey);
+    this.receiveKey = Buffer.from(keys.receiveKey);
+    this.sent = firstFrame;
+    this.received = firstFrame;
+  }
 
-  seal(payload: Uint8Array, target: Uint8Array, offset: number): void {
+  get framesOpened(): number {
+    return this.received;
+  }
+
+  seal(payload: Uint8Array, target: Uint8Array, offset: number): boolean {
     if (!(offset >= 0 && offset + FRAME_MAC_TAG_BYTES <= target.length)) {
       throw new RangeError(`frame MAC: no room for a ${FRAME_MAC_TAG_BYTES}-byte tag at offset ${offset} of ${target.length} bytes`);
     }
-    if (this.sent >= Number.MAX_SAFE_INTEGER) throw new Error("frame MAC: the send counter is exhausted");
+    if (this.disposed || this.sent >= FRAME_NUMBER_LIMIT) return false;
     writeCounter(this.sendNonce, this.sent);
     this.sent += 1;
-    this.computeSendTag(payload);
+    this.computeTag(this.sendKey, this.sendNonce, payload, this.tag);
     target.set(this.tag, offset);
+    return true;
   }
 
   open(payload: Uint8Array, source: Uint8Array, offset: number): boolean {
-    if (this.failed || !(offset >= 0 && offset + FRAME_MAC_TAG_BYTES <= source.length) || this.received >= Number.MAX_SAFE_INTEGER) {
+    if (this.failed || !(offset >= 0 && offset + FRAME_MAC_TAG_BYTES <= source.length) || this.received >= FRAME_NUMBER_LIMIT) {
       this.failed = true;
       return false;
     }
     writeCounter(this.receiveNonce, this.received);
-    this.computeReceiveTag(payload);
+    this.computeTag(this.receiveKey, this.receiveNonce, payload, this.tag);
     // Constant-time: the loop reads every byte whatever the first difference.
     const expected = this.tag;
     let difference = 0;
@@ -122,64 +175,13 @@ abstract class CountingFrameMac implements FrameAuthenticator {
     return true;
   }
 
-  /** Writes the tag of `payload` under the send key and `sendNonce` into `this.tag`. */
-  protected abstract computeSendTag(payload: Uint8Array): void;
-  /** Writes the tag of `payload` under the receive key and `receiveNonce` into `this.tag`. */
-  protected abstract computeReceiveTag(payload: Uint8Array): void;
-}
-
-const EMPTY = Buffer.alloc(0);
-
-class SodiumFrameMac extends CountingFrameMac {
-  readonly backend = "sodium-native";
-  private readonly sendKey: Buffer;
-  private readonly receiveKey: Buffer;
-
-  constructor(
-    keys: FrameMacKeys,
-    private readonly sodium: SodiumAead,
-  ) {
-    super();
-    this.sendKey = Buffer.from(keys.sendKey);
-    this.receiveKey = Buffer.from(keys.receiveKey);
+  dispose(): void {
+    this.disposed = true;
+    this.failed = true;
+    this.sendKey.fill(0);
+    this.receiveKey.fill(0);
+    this.tag.fill(0);
   }
-
-  protected computeSendTag(payload: Uint8Array): void {
-    this.sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(EMPTY, this.tag, EMPTY, payload, null, this.sendNonce, this.sendKey);
-  }
-
-  // Computing the expected tag and comparing it, rather than calling libsodium's decrypt, needs
-  // no view of the received tag and no exception for a bad one.
-  protected computeReceiveTag(payload: Uint8Array): void {
-    this.sodium.crypto_aead_chacha20poly1305_ietf_encrypt_detached(EMPTY, this.tag, EMPTY, payload, null, this.receiveNonce, this.receiveKey);
-  }
-}
-
-class NodeFrameMac extends CountingFrameMac {
-  readonly backend = "node:crypto";
-  private readonly sendKey: KeyObject;
-  private readonly receiveKey: KeyObject;
-
-  constructor(keys: FrameMacKeys) {
-    super();
-    this.sendKey = createSecretKey(Buffer.from(keys.sendKey));
-    this.receiveKey = createSecretKey(Buffer.from(keys.receiveKey));
-  }
-
-  protected computeSendTag(payload: Uint8Array): void {
-    this.tag.set(nodeTag(this.sendKey, this.sendNonce, payload));
-  }
-
-  protected computeReceiveTag(payload: Uint8Array): void {
-    this.tag.set(nodeTag(this.receiveKey, this.receiveNonce, payload));
-  }
-}
-
-function nodeTag(key: KeyObject, nonce: Buffer, payload: Uint8Array): Buffer {
-  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: FRAME_MAC_TAG_BYTES });
-  cipher.setAAD(payload, { plaintextLength: 0 });
-  cipher.final();
-  return cipher.getAuthTag();
 }
 
 function writeCounter(nonce: Buffer, counter: number): void {

@@ -1,12 +1,15 @@
-// Length-prefixed frames: a 4-byte big-endian payload length, then the payload. Every message
-// between replicas and from clients travels in one frame; the codec (codec.ts) fills the payload.
+// Length-prefixed frames: a 4-byte big-endian length, then the payload, then a trailer of a fixed
+// size agreed by both ends (0 bytes, or a MAC tag on an authenticated connection: frame-mac.ts).
+// The length counts payload and trailer. Every message between replicas and from clients travels
+// in one frame; the codec (codec.ts) fills the payload.
 //
 // The decoder is the first code that touches a peer's bytes, so it must hold three properties
 // whatever the peer sends:
-//   - Bounded memory. A length above `frameBytesMax` is refused as soon as its 4 bytes are read,
-//     before any of the payload is buffered. A payload that arrives in pieces is assembled in a
-//     buffer that grows with the bytes actually received (at most twice them), so announcing a
-//     16 MiB frame and then trickling bytes costs the sender as much as the receiver.
+//   - Bounded memory. A length above `frameBytesMax` plus the trailer, or below the trailer, is
+//     refused as soon as its 4 bytes are read, before any of the payload is buffered. A payload
+//     that arrives in pieces is assembled in a buffer that grows with the bytes actually received
+//     (at most twice them), so announcing a 16 MiB frame and then trickling bytes costs the
+//     sender as much as the receiver.
 //   - Linear work. Each received byte is copied at most a few times whatever the chunk
 //     boundaries: one byte per chunk or a thousand frames per chunk cost the same per byte. A
 //     frame that lies wholly inside one chunk is not copied at all.
@@ -29,21 +32,31 @@ export const FRAME_BYTES_LIMIT = 0xffff_ffff;
 // to the announced length. Small enough that an idle half-frame costs little.
 const PARTIAL_PAYLOAD_BYTES_INITIAL = 64 * 1024;
 
+/** A length prefix above the limit; both figures count the trailer, as the prefix does. */
 export interface FrameTooLarge {
   readonly kind: "frame-too-large";
   readonly frameBytes: number;
   readonly frameBytesMax: number;
 }
 
-export type FrameError = FrameTooLarge;
+/** A length prefix too small to hold the trailer (a frame with no room for its MAC tag). */
+export interface FrameTooShort {
+  readonly kind: "frame-too-short";
+  readonly frameBytes: number;
+  readonly trailerBytes: number;
+}
+
+export type FrameError = FrameTooLarge | FrameTooShort;
 
 /**
- * Called for each complete payload, in order. Return false to stop decoding the rest of the
- * chunk (the connection is closing). A payload is usually a view into the received chunk: a
- * consumer that keeps it beyond the call keeps that chunk (at most 64 KiB) alive too, and must
- * copy it if that matters.
+ * Called for each complete frame, in order, with its payload and where its trailer is: the
+ * `trailerBytes` at `source[trailerOffset]` (when there is a trailer; `source` is the buffer the
+ * payload lies in). An offset rather than a view of the trailer, so no second view is made per
+ * frame. Return false to stop decoding the rest of the chunk (the connection is closing). A
+ * payload is usually a view into the received chunk: a consumer that keeps it beyond the call
+ * keeps that chunk (at most 64 KiB) alive too, and must copy it if that matters.
  */
-export type FrameSink = (payload: Uint8Array) => boolean;
+export type FrameSink = (payload: Uint8Array, source: Uint8Array, trailerOffset: number) => boolean;
 
 export function assertFrameBytesMax(frameBytesMax: number): void {
   if (!Number.isSafeInteger(frameBytesMax) || frameBytesMax < 0 || frameBytesMax > FRAME_BYTES_LIMIT) {
@@ -52,7 +65,10 @@ export function assertFrameBytesMax(frameBytesMax: number): void {
 }
 
 export class FrameDecoder {
+  // The largest payload, and the trailer after every payload: a length prefix must lie in
+  // [trailerBytes, frameBytesMax + trailerBytes].
   private frameBytesMax: number;
+  private trailerBytes = 0;
   // The length prefix when it arrives split across chunks.
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private headerBytes = 0;
@@ -69,12 +85,17 @@ export class FrameDecoder {
   }
 
   /**
-   * Changes the largest payload accepted from the next length prefix on: a connection raises it
-   * by the tag size once its frames carry MAC tags.
+   * Changes the largest payload and the trailer from the next length prefix on: a connection
+   * starts at its handshake's small limit and no trailer, and raises them when the handshake is
+   * done (the trailer to the MAC tag's size, if the frames carry tags from then on).
    */
-  setFrameBytesMax(frameBytesMax: number): void {
+  setLimits(frameBytesMax: number, trailerBytes: number): void {
     assertFrameBytesMax(frameBytesMax);
+    if (!Number.isSafeInteger(trailerBytes) || trailerBytes < 0 || frameBytesMax + trailerBytes > FRAME_BYTES_LIMIT) {
+      throw new RangeError(`a frame trailer must be a non-negative integer that leaves frameBytesMax (${frameBytesMax}) within ${FRAME_BYTES_LIMIT}; got ${trailerBytes}`);
+    }
     this.frameBytesMax = frameBytesMax;
+    this.trailerBytes = trailerBytes;
   }
 
   /** Bytes held for an incomplete frame (prefix and payload): what a stalled peer costs us. */
@@ -107,16 +128,21 @@ export class FrameDecoder {
           this.headerBytes = 0;
           this.frameBytes = this.header.readUInt32BE(0);
         }
-        if (this.frameBytes > this.frameBytesMax) {
-          this.failure = { kind: "frame-too-large", frameBytes: this.frameBytes, frameBytesMax: this.frameBytesMax };
+        if (this.frameBytes > this.frameBytesMax + this.trailerBytes) {
+          this.failure = { kind: "frame-too-large", frameBytes: this.frameBytes, frameBytesMax: this.frameBytesMax + this.trailerBytes };
+          return this.failure;
+        }
+        if (this.frameBytes < this.trailerBytes) {
+          this.failure = { kind: "frame-too-short", frameBytes: this.frameBytes, trailerBytes: this.trailerBytes };
           return this.failure;
         }
         if (end - offset >= this.frameBytes) {
-          // The whole payload is in this chunk: hand out a view, no copy.
-          const payload = data.subarray(offset, offset + this.frameBytes);
+          // The whole frame is in this chunk: hand out a view of the payload, no copy.
+          const payloadBytes = this.frameBytes - this.trailerBytes;
+          const payload = data.subarray(offset, offset + payloadBytes);
           offset += this.frameBytes;
           this.frameBytes = -1;
-          if (!sink(payload)) return undefined;
+          if (!sink(payload, data, offset - this.trailerBytes)) return undefined;
           continue;
         }
         this.partial = Buffer.allocUnsafe(Math.min(this.frameBytes, Math.max(PARTIAL_PAYLOAD_BYTES_INITIAL, end - offset)));
@@ -128,10 +154,13 @@ export class FrameDecoder {
       this.partialBytes += taken;
       offset += taken;
       if (this.partialBytes === this.frameBytes) {
+        const payloadBytes = this.frameBytes - this.trailerBytes;
         this.partial = undefined;
         this.partialBytes = 0;
         this.frameBytes = -1;
-        if (!sink(partial)) return undefined;
+        // The buffer is exactly the frame's size (growPartial never passes it); a view only when a
+        // trailer must be cut off.
+        if (!sink(payloadBytes === partial.length ? partial : partial.subarray(0, payloadBytes), partial, payloadBytes)) return undefined;
       }
     }
     return undefined;

@@ -3,11 +3,13 @@
 // Issue 4 §2 starts every connection with a signed handshake that proves who the peer is and
 // agrees per-connection MAC keys. The transport runs whatever `Handshake` it is given: the
 // handshake's frames go first, on their own, and frames the peer sends before the handshake is
-// done go to the handshake instead of the application. Frames the application sends meanwhile
-// wait in the send queue. When the handshake returns `done`, its session (the authenticated peer)
-// is attached to the connection and normal traffic starts; when it returns `fail`, or takes
-// longer than the handshake timeout, the connection closes with that reason. A peer that skips or
-// garbles the handshake never reaches the application.
+// done go to the handshake instead of the application, refused when larger than the handshake's
+// own `frameBytesMax` (a peer that has proved nothing must not make a replica buffer 16 MiB).
+// Frames the application sends meanwhile wait in the send queue. When the handshake returns
+// `done`, its session (the authenticated peer) is attached to the connection and normal traffic
+// starts; when it returns `fail`, or takes longer than the handshake timeout, the connection
+// closes with that reason. A peer that skips or garbles the handshake never reaches the
+// application.
 //
 // A handshake that agreed keys hands the connection a `FrameAuthenticator` with its `done` step.
 // From then on the connection appends a tag to every frame it sends and checks (and strips) the
@@ -29,16 +31,22 @@ export interface FrameAuthenticator {
   /**
    * Writes the tag of the next outgoing frame, whose payload is `payload`, at `target[offset]`
    * (`tagBytes` of it, which must be there). An offset rather than a view, so a connection seals
-   * straight into its write batch without making a view per frame.
+   * straight into its write batch without making a view per frame. Returns false, writing
+   * nothing, when this end can tag no more frames (its frame counter ran out, or it was disposed):
+   * the connection must close, and a new one agrees new keys.
    */
-  seal(payload: Uint8Array, target: Uint8Array, offset: number): void;
+  seal(payload: Uint8Array, target: Uint8Array, offset: number): boolean;
   /**
    * Whether the `tagBytes` at `source[offset]` are the tag of the next incoming frame, whose
-   * payload is `payload`; usually `source` is the received frame and `offset` the payload's length.
-   * After one false answer every later call answers false: the stream can no longer be trusted.
-   * Never throws.
+   * payload is `payload`; usually `source` is the received frame or chunk and `offset` where the
+   * tag starts in it. After one false answer every later call answers false: the stream can no
+   * longer be trusted. Never throws.
    */
   open(payload: Uint8Array, source: Uint8Array, offset: number): boolean;
+  /** Frames that passed `open` so far: which frame failed, for the log. */
+  readonly framesOpened: number;
+  /** Called once when the connection closes: the keys are no longer needed and are zeroed. */
+  dispose(): void;
 }
 
 /** What a handshake does next. `send` frames go out before anything else on the connection. */
@@ -56,10 +64,22 @@ export type HandshakeStep<Session> =
 
 /** One connection's handshake: a small state machine, like the consensus core, with no I/O. */
 export interface Handshake<Session> {
+  /**
+   * The largest frame the peer may send before the handshake is done. The connection refuses a
+   * larger one as soon as its length prefix arrives ("frame-too-large"), so a peer that has proved
+   * nothing cannot make it buffer up to the connection's frameBytesMax; the limit rises to that
+   * when the handshake is done.
+   */
+  readonly frameBytesMax: number;
   /** Called once, when the socket is connected. */
   start(): HandshakeStep<Session>;
   /** Called for each frame the peer sends until the handshake is done or failed. */
   receive(payload: Uint8Array): HandshakeStep<Session>;
+  /**
+   * Called once if the connection closes before the handshake is done (a timeout, the peer going
+   * away, a failure): a handshake holding secrets zeroes them. Optional for handshakes without any.
+   */
+  abandon?(): void;
 }
 
 /** The side that dialled (a peer link) initiates; the side that accepted (a listener) responds. */
@@ -69,6 +89,7 @@ export type HandshakeFactory<Session> = (role: HandshakeRole) => Handshake<Sessi
 
 /** No authentication: the connection opens at once with a null session. For tests and tools. */
 export const noHandshake: HandshakeFactory<null> = () => ({
+  frameBytesMax: 0, // done before the peer can send anything
   start: () => ({ kind: "done", session: null }),
   receive: () => ({ kind: "fail", detail: "no handshake expected" }),
 });

@@ -18,17 +18,19 @@
 // for every handshake, so its public key also serves as that side's nonce (version 1 sent 32-byte
 // random nonces in the same places).
 //
-// Keys. Both sides compute the X25519 shared secret of the two ephemeral keys (crypto/x25519.ts)
-// and derive one 32-byte key per direction with HKDF-SHA256 (RFC 5869), salted with the SHA-256
-// of the transcript, so the keys belong to this cluster, these two identities and these two
-// ephemeral keys:
+// Keys. Each side, once the other's signature checked out, computes the X25519 shared secret of
+// the two ephemeral keys (crypto/x25519.ts) and derives 64 bytes with HKDF-SHA256 (RFC 5869),
+// salted with the SHA-256 of the transcript, so the keys belong to this cluster, these two
+// identities and these two ephemeral keys; the first 32 bytes key one direction, the last 32 the
+// other:
 //
-//   initiator -> responder  HKDF(shared secret, SHA-256(transcript), "bulwark/handshake/v2/mac/initiator->responder")
-//   responder -> initiator  HKDF(shared secret, SHA-256(transcript), "bulwark/handshake/v2/mac/responder->initiator")
+//   HKDF(shared secret, SHA-256(transcript body), "bulwark/handshake/v2/mac", 64 bytes)
+//     = initiator -> responder key (32) || responder -> initiator key (32)
 //
 // They seed the connection's frame authenticator (net/frame-mac.ts), which the `done` step hands
 // to the transport: every frame after the PROOF carries a 16-byte tag over the frame and an
-// implicit per-direction frame counter. The ephemeral secret scalars are zeroed once used.
+// implicit per-direction frame counter. The ephemeral secret scalars are zeroed once used, and
+// when a handshake is abandoned (the connection timed out or closed first).
 //
 // What it proves. When the initiator is done, the other end held the private key the cluster
 // config lists for the replica it dialled and signed this handshake's two ephemeral keys (so an
@@ -46,11 +48,18 @@
 // What it does NOT do. Nothing is encrypted: someone on the path reads every frame, and sees
 // which client key connects. Messages that must convince third parties (view changes,
 // checkpoints, commit signatures, client transactions) still carry their own signatures, since a
-// MAC convinces only the two ends of one connection. A responder signs a CHALLENGE and computes a
-// shared secret for whoever connects, before the initiator has proved anything; the listener's
-// connection bound and the handshake timeout bound that cost.
+// MAC convinces only the two ends of one connection. A responder draws a key pair and signs a
+// CHALLENGE for whoever connects, before the initiator has proved anything; the listener's
+// connection bound and the handshake timeout bound that cost, and the key agreement (a shared
+// secret and an HKDF) waits for a valid PROOF, so a peer that never sends one costs no more. It
+// follows that the responder signs a transcript holding whatever initiator key the HELLO carried,
+// small-order ones included, and refuses such a key only after the PROOF. That is harmless: the
+// signature convinces only an initiator whose key is in it, the initiator's own signature covers
+// the key (so a small-order one is that proven initiator's own doing), and no keys are agreed.
 //
-// Frames (integers big-endian; every frame is at most HANDSHAKE_FRAME_BYTES_MAX bytes):
+// Frames (integers big-endian). Every frame is at most HANDSHAKE_FRAME_BYTES_MAX bytes, the
+// `frameBytesMax` of both state machines, so until the handshake is done the transport refuses a
+// larger one at its length prefix: an unauthenticated peer cannot make a replica buffer more.
 //
 //   HELLO      u8 0x01 | u8 version (2) | u8 c (1..64) | c bytes cluster id (ASCII)
 //              | role | 32 bytes initiator ephemeral X25519 key | u16 expected responder id
@@ -151,8 +160,11 @@ type Step = HandshakeStep<PeerSession>;
 const fail = (detail: string): Step => ({ kind: "fail", detail });
 
 class InitiatorHandshake implements Handshake<PeerSession> {
+  readonly frameBytesMax = HANDSHAKE_FRAME_BYTES_MAX;
   private phase: "new" | "awaiting-challenge" | "finished" = "new";
-  private readonly ephemeral: X25519KeyPair = x25519KeyPair();
+  // Drawn in start(), when the connection exists, and zeroed when the CHALLENGE is answered or the
+  // handshake is abandoned.
+  private ephemeral: X25519KeyPair | undefined;
   private readonly clusterId: Uint8Array;
 
   constructor(
@@ -167,20 +179,30 @@ class InitiatorHandshake implements Handshake<PeerSession> {
   start(): Step {
     if (this.phase !== "new") return this.finish(fail("the handshake was started twice"));
     this.phase = "awaiting-challenge";
-    return { kind: "continue", send: [encodeHello({ clusterId: this.clusterId, role: this.role, ephemeralKey: this.ephemeral.publicKey, expectedResponder: this.peer })] };
+    const ephemeral = x25519KeyPair();
+    this.ephemeral = ephemeral;
+    return { kind: "continue", send: [encodeHello({ clusterId: this.clusterId, role: this.role, ephemeralKey: ephemeral.publicKey, expectedResponder: this.peer })] };
   }
 
   receive(payload: Uint8Array): Step {
     if (this.phase !== "awaiting-challenge") return this.finish(fail(unexpectedFrame(this.phase)));
+    const ephemeral = this.ephemeral;
+    if (ephemeral === undefined) throw new Error("handshake initiator: awaiting a CHALLENGE without an ephemeral key");
     this.phase = "finished";
     try {
-      return this.receiveChallenge(payload);
+      return this.receiveChallenge(payload, ephemeral);
     } finally {
-      this.ephemeral.secretKey.fill(0); // used or abandoned: either way never needed again
+      this.abandon(); // used or refused: either way the scalar is never needed again
     }
   }
 
-  private receiveChallenge(payload: Uint8Array): Step {
+  abandon(): void {
+    this.phase = "finished";
+    this.ephemeral?.secretKey.fill(0);
+    this.ephemeral = undefined;
+  }
+
+  private receiveChallenge(payload: Uint8Array, ephemeral: X25519KeyPair): Step {
     const challenge = decodeChallenge(payload);
     if (typeof challenge === "string") return fail(challenge);
     if (challenge.responderId !== this.peer) {
@@ -189,7 +211,7 @@ class InitiatorHandshake implements Handshake<PeerSession> {
     const fields: TranscriptFields = {
       clusterId: this.clusterId,
       role: this.role,
-      initiatorEphemeralKey: this.ephemeral.publicKey,
+      initiatorEphemeralKey: ephemeral.publicKey,
       responderEphemeralKey: challenge.ephemeralKey,
       responderId: this.peer,
     };
@@ -198,7 +220,7 @@ class InitiatorHandshake implements Handshake<PeerSession> {
       return fail(`expected replica ${this.peer}, reached a peer that could not prove it`);
     }
     // The responder signed this key, so a small-order one is its own doing, not an attacker's.
-    const keys = agreeKeys(this.ephemeral.secretKey, challenge.ephemeralKey, body);
+    const keys = agreeKeys(ephemeral.secretKey, challenge.ephemeralKey, body);
     if (keys === undefined) return fail(`replica ${this.peer} sent an ephemeral key of small order`);
     const proof = encodeProof(ed25519Sign(this.privateKey, signedTranscript(INITIATOR_DOMAIN, body)));
     const authenticator = frameMac({ sendKey: keys.initiatorToResponder, receiveKey: keys.responderToInitiator });
@@ -212,11 +234,20 @@ class InitiatorHandshake implements Handshake<PeerSession> {
   }
 }
 
+/** What a responder keeps between the HELLO it accepted and the PROOF. */
+interface AcceptedHello {
+  readonly fields: TranscriptFields;
+  /** The transcript both signatures cover. */
+  readonly body: Uint8Array;
+  /** The responder's ephemeral scalar, kept for the key agreement after the PROOF; zeroed after it. */
+  readonly secretKey: Uint8Array;
+}
+
 class ResponderHandshake implements Handshake<PeerSession> {
+  readonly frameBytesMax = HANDSHAKE_FRAME_BYTES_MAX;
   private phase: "new" | "awaiting-hello" | "awaiting-proof" | "finished" = "new";
   private readonly clusterId: Uint8Array;
-  // Fixed once the HELLO is accepted: the transcript both signatures cover, and the keys agreed.
-  private accepted: { readonly fields: TranscriptFields; readonly body: Uint8Array; readonly keys: FrameMacDirectionKeys } | undefined;
+  private accepted: AcceptedHello | undefined;
 
   constructor(private readonly self: ReplicaIdentity) {
     this.clusterId = ascii(self.cluster.clusterId);
@@ -234,6 +265,14 @@ class ResponderHandshake implements Handshake<PeerSession> {
     return this.finish(fail(unexpectedFrame(this.phase)));
   }
 
+  abandon(): void {
+    this.phase = "finished";
+    this.accepted?.secretKey.fill(0);
+    this.accepted = undefined;
+  }
+
+  // Costs one key pair and one signature, which the CHALLENGE must carry; the key agreement waits
+  // for the PROOF, so a peer that never proves anything costs no more.
   private receiveHello(payload: Uint8Array): Step {
     this.phase = "finished"; // until the HELLO is accepted
     const hello = decodeHello(payload);
@@ -254,32 +293,31 @@ class ResponderHandshake implements Handshake<PeerSession> {
     const ephemeral = x25519KeyPair();
     const fields: TranscriptFields = { clusterId: this.clusterId, role, initiatorEphemeralKey: hello.ephemeralKey, responderEphemeralKey: ephemeral.publicKey, responderId: id };
     const body = transcriptBody(fields);
-    const keys = agreeKeys(ephemeral.secretKey, hello.ephemeralKey, body);
-    ephemeral.secretKey.fill(0);
-    // Refused before signing: nothing is signed for a key exchange that would yield a known secret.
-    if (keys === undefined) return fail("the peer's ephemeral key is of small order");
-    this.accepted = { fields, body, keys };
+    this.accepted = { fields, body, secretKey: ephemeral.secretKey };
     this.phase = "awaiting-proof";
     const signature = ed25519Sign(this.self.privateKey, signedTranscript(RESPONDER_DOMAIN, body));
     return { kind: "continue", send: [encodeChallenge({ responderId: id, ephemeralKey: ephemeral.publicKey, signature })] };
   }
 
   private receiveProof(payload: Uint8Array): Step {
-    this.phase = "finished";
     const accepted = this.accepted;
     if (accepted === undefined) throw new Error("handshake responder: awaiting a PROOF without an accepted HELLO");
-    this.accepted = undefined;
     try {
       const signature = decodeProof(payload);
       if (typeof signature === "string") return fail(signature);
-      const role = accepted.fields.role;
+      const { role, initiatorEphemeralKey } = accepted.fields;
       const key = role.kind === "replica" ? replicaKey(this.self.cluster, role.id) : role.key;
       if (!ed25519Verify(key, signedTranscript(INITIATOR_DOMAIN, accepted.body), signature)) {
         return fail(role.kind === "replica" ? `the peer claimed to be replica ${role.id} but could not prove it` : "the client could not prove it holds its key");
       }
-      return { kind: "done", session: role, authenticator: frameMac({ sendKey: accepted.keys.responderToInitiator, receiveKey: accepted.keys.initiatorToResponder }) };
+      // The initiator signed its own key, so a small-order one is its own doing; nothing is agreed with it.
+      const keys = agreeKeys(accepted.secretKey, initiatorEphemeralKey, accepted.body);
+      if (keys === undefined) return fail("the peer's ephemeral key is of small order");
+      const authenticator = frameMac({ sendKey: keys.responderToInitiator, receiveKey: keys.initiatorToResponder });
+      zeroKeys(keys); // the authenticator holds its own copies
+      return { kind: "done", session: role, authenticator };
     } finally {
-      zeroKeys(accepted.keys); // the authenticator, if any, holds its own copies
+      this.abandon(); // accepted or refused, the scalar is never needed again
     }
   }
 
@@ -294,8 +332,7 @@ class ResponderHandshake implements Handshake<PeerSession> {
 
 const RESPONDER_DOMAIN = ascii("bulwark/handshake/v2/responder\0");
 const INITIATOR_DOMAIN = ascii("bulwark/handshake/v2/initiator\0");
-const INITIATOR_TO_RESPONDER_INFO = ascii("bulwark/handshake/v2/mac/initiator->responder");
-const RESPONDER_TO_INITIATOR_INFO = ascii("bulwark/handshake/v2/mac/responder->initiator");
+const FRAME_MAC_INFO = ascii("bulwark/handshake/v2/mac");
 
 interface TranscriptFields {
   readonly clusterId: Uint8Array;
@@ -338,9 +375,13 @@ export interface FrameMacDirectionKeys {
  * Exported for tests; the handshake is its only other caller.
  */
 export function deriveFrameMacKeys(sharedSecret: Uint8Array, transcriptBodyBytes: Uint8Array): FrameMacDirectionKeys {
-  const salt = sha256(transcriptBodyBytes);
-  const derive = (info: Uint8Array): Uint8Array => new Uint8Array(hkdfSync("sha256", sharedSecret, salt, info, FRAME_MAC_KEY_BYTES));
-  return { initiatorToResponder: derive(INITIATOR_TO_RESPONDER_INFO), responderToInitiator: derive(RESPONDER_TO_INITIATOR_INFO) };
+  // One HKDF (one Extract, one Expand to both keys) rather than one per key, which would Extract twice.
+  const okm = new Uint8Array(hkdfSync("sha256", sharedSecret, sha256(transcriptBodyBytes), FRAME_MAC_INFO, 2 * FRAME_MAC_KEY_BYTES));
+  try {
+    return { initiatorToResponder: okm.slice(0, FRAME_MAC_KEY_BYTES), responderToInitiator: okm.slice(FRAME_MAC_KEY_BYTES) };
+  } finally {
+    okm.fill(0);
+  }
 }
 
 /** The keys of this handshake, or undefined when the peer's ephemeral key is of small order. */

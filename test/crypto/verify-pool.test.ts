@@ -6,21 +6,15 @@ import { fileURLToPath } from "node:url";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  type Ed25519BackendName,
-  type SignedItem,
-  VerifyPool,
-  VerifyPoolError,
-  createEd25519VerifyBackend,
-  loadSodiumNative,
-} from "../../src/crypto/verify-pool.js";
+import { type CryptoBackendName, cryptoBackends } from "../../src/crypto/sodium.js";
+import { type SignedItem, VerifyPool, VerifyPoolError, createEd25519VerifyBackend } from "../../src/crypto/verify-pool.js";
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { ed25519KeyPairFromSeed, ed25519Sign, ed25519Verify } from "../../src/crypto/ed25519.js";
 import { Random } from "../../src/sim/random.js";
 import { randomBytes } from "../support/random-bytes.js";
 
 const GROUP_ORDER = (1n << 252n) + 27742317777372353535851937790883648493n;
-const BACKENDS: readonly Ed25519BackendName[] = loadSodiumNative().sodium === null ? ["node:crypto"] : ["sodium-native", "node:crypto"];
+const BACKENDS: readonly CryptoBackendName[] = cryptoBackends().ed25519 === "sodium-native" ? ["sodium-native", "node:crypto"] : ["node:crypto"];
 
 function littleEndianToBigInt(bytes: Uint8Array): bigint {
   let value = 0n;

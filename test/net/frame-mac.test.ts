@@ -1,10 +1,12 @@
 // The frame authenticator (src/net/frame-mac.ts) as a bare object and behind a FrameDecoder:
-// the two ends of a connection accept each other's frames in order, and a frame that is altered,
-// replayed, reordered, dropped or reflected fails, as does everything after it.
+// the tags are the documented ChaCha20-Poly1305 construction, at any frame counter; the two ends
+// of a connection accept each other's frames in order, and a frame that is altered, replayed,
+// reordered, dropped or reflected fails, as does everything after it.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { FrameDecoder, encodeFrame } from "../../src/net/frame.js";
+import { createCipheriv } from "node:crypto";
+import { FRAME_BYTES_MAX_DEFAULT, FrameDecoder, encodeFrame } from "../../src/net/frame.js";
 import { FRAME_MAC_KEY_BYTES, FRAME_MAC_TAG_BYTES, frameMac } from "../../src/net/frame-mac.js";
 import type { FrameAuthenticator } from "../../src/net/handshake.js";
 import type { CryptoBackendName } from "../../src/crypto/sodium.js";
@@ -43,6 +45,46 @@ function openBody(authenticator: FrameAuthenticator, body: Uint8Array): boolean 
 }
 
 const text = (value: string): Uint8Array => Uint8Array.from(Buffer.from(value, "latin1"));
+
+/**
+ * The tag frame-mac.ts's header documents, computed here without it: ChaCha20-Poly1305 under
+ * `key` with nonce = 4 zero bytes || u64 counter (big-endian), the payload as associated data and
+ * an empty plaintext.
+ */
+function documentedTag(key: Uint8Array, counter: bigint, payload: Uint8Array): Uint8Array {
+  const nonce = Buffer.alloc(12);
+  nonce.writeBigUInt64BE(counter, 4);
+  const cipher = createCipheriv("chacha20-poly1305", key, nonce, { authTagLength: 16 });
+  cipher.setAAD(payload, { plaintextLength: 0 });
+  cipher.final();
+  return new Uint8Array(cipher.getAuthTag());
+}
+
+describe("the frame tag format", () => {
+  it("frame n's tag is ChaCha20-Poly1305 with nonce 0^4 || u64 n and the payload as AAD, for counters across 2^32, on both backends", () => {
+    const firstFrame = 2 ** 32 - 2;
+    for (const backend of BACKENDS) {
+      const sender = frameMac({ sendKey: keyAToB, receiveKey: keyBToA }, backend, firstFrame);
+      for (let frame = 0; frame < 4; frame += 1) {
+        const payload = randomBytes(random, 1 + frame * 50);
+        const counter = BigInt(firstFrame + frame);
+        assert.deepEqual(seal(sender, payload), documentedTag(keyAToB, counter, payload), `${backend}, frame ${counter}`);
+      }
+    }
+  });
+
+  it("a fixed key, payload and counter give the pinned tag", () => {
+    const key = Uint8Array.from({ length: FRAME_MAC_KEY_BYTES }, (_, index) => index);
+    const counter = 2 ** 40 + 3;
+    // From Python's cryptography package: ChaCha20Poly1305(bytes(range(32))).encrypt(
+    // b"\0" * 4 + (2**40 + 3).to_bytes(8, "big"), b"", b"bulwark frame").hex()
+    const expected = "207e7a3f07e8880459f7973e3683cc6e";
+    assert.equal(Buffer.from(documentedTag(key, BigInt(counter), text("bulwark frame"))).toString("hex"), expected, "the construction itself");
+    for (const backend of BACKENDS) {
+      assert.equal(Buffer.from(seal(frameMac({ sendKey: key, receiveKey: key }, backend, counter), text("bulwark frame"))).toString("hex"), expected, backend);
+    }
+  });
+});
 
 describe("the frame authenticator", () => {
   it("each end accepts the other's frames in order, in both directions, with 16-byte tags", () => {
@@ -126,22 +168,64 @@ describe("the frame authenticator", () => {
   it("keys of the wrong length are a programming error", () => {
     assert.throws(() => frameMac({ sendKey: new Uint8Array(16), receiveKey: keyBToA }), /sendKey is 32 bytes, not 16/);
     assert.throws(() => frameMac({ sendKey: keyAToB, receiveKey: new Uint8Array(33) }), /receiveKey is 32 bytes, not 33/);
+    assert.throws(() => frameMac({ sendKey: keyAToB, receiveKey: keyBToA }, "auto", -1), /first frame number/);
+  });
+
+  it("counts the frames it opened", () => {
+    const { a, b } = pair();
+    assert.equal(b.framesOpened, 0);
+    for (let frame = 0; frame < 3; frame += 1) assert.ok(openBody(b, sealed(a, text(`frame ${frame}`))));
+    assert.equal(b.framesOpened, 3);
+    assert.equal(openBody(b, sealed(a, text("frame 3")).fill(0, 0, 1)), false);
+    assert.equal(b.framesOpened, 3, "a failed frame is not counted");
+  });
+
+  it("at the end of the counter, sealing answers false instead of throwing, and opening fails", () => {
+    for (const backend of BACKENDS) {
+      const last = Number.MAX_SAFE_INTEGER - 1;
+      const a = frameMac({ sendKey: keyAToB, receiveKey: keyBToA }, backend, last);
+      const b = frameMac({ sendKey: keyBToA, receiveKey: keyAToB }, backend, last);
+      const tag = new Uint8Array(FRAME_MAC_TAG_BYTES);
+      assert.ok(a.seal(text("last"), tag, 0), `the last frame is sealed (${backend})`);
+      assert.ok(b.open(text("last"), tag, 0), "and opened");
+      const untouched = new Uint8Array(FRAME_MAC_TAG_BYTES).fill(9);
+      assert.equal(a.seal(text("one too many"), untouched, 0), false);
+      assert.deepEqual(untouched, new Uint8Array(FRAME_MAC_TAG_BYTES).fill(9), "nothing written");
+      assert.equal(b.open(text("one too many"), tag, 0), false);
+    }
+  });
+
+  it("once disposed, it seals and opens nothing", () => {
+    for (const backend of BACKENDS) {
+      const { a, b } = pair(backend);
+      assert.ok(openBody(b, sealed(a, text("before"))));
+      const body = sealed(a, text("after"));
+      a.dispose();
+      b.dispose();
+      assert.equal(a.seal(text("after"), new Uint8Array(FRAME_MAC_TAG_BYTES), 0), false, backend);
+      assert.equal(openBody(b, body), false, backend);
+    }
   });
 });
 
 describe("tagged frames through the receiving side's frame decoder", () => {
-  /** Feeds `stream` to a decoder one chunk of `chunkBytes` at a time, opening each frame; returns the payloads that passed, stopping at the first failure. */
+  /**
+   * Feeds `stream` to a decoder whose frames have the tag as trailer, as a connection's do, one
+   * chunk of `chunkBytes` at a time, opening each frame; returns the payloads that passed,
+   * stopping at the first failure.
+   */
   function receive(receiver: FrameAuthenticator, stream: Uint8Array, chunkBytes: number): { payloads: string[]; failed: boolean } {
     const decoder = new FrameDecoder();
+    decoder.setLimits(FRAME_BYTES_MAX_DEFAULT, receiver.tagBytes);
     const payloads: string[] = [];
     let failed = false;
     for (let offset = 0; offset < stream.length && !failed; offset += chunkBytes) {
-      decoder.push(stream.subarray(offset, offset + chunkBytes), (body) => {
-        if (!openBody(receiver, body)) {
+      decoder.push(stream.subarray(offset, offset + chunkBytes), (payload, source, tagOffset) => {
+        if (!receiver.open(payload, source, tagOffset)) {
           failed = true;
           return false;
         }
-        payloads.push(Buffer.from(body.subarray(0, body.length - receiver.tagBytes)).toString("latin1"));
+        payloads.push(Buffer.from(payload).toString("latin1"));
         return true;
       });
     }

@@ -105,6 +105,46 @@ test("an announced length above the maximum fails as soon as the prefix is read,
   assert.equal(new FrameDecoder(1024).push(Buffer.from([0xff, 0xff, 0xff, 0xff]), sink)?.kind, "frame-too-large");
 });
 
+test("with a trailer, the sink gets the payload and where the trailer lies, whatever the chunk boundaries", () => {
+  const random = new Random(13);
+  const trailerBytes = 16;
+  const bodies = [0, 1, 100, 70_000, 5].map((size) => randomBytes(random, size + trailerBytes));
+  const stream = concatFrames(bodies);
+  for (const chunkBytes of [1, 7, 4096, stream.length]) {
+    const decoder = new FrameDecoder(100_000);
+    decoder.setLimits(100_000, trailerBytes);
+    const seen: { payload: Uint8Array; trailer: Uint8Array }[] = [];
+    for (let offset = 0; offset < stream.length; offset += chunkBytes) {
+      const error = decoder.push(stream.subarray(offset, offset + chunkBytes), (payload, source, trailerOffset) => {
+        seen.push({ payload: Uint8Array.from(payload), trailer: Uint8Array.from(source.subarray(trailerOffset, trailerOffset + trailerBytes)) });
+        return true;
+      });
+      assert.equal(error, undefined);
+    }
+    assert.deepEqual(
+      seen,
+      bodies.map((body) => ({ payload: body.subarray(0, body.length - trailerBytes), trailer: body.subarray(body.length - trailerBytes) })),
+      `${chunkBytes}-byte chunks`,
+    );
+  }
+});
+
+test("with a trailer, a length too short to hold it fails at the prefix, and the upper limit counts it", () => {
+  const sink = (): boolean => assert.fail("no frame should come out");
+  const decoder = new FrameDecoder(1024);
+  decoder.setLimits(1024, 16);
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(15);
+  assert.deepEqual(decoder.push(header, sink), { kind: "frame-too-short", frameBytes: 15, trailerBytes: 16 });
+  assert.equal(decoder.push(encodeFrame(new Uint8Array(16)), sink)?.kind, "frame-too-short", "the stream stays unusable");
+
+  const limited = new FrameDecoder(1024);
+  limited.setLimits(1024, 16);
+  header.writeUInt32BE(1024 + 16 + 1);
+  assert.deepEqual(limited.push(header, sink), { kind: "frame-too-large", frameBytes: 1041, frameBytesMax: 1040 });
+  assert.throws(() => limited.setLimits(0xffff_fff0, 16), /frame trailer/);
+});
+
 test("a sink that returns false stops decoding the rest of the chunk", () => {
   const stream = concatFrames([Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)]);
   let frames = 0;

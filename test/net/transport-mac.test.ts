@@ -1,6 +1,8 @@
 // Connections whose handshake hands them a frame authenticator, over real TCP on 127.0.0.1: every
 // frame after the handshake carries a tag, the application sees payloads without it, and a frame
-// whose tag fails closes that connection with "bad-mac", counted and logged through the rate limiter.
+// whose tag fails closes that connection with "bad-mac", counted and logged through the rate
+// limiter. Before the handshake is done only frames of the handshake's size are accepted; a send
+// counter that runs out closes the connection; closing forgets the keys.
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -8,13 +10,13 @@ import type { Socket } from "node:net";
 import { type CloseReason, LARGE_PAYLOAD_BYTES } from "../../src/net/connection.js";
 import { FRAME_HEADER_BYTES, FrameDecoder, encodeFrame } from "../../src/net/frame.js";
 import { FRAME_MAC_TAG_BYTES } from "../../src/net/frame-mac.js";
-import type { FrameAuthenticator } from "../../src/net/handshake.js";
+import type { FrameAuthenticator, HandshakeFactory, HandshakeRole } from "../../src/net/handshake.js";
 import { Listener } from "../../src/net/listener.js";
 import { RateLimitedLog } from "../../src/net/log.js";
 import { PeerLink } from "../../src/net/peer-link.js";
 import { Random } from "../../src/sim/random.js";
 import { randomBytes } from "../support/random-bytes.js";
-import { HOST, RecordingLogger, closed, flipBit, macHandshake, rawConnect, testFrameMac, waitFor } from "./transport-support.js";
+import { HELLO_FRAME_BYTES_MAX, HOST, RecordingLogger, closed, flipBit, macHandshake, rawConnect, testFrameMac, waitFor } from "./transport-support.js";
 
 const bytes = (value: string): Uint8Array => Uint8Array.from(Buffer.from(value, "latin1"));
 
@@ -26,13 +28,13 @@ interface EchoServer {
   readonly logger: RecordingLogger;
 }
 
-/** A listener with the tagging toy handshake that echoes every frame back. */
-async function echoServer(frameBytesMax?: number): Promise<EchoServer> {
+/** A listener with the tagging toy handshake (or `handshake`) that echoes every frame back. */
+async function echoServer(frameBytesMax?: number, handshake: HandshakeFactory<string> = macHandshake("server")): Promise<EchoServer> {
   const received: Uint8Array[] = [];
   const closes: CloseReason[] = [];
   const logger = new RecordingLogger();
   const listener = new Listener<string>(
-    { host: HOST, port: 0, handshake: macHandshake("server"), settings: { log: new RateLimitedLog({ logger, intervalMs: 60_000 }), frameBytesMax } },
+    { host: HOST, port: 0, handshake, settings: { log: new RateLimitedLog({ logger, intervalMs: 60_000 }), frameBytesMax } },
     {
       onFrame: (connection, payload) => {
         received.push(Uint8Array.from(payload));
@@ -168,6 +170,86 @@ test("on a tagged connection the frame limit counts the tag: a payload of frameB
     await closed(socket);
     assert.deepEqual(server.closes, [{ kind: "frame-too-large", detail: `the peer announced a ${frameBytesMax + FRAME_MAC_TAG_BYTES + 1}-byte frame; the limit is ${frameBytesMax + FRAME_MAC_TAG_BYTES}` }]);
   } finally {
+    await server.listener.close();
+  }
+});
+
+test("before the handshake is done, a frame above the handshake's own limit is refused at its length prefix, not buffered up to frameBytesMax", async () => {
+  const server = await echoServer();
+  try {
+    const atLimit = await rawConnect(server.port);
+    atLimit.on("error", () => undefined);
+    atLimit.write(encodeFrame(new Uint8Array(HELLO_FRAME_BYTES_MAX).fill(0x41)));
+    await closed(atLimit);
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    header.writeUInt32BE(HELLO_FRAME_BYTES_MAX + 1);
+    const above = await rawConnect(server.port);
+    above.on("error", () => undefined);
+    above.write(header);
+    await closed(above);
+    assert.deepEqual(server.closes, [
+      { kind: "handshake-failed", detail: "expected hello" },
+      { kind: "frame-too-large", detail: `the peer announced a ${HELLO_FRAME_BYTES_MAX + 1}-byte frame; the limit is ${HELLO_FRAME_BYTES_MAX}` },
+    ]);
+  } finally {
+    await server.listener.close();
+  }
+});
+
+test("a connection whose send counter runs out closes with mac-exhausted instead of throwing, and the frame it could not tag is not sent", async () => {
+  const lastFrame = Number.MAX_SAFE_INTEGER - 1;
+  const nearTheEnd = (role: HandshakeRole): FrameAuthenticator => testFrameMac(role, lastFrame);
+  const server = await echoServer(undefined, macHandshake("server", nearTheEnd));
+  const random = new Random(3);
+  const echoed: string[] = [];
+  const closes: CloseReason[] = [];
+  const link = new PeerLink<string>(
+    { host: HOST, port: server.port, handshake: macHandshake("client", nearTheEnd), random: () => random.float(), backoff: { initialMs: 60_000, maxMs: 60_000 } },
+    { onFrame: (_connection, payload) => void echoed.push(Buffer.from(payload).toString("latin1")), onClose: (_connection, reason) => void closes.push(reason) },
+  );
+  link.start();
+  try {
+    link.send(bytes("last"));
+    await waitFor(() => echoed.length === 1, "the echo of the last frame either side can tag");
+    link.send(bytes("one too many"));
+    await waitFor(() => closes.length === 1 && server.closes.length === 1, "both ends to close");
+    assert.equal(closes[0]?.kind, "mac-exhausted");
+    assert.equal(server.closes[0]?.kind, "remote-end");
+    assert.deepEqual(echoed, ["last"]);
+    assert.deepEqual(server.received.map((payload) => Buffer.from(payload).toString("latin1")), ["last"]);
+  } finally {
+    link.close();
+    await server.listener.close();
+  }
+});
+
+test("closing a connection disposes of its authenticator's keys, and closing one mid-handshake abandons the handshake", async () => {
+  let disposed = 0;
+  const counting = (role: HandshakeRole): FrameAuthenticator => {
+    const inner = testFrameMac(role);
+    const dispose = inner.dispose.bind(inner);
+    return Object.assign(inner, { dispose: () => ((disposed += 1), dispose()) });
+  };
+  let abandoned = 0;
+  const tagged = macHandshake("server", counting);
+  const server = await echoServer(undefined, (role) => ({ ...tagged(role), abandon: () => void (abandoned += 1) }));
+  const random = new Random(4);
+  const link = new PeerLink<string>({ host: HOST, port: server.port, handshake: macHandshake("client", counting), random: () => random.float() }, { onFrame: () => undefined });
+  link.start();
+  try {
+    link.send(bytes("ping"));
+    await waitFor(() => server.received.length === 1, "a frame through the open connection");
+    link.close();
+    await waitFor(() => disposed === 2, "both ends to dispose of their keys");
+    assert.equal(abandoned, 0, "a finished handshake is not abandoned");
+
+    const silent = await rawConnect(server.port);
+    silent.on("error", () => undefined);
+    await waitFor(() => server.listener.connectionCount === 1, "the silent connection to be accepted");
+    silent.destroy();
+    await waitFor(() => abandoned === 1, "the server to abandon the unfinished handshake");
+  } finally {
+    link.close();
     await server.listener.close();
   }
 });

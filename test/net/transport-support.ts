@@ -5,7 +5,7 @@
 import { type AddressInfo, type Socket, connect, createServer } from "node:net";
 import { FrameDecoder, encodeFrame } from "../../src/net/frame.js";
 import { FRAME_MAC_KEY_BYTES, frameMac } from "../../src/net/frame-mac.js";
-import type { Handshake, HandshakeFactory, HandshakeStep } from "../../src/net/handshake.js";
+import type { FrameAuthenticator, Handshake, HandshakeFactory, HandshakeRole, HandshakeStep } from "../../src/net/handshake.js";
 import type { LogFields, TransportLogger } from "../../src/net/log.js";
 
 export const HOST = "127.0.0.1";
@@ -80,6 +80,9 @@ export class RecordingLogger implements TransportLogger {
 const text = (payload: Uint8Array): string => Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("latin1");
 const bytes = (value: string): Uint8Array => Uint8Array.from(Buffer.from(value, "latin1"));
 
+/** The toy handshake's limit on a frame before it is done: names are short. */
+export const HELLO_FRAME_BYTES_MAX = 64;
+
 /**
  * A toy handshake: the initiator sends "hello:<its name>", the responder answers
  * "welcome:<its name>", and each side's session is the other's name. Anything else fails.
@@ -89,11 +92,13 @@ export function helloHandshake(name: string): HandshakeFactory<string> {
   return (role): Handshake<string> =>
     role === "initiator"
       ? {
+          frameBytesMax: HELLO_FRAME_BYTES_MAX,
           start: () => ({ kind: "continue", send: [bytes(`hello:${name}`)] }),
           receive: (payload) =>
             text(payload).startsWith("welcome:") ? { kind: "done", session: text(payload).slice(8) } : { kind: "fail", detail: "expected welcome" },
         }
       : {
+          frameBytesMax: HELLO_FRAME_BYTES_MAX,
           start: () => ({ kind: "continue" }),
           receive: (payload) =>
             text(payload).startsWith("hello:")
@@ -108,22 +113,25 @@ export const TEST_MAC_KEYS = {
   responderToInitiator: new Uint8Array(FRAME_MAC_KEY_BYTES).fill(0x22),
 } as const;
 
-/** The frame authenticator of `role`'s end under TEST_MAC_KEYS. */
-export function testFrameMac(role: "initiator" | "responder"): ReturnType<typeof frameMac> {
+/** The frame authenticator of `role`'s end under TEST_MAC_KEYS, counting from frame `firstFrame`. */
+export function testFrameMac(role: "initiator" | "responder", firstFrame = 0): FrameAuthenticator {
   const { initiatorToResponder, responderToInitiator } = TEST_MAC_KEYS;
   return role === "initiator"
-    ? frameMac({ sendKey: initiatorToResponder, receiveKey: responderToInitiator })
-    : frameMac({ sendKey: responderToInitiator, receiveKey: initiatorToResponder });
+    ? frameMac({ sendKey: initiatorToResponder, receiveKey: responderToInitiator }, "auto", firstFrame)
+    : frameMac({ sendKey: responderToInitiator, receiveKey: initiatorToResponder }, "auto", firstFrame);
 }
 
-/** `helloHandshake` whose `done` step also hands the connection an authenticator under TEST_MAC_KEYS. */
-export function macHandshake(name: string): HandshakeFactory<string> {
+/**
+ * `helloHandshake` whose `done` step also hands the connection an authenticator: by default
+ * `testFrameMac(role)`; `authenticator` replaces it (to start at another frame number, or to spy).
+ */
+export function macHandshake(name: string, authenticator: (role: HandshakeRole) => FrameAuthenticator = testFrameMac): HandshakeFactory<string> {
   const hello = helloHandshake(name);
   return (role): Handshake<string> => {
     const inner = hello(role);
     const withAuthenticator = (step: HandshakeStep<string>): HandshakeStep<string> =>
-      step.kind === "done" ? { ...step, authenticator: testFrameMac(role) } : step;
-    return { start: () => withAuthenticator(inner.start()), receive: (payload) => withAuthenticator(inner.receive(payload)) };
+      step.kind === "done" ? { ...step, authenticator: authenticator(role) } : step;
+    return { frameBytesMax: inner.frameBytesMax, start: () => withAuthenticator(inner.start()), receive: (payload) => withAuthenticator(inner.receive(payload)) };
   };
 }
 

@@ -7,6 +7,7 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { createHash, createHmac } from "node:crypto";
 import { type Ed25519KeyPair, ed25519Sign } from "../../src/crypto/ed25519.js";
 import { x25519KeyPair } from "../../src/crypto/x25519.js";
 import type { CloseReason, Connection, ConnectionHandlers } from "../../src/net/connection.js";
@@ -204,6 +205,20 @@ describe("the handshake over TCP", () => {
     }
   });
 
+  it("a listener refuses a length prefix above the handshake's limit as soon as it arrives, before buffering any of it", async () => {
+    const closesBefore = replica0.closes.length;
+    const socket = await rawConnect(replica0.port);
+    socket.on("error", () => undefined);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(HANDSHAKE_FRAME_BYTES_MAX + 1);
+    socket.write(header);
+    await closed(socket); // well before the 5 s handshake timeout
+    await waitFor(() => replica0.closes.length > closesBefore, "the listener to record the close");
+    assert.deepEqual(replica0.closes.slice(closesBefore), [
+      { kind: "frame-too-large", detail: `the peer announced a ${HANDSHAKE_FRAME_BYTES_MAX + 1}-byte frame; the limit is ${HANDSHAKE_FRAME_BYTES_MAX}` },
+    ]);
+  });
+
   it("a listener closes a connection that sends random bytes or a truncated HELLO, and keeps serving a good one", async () => {
     const closesBefore = replica0.closes.length;
     const random = new Random(7);
@@ -385,6 +400,24 @@ function tagOf(authenticator: FrameAuthenticator, payload: Uint8Array): Uint8Arr
   return tag;
 }
 
+/**
+ * The transcript body of a handshake with replica 0, from the documented layout: u8 c || cluster
+ * id || role || initiator key || responder key || u16 responder id; role and initiator key are
+ * taken from `hello`.
+ */
+function transcriptOf(hello: Uint8Array, responderKey: Uint8Array): Uint8Array {
+  const clusterId = bytes(cluster.config.clusterId);
+  return Uint8Array.from([
+    clusterId.length,
+    ...clusterId,
+    ...hello.subarray(ROLE_OFFSET, HELLO_EPHEMERAL_OFFSET),
+    ...hello.subarray(HELLO_EPHEMERAL_OFFSET, HELLO_EPHEMERAL_OFFSET + EPHEMERAL_BYTES),
+    ...responderKey,
+    0x00,
+    0x00,
+  ]);
+}
+
 describe("the handshake state machines", () => {
   it("a correct exchange gives the initiator the replica it dialled and the responder the initiator's claim", () => {
     const exchange = run(dial1To0("initiator"), listener0("responder"));
@@ -522,6 +555,18 @@ describe("the handshake state machines", () => {
     expectFail(responder.receive(exchange.proof), /after the handshake ended/);
   });
 
+  it("an abandoned handshake (its connection timed out or closed) refuses whatever arrives after", () => {
+    const initiator = dial1To0("initiator");
+    const { responder, receiveHello } = responderAfterOwn(initiator);
+    const challenge = firstFrame(receiveHello);
+    initiator.abandon?.();
+    expectFail(initiator.receive(challenge), /after the handshake ended/);
+    responder.abandon?.();
+    expectFail(responder.receive(Uint8Array.from([0x03, ...new Uint8Array(64)])), /after the handshake ended/);
+    assert.equal(listener0("responder").frameBytesMax, HANDSHAKE_FRAME_BYTES_MAX);
+    assert.equal(dial1To0("initiator").frameBytesMax, HANDSHAKE_FRAME_BYTES_MAX);
+  });
+
   it("a factory asked for the side it does not serve throws, as do ids outside the cluster", () => {
     assert.throws(() => listener0("initiator"), /serves only the responder side/);
     assert.throws(() => dial1To0("responder"), /serves only the initiator side/);
@@ -569,6 +614,18 @@ describe("the keys the handshake agrees", () => {
     for (let bit = 0; bit < body.length * 8; bit += 8) assert.notDeepEqual(deriveFrameMacKeys(secret, flipBit(body, bit)).initiatorToResponder, keys.initiatorToResponder);
   });
 
+  it("the keys are the documented HKDF-SHA256 output: 64 bytes under the transcript's SHA-256, initiator's direction first", () => {
+    // RFC 5869 by hand: PRK = HMAC(salt, secret); T(1) = HMAC(PRK, info || 1); T(2) = HMAC(PRK, T(1) || info || 2).
+    const secret = new Uint8Array(32).fill(9);
+    const body = bytes("transcript body");
+    const hmac = (key: Uint8Array, ...parts: Uint8Array[]): Buffer => parts.reduce((mac, part) => mac.update(part), createHmac("sha256", key)).digest();
+    const prk = hmac(createHash("sha256").update(body).digest(), secret);
+    const info = bytes("bulwark/handshake/v2/mac");
+    const first = hmac(prk, info, Uint8Array.of(1));
+    const second = hmac(prk, first, info, Uint8Array.of(2));
+    assert.deepEqual(deriveFrameMacKeys(secret, body), { initiatorToResponder: new Uint8Array(first), responderToInitiator: new Uint8Array(second) });
+  });
+
   it("every handshake agrees fresh keys: a frame tagged on one connection fails on another between the same replicas", () => {
     const first = run(dial1To0("initiator"), listener0("responder"));
     const second = run(dial1To0("initiator"), listener0("responder"));
@@ -601,28 +658,28 @@ describe("the keys the handshake agrees", () => {
     expectFail(initiator.receive(challenge), /^expected replica 0, reached a peer that could not prove it$/);
   });
 
-  it("a HELLO with an ephemeral key of small order is refused before the responder signs anything", () => {
-    const hello = firstFrame(dial1To0("initiator").start());
+  it("a HELLO with an ephemeral key of small order is answered, and refused only after a valid PROOF: no key agreement before it", () => {
     for (const key of [new Uint8Array(EPHEMERAL_BYTES), Uint8Array.from([1, ...new Uint8Array(EPHEMERAL_BYTES - 1)])]) {
+      const hello = patched(firstFrame(dial1To0("initiator").start()), HELLO_EPHEMERAL_OFFSET, ...key);
       const responder = listener0("responder");
       responder.start();
-      expectFail(responder.receive(patched(hello, HELLO_EPHEMERAL_OFFSET, ...key)), /^the peer's ephemeral key is of small order$/);
+      // The responder signs a CHALLENGE without computing a shared secret...
+      const challenge = firstFrame(responder.receive(hello));
+      const responderKey = challenge.subarray(CHALLENGE_EPHEMERAL_OFFSET, CHALLENGE_EPHEMERAL_OFFSET + EPHEMERAL_BYTES);
+      // ...and refuses the key once replica 1 has signed it (by hand: an honest initiator never would).
+      const signature = ed25519Sign((cluster.keys[1] as Ed25519KeyPair).privateKey, Uint8Array.from([...bytes("bulwark/handshake/v2/initiator\0"), ...transcriptOf(hello, responderKey)]));
+      expectFail(responder.receive(Uint8Array.from([0x03, ...signature])), /^the peer's ephemeral key is of small order$/);
+      // A PROOF that does not verify is refused as such: the signature is checked first.
+      const unproven = listener0("responder");
+      unproven.start();
+      firstFrame(unproven.receive(hello));
+      expectFail(unproven.receive(Uint8Array.from([0x03, ...new Uint8Array(64)])), /^the peer claimed to be replica 1 but could not prove it$/);
     }
   });
 
   it("a CHALLENGE built by hand from the documented layout is accepted; signed with a small-order key, it is refused", () => {
     const challengeWith = (hello: Uint8Array, responderKey: Uint8Array): Uint8Array => {
-      // body = u8 c || cluster id || role || initiator key || responder key || u16 responder id
-      const clusterId = bytes(cluster.config.clusterId);
-      const body = Uint8Array.from([
-        clusterId.length,
-        ...clusterId,
-        ...hello.subarray(ROLE_OFFSET, HELLO_EPHEMERAL_OFFSET),
-        ...hello.subarray(HELLO_EPHEMERAL_OFFSET, HELLO_EPHEMERAL_OFFSET + EPHEMERAL_BYTES),
-        ...responderKey,
-        0x00,
-        0x00,
-      ]);
+      const body = transcriptOf(hello, responderKey);
       const signature = ed25519Sign((cluster.keys[0] as Ed25519KeyPair).privateKey, Uint8Array.from([...bytes("bulwark/handshake/v2/responder\0"), ...body]));
       return Uint8Array.from([0x02, 0x00, 0x00, ...responderKey, ...signature]);
     };
