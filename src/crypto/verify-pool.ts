@@ -136,28 +136,6 @@ export function createEd25519VerifyBackend(preference: CryptoBackendPreference =
   };
 }
 
-/**
- * An Ed25519Verifier (the type the application layer and `verifyTransaction` take) that verifies
- * with `backend` on this thread: the inline path gets the faster library too.
- */
-export function ed25519VerifierOn(backend: Ed25519VerifyBackend): Ed25519Verifier {
-  return new BackendVerifier(backend);
-}
-
-class BackendVerifier extends Ed25519Verifier {
-  private readonly backend: Ed25519VerifyBackend;
-
-  constructor(backend: Ed25519VerifyBackend) {
-    super();
-    this.backend = backend;
-  }
-
-  override verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
-    if (!(publicKey instanceof Uint8Array) || !(message instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
-    return this.backend.verify(publicKey, message, signature);
-  }
-}
-
 // ---------------------------------------------------------------------------------------------
 // Packed batches
 //

@@ -22,9 +22,17 @@
 // answers, and the client refuses an answer below the highest height it has already seen.
 //
 // Bounds. Each client connection has a token bucket (QUERY_RATE_PER_SECOND, QUERY_BURST): a status
-// or read costs one token, a blocks request more (it reads the store). A request beyond the rate is
-// dropped and counted (a read is answered "overloaded", so the client moves on at once). Blocks
-// answers have the runtime's byte and count bounds (replica-runtime.ts, `blocksFor`).
+// or read costs one token, a blocks request one per BLOCKS_ANSWER_BYTES_PER_TOKEN bytes of its
+// answer (it reads the store, and its answer can be megabytes): it needs one token to start and
+// leaves the bucket in debt for the rest. A request beyond the rate is dropped and counted (a read
+// is answered "overloaded", so the client moves on at once). Blocks answers have the runtime's
+// byte and count bounds (replica-runtime.ts, `blocksFor`).
+//
+// A client that does not read its answers would otherwise make the replica buffer them, up to the
+// transport's send queue (tens of MiB) on each of its connections. So nothing is built for a
+// connection whose send queue already holds more than ANSWER_BACKLOG_BYTES_MAX: the query is
+// dropped and counted ("client-queries-backlogged"), and so is an answer to a held read
+// ("client-answers-backlogged"). One connection then holds at most that backlog plus one answer.
 
 import { type BlockHeader, encodeBlockHeader } from "../ledger/block-header.js";
 import type { StateTree } from "../ledger/state-tree.js";
@@ -39,14 +47,18 @@ export const READS_HELD_PER_CONNECTION_MAX = 256;
 /** Tokens a client connection earns per second, and the most it can save up. */
 export const QUERY_RATE_PER_SECOND = 2_000;
 export const QUERY_BURST = 4_000;
-/** What a blocks request costs in tokens: it reads up to a frame's worth of blocks from the store. */
-export const BLOCKS_QUERY_COST = 16;
+/** A blocks answer costs one token per this many bytes (a full 8 MiB answer: 2,048 tokens, about a second of the rate). */
+export const BLOCKS_ANSWER_BYTES_PER_TOKEN = 4_096;
+/** Above this many bytes queued to a client connection, nothing more is built for it until it reads. */
+export const ANSWER_BACKLOG_BYTES_MAX = 1024 * 1024;
 /** How far below the executed height the start looks for the highest stored certificate. */
 const CERTIFIED_SCAN_HEIGHTS = 64;
 
 /** The part of a connection the services use; the runtime's connections have it. */
 export interface ServiceConnection {
   protocolError(detail: string): void;
+  /** Bytes queued to the connection and not yet handed to the socket. */
+  readonly sendQueueBytes: number;
 }
 
 type Answer = Extract<WireFrame, { kind: "status" | "read-proof" | "read-unavailable" | "blocks" }>;
@@ -75,6 +87,7 @@ export interface ClientServicesOptions {
   readonly readsHeldPerConnectionMax?: number;
   readonly queryRatePerSecond?: number;
   readonly queryBurst?: number;
+  readonly answerBacklogBytesMax?: number;
   /** The clock, for tests; default Date.now. */
   readonly nowMs?: () => number;
 }
@@ -107,6 +120,7 @@ export class ClientServices<C extends ServiceConnection> {
   private readonly readsHeldPerConnectionMax: number;
   private readonly queryRatePerSecond: number;
   private readonly queryBurst: number;
+  private readonly answerBacklogBytesMax: number;
   private readonly nowMs: () => number;
   /** Oldest first; deadlines ascend because every read waits the same time. */
   private held: HeldRead<C>[] = [];
@@ -124,6 +138,7 @@ export class ClientServices<C extends ServiceConnection> {
     this.readsHeldPerConnectionMax = options.readsHeldPerConnectionMax ?? READS_HELD_PER_CONNECTION_MAX;
     this.queryRatePerSecond = options.queryRatePerSecond ?? QUERY_RATE_PER_SECOND;
     this.queryBurst = options.queryBurst ?? QUERY_BURST;
+    this.answerBacklogBytesMax = options.answerBacklogBytesMax ?? ANSWER_BACKLOG_BYTES_MAX;
     this.nowMs = options.nowMs ?? Date.now;
     this.latest = this.highestStoredCertificate();
   }
@@ -144,8 +159,11 @@ export class ClientServices<C extends ServiceConnection> {
       connection.protocolError(`a client may send only client-request, status-request, read-request and blocks-request frames; got ${frame.kind}`);
       return;
     }
-    const cost = frame.kind === "blocks-request" ? BLOCKS_QUERY_COST : 1;
-    if (!this.take(connection, cost)) {
+    if (connection.sendQueueBytes > this.answerBacklogBytesMax) {
+      this.host.count("client-queries-backlogged");
+      return;
+    }
+    if (!this.take(connection, 1)) {
       this.host.count("client-queries-rate-limited");
       if (frame.kind === "read-request") this.unavailable(connection, frame.requestId, "overloaded");
       return;
@@ -156,8 +174,7 @@ export class ClientServices<C extends ServiceConnection> {
       case "read-request":
         return this.onRead(connection, frame.requestId, frame.key);
       case "blocks-request":
-        this.host.count("client-blocks-requests");
-        return this.host.send(connection, { kind: "blocks", requestId: frame.requestId, blocks: this.host.blocks(frame.from, frame.to) });
+        return this.onBlocks(connection, frame.requestId, frame.from, frame.to);
     }
   }
 
@@ -208,17 +225,27 @@ export class ClientServices<C extends ServiceConnection> {
     });
   }
 
+  private onBlocks(connection: C, requestId: number, from: number, to: number): void {
+    this.host.count("client-blocks-requests");
+    const blocks = this.host.blocks(from, to);
+    let bytes = 0;
+    for (const block of blocks) bytes += block.header.length + (block.body?.length ?? 0) + (block.certificate?.length ?? 0);
+    // One token was taken to start; the rest of the answer's cost may leave the bucket in debt.
+    this.charge(connection, Math.ceil(bytes / BLOCKS_ANSWER_BYTES_PER_TOKEN) - 1);
+    this.host.send(connection, { kind: "blocks", requestId, blocks });
+  }
+
   private onRead(connection: C, requestId: number, key: Uint8Array): void {
     if (this.closed) return this.unavailable(connection, requestId, "stopping");
     this.host.count("client-reads");
     // Both from the tree as it is now: it moves on with the next block.
     const { height, tree } = this.host.executed();
-    const stored = tree.get(key);
+    // tree.get returns a copy, which the held read may keep.
     const read = {
       connection,
       requestId,
       height,
-      value: stored === undefined ? undefined : stored.slice(),
+      value: tree.get(key),
       proof: encodeStateProof(tree.prove(key)),
       deadlineMs: this.nowMs() + this.readHoldMs,
     };
@@ -234,14 +261,18 @@ export class ClientServices<C extends ServiceConnection> {
       this.host.count("client-reads-overloaded");
       return this.unavailable(read.connection, read.requestId, "overloaded");
     }
+    let evicted = false;
     if (this.held.length >= this.readsHeldMax) {
       this.host.count("client-reads-overloaded");
       this.release(this.held.shift()!, "overloaded");
+      evicted = true;
     }
     this.held.push(read);
     this.heldPerConnection.set(read.connection, ofConnection + 1);
     this.host.count("client-reads-held");
-    this.rearm();
+    // Deadlines ascend, so the new read expires last: the timer set for the oldest still serves,
+    // unless there was none or the oldest just left.
+    if (this.timer === undefined || evicted) this.rearm();
   }
 
   /** Answers every read whose deadline passed "uncertified", and arms the timer for the next one. */
@@ -266,6 +297,10 @@ export class ClientServices<C extends ServiceConnection> {
 
   private answer(read: HeldRead<C>, certified: Certified): void {
     this.forget(read);
+    if (read.connection.sendQueueBytes > this.answerBacklogBytesMax) {
+      this.host.count("client-answers-backlogged");
+      return;
+    }
     this.host.send(read.connection, {
       kind: "read-proof",
       requestId: read.requestId,
@@ -310,6 +345,19 @@ export class ClientServices<C extends ServiceConnection> {
 
   /** Takes `cost` tokens from the connection's bucket; false when it has too few. */
   private take(connection: C, cost: number): boolean {
+    const bucket = this.bucketOf(connection);
+    if (bucket.tokens < cost) return false;
+    bucket.tokens -= cost;
+    return true;
+  }
+
+  /** Takes `cost` tokens whether or not the bucket has them: it goes into debt, refused until refilled. */
+  private charge(connection: C, cost: number): void {
+    if (cost > 0) this.bucketOf(connection).tokens -= cost;
+  }
+
+  /** The connection's bucket, refilled for the time since it was last used. */
+  private bucketOf(connection: C): Bucket {
     const nowMs = this.nowMs();
     let bucket = this.buckets.get(connection);
     if (bucket === undefined) {
@@ -318,9 +366,7 @@ export class ClientServices<C extends ServiceConnection> {
     }
     bucket.tokens = Math.min(this.queryBurst, bucket.tokens + ((nowMs - bucket.updatedMs) * this.queryRatePerSecond) / 1_000);
     bucket.updatedMs = nowMs;
-    if (bucket.tokens < cost) return false;
-    bucket.tokens -= cost;
-    return true;
+    return bucket;
   }
 }
 

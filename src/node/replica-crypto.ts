@@ -4,10 +4,12 @@
 //
 // Verification uses the faster library ("auto": sodium-native when it loads, else node:crypto;
 // see crypto/verify-pool.ts for the figures); both apply one verdict policy, so replicas on
-// either agree. Client requests are checked with an injected verifier: a running replica passes
-// the PrecomputedVerifier that its verification stage (request-verification.ts) fills from the
-// worker pool, so the core's synchronous `verifyRequest` mostly answers from a verdict computed
-// off the event loop, and verifies inline whatever the stage did not see.
+// either agree. Client requests are checked with a PrecomputedVerifier: a running replica passes
+// the one its verification stage (request-verification.ts) fills from the worker pool, so the
+// core's synchronous `verifyRequest` mostly answers from a verdict computed off the event loop,
+// and verifies inline whatever the stage did not see. Each request object is checked once: the
+// runtime asks before routing a client's replies and the core asks again when it takes the
+// request, and the second answer comes from the first (`verdictOf`).
 //
 // Digests and signatures are lowercase hex strings in the core's types; the core compares them as
 // strings, so this module only ever produces the canonical form and refuses any other before it
@@ -18,14 +20,15 @@ import { type Hash, createHash } from "node:crypto";
 import { requestVerifier } from "../app/request.js";
 import type { ClientRequest, Digest, PbftCrypto, ReplicaId, Signature } from "../consensus/pbft/types.js";
 import { ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey, type Ed25519Verifier, ed25519Sign } from "../crypto/ed25519.js";
-import { type Ed25519VerifyBackend, createEd25519VerifyBackend, ed25519VerifierOn } from "../crypto/verify-pool.js";
+import { type Ed25519VerifyBackend, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
+import { PrecomputedVerifier } from "./signature-pool.js";
 
 const BATCH_DOMAIN = "bulwark/batch/v2\0";
 const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}}$`);
 
 export interface ReplicaCryptoOptions {
-  /** Checks client requests' signatures; default: the "auto" backend, inline. */
+  /** Checks client requests' signatures; default: a PrecomputedVerifier without verdicts, which verifies inline with the "auto" backend. */
   readonly requestVerifier?: Ed25519Verifier;
 }
 
@@ -34,13 +37,15 @@ export class ReplicaCrypto implements PbftCrypto {
   private readonly privateKey: Ed25519PrivateKey;
   private readonly backend: Ed25519VerifyBackend = createEd25519VerifyBackend("auto");
   private readonly checkRequest: (request: ClientRequest) => boolean;
+  /** The verdict on each request object checked so far; an object is forgotten with its request. */
+  private readonly requestVerdicts = new WeakMap<ClientRequest, boolean>();
   private readonly lengthBytes = Buffer.alloc(4);
   private readonly timestampBytes = Buffer.alloc(8);
 
   constructor(cluster: ClusterConfig, privateKey: Ed25519PrivateKey, options: ReplicaCryptoOptions = {}) {
     this.cluster = cluster;
     this.privateKey = privateKey;
-    this.checkRequest = requestVerifier(options.requestVerifier ?? ed25519VerifierOn(this.backend));
+    this.checkRequest = requestVerifier(options.requestVerifier ?? new PrecomputedVerifier({ fallback: this.backend }));
   }
 
   /**
@@ -81,6 +86,17 @@ export class ReplicaCrypto implements PbftCrypto {
   }
 
   verifyRequest(request: ClientRequest): boolean {
-    return this.checkRequest(request);
+    if (typeof request !== "object" || request === null) return false;
+    let valid = this.requestVerdicts.get(request);
+    if (valid === undefined) {
+      valid = this.checkRequest(request);
+      this.requestVerdicts.set(request, valid);
+    }
+    return valid;
+  }
+
+  /** The verdict `verifyRequest` gave on this very object; undefined when it was not asked. */
+  verdictOf(request: ClientRequest): boolean | undefined {
+    return this.requestVerdicts.get(request);
   }
 }

@@ -10,7 +10,8 @@
 // Ready: one fsync covers everything produced meanwhile. Client requests and consensus messages
 // that carry client signatures pass through the verification stage first (request-verification.ts):
 // the signatures are verified in batches on worker threads, and the core's synchronous check then
-// answers from those verdicts, keeping the event loop free.
+// answers from those verdicts, keeping the event loop free. Replies go back over the connection
+// the client's latest verified request came from (reply-routes.ts).
 //
 // Execution. Committed batches execute in sequence order (block-pipeline.ts) as soon as they are
 // handed over; their block writes queue behind each other and resolve in order. Only when a
@@ -31,10 +32,11 @@ import { availableParallelism } from "node:os";
 
 import { createLedgerApplication } from "../app/ledger-application.js";
 import { requestFromTransaction } from "../app/request.js";
-import { TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
+import { type Transaction, TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
 import { PbftReplica, type ReplicaStatus } from "../consensus/pbft/replica.js";
-import type { CheckpointProof, ClientRequest, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
+import type { CheckpointProof, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
+import { cryptoBackends } from "../crypto/sodium.js";
 import { VerifyPool } from "../crypto/verify-pool.js";
 import { type BlockHeader, decodeBlockHeader } from "../ledger/block-header.js";
 import { type CommitCertificate, encodeCertificate, signBlock } from "../ledger/certificate.js";
@@ -54,7 +56,9 @@ import { BlockPipeline, type CommittedBlock } from "./block-pipeline.js";
 import { type ReplicaIdentity, replicaDialHandshake, replicaListenerHandshake } from "./handshake.js";
 import { ReplicaCrypto } from "./replica-crypto.js";
 import type { ReplicaMetricsSnapshot, RuntimeObserver } from "./replica-metrics.js";
-import { RequestVerification, type StagedInput } from "./request-verification.js";
+import { ReplyRoutes } from "./reply-routes.js";
+import { RequestVerification, type StagedInput, requestsCarried } from "./request-verification.js";
+import { signedItemOfTransaction } from "./signature-pool.js";
 import { type FetchedState, StateFetch, StateServer } from "./state-transfer.js";
 import { WireDecodeError, decodeWireFrame, encodeWireFrame } from "./wire.js";
 import type { PeerSession, WireBlock, WireFrame } from "./wire-types.js";
@@ -77,7 +81,7 @@ export interface ReplicaRuntimeOptions {
   readonly logger?: RuntimeLogger;
   /** A failure that leaves the replica unable to continue correctly; default: log and exit(70). */
   readonly onFatal?: (error: unknown) => void;
-  /** Threads verifying client signatures (request-verification.ts); default os.availableParallelism(); 0 verifies inline. */
+  /** Threads verifying client signatures (request-verification.ts); default os.availableParallelism() (at most VERIFY_WORKERS_MAX); 0 verifies inline. */
   readonly verifyWorkers?: number;
   /** Metrics hooks (replica-metrics.ts); default none. */
   readonly observer?: RuntimeObserver;
@@ -97,6 +101,11 @@ export interface RuntimeStatus extends ReplicaStatus {
   readonly counters: Readonly<Record<string, number>>;
 }
 
+/**
+ * Most verification threads: beyond the cores of any machine this runs on, each more is only
+ * memory and a thread start (a worker costs about 10 MiB).
+ */
+export const VERIFY_WORKERS_MAX = 64;
 /** A state fetch waits this long for a peer's answer before asking another. */
 const STATE_FETCH_TIMEOUT_MS = 5_000;
 /** After every peer failed once in a row, wait this long before the next round. */
@@ -153,19 +162,10 @@ export class ReplicaRuntime {
   private readonly links: Array<PeerLink<PeerSession> | undefined>;
   private readonly checkpointInterval: number;
   private readonly counts: Record<string, number> = {};
-  /**
-   * Client key (hex) → the connection its replies go to, and the nonce of the request that set
-   * it. A route is set only by a request whose signature verified (so a stranger cannot claim a
-   * client's replies with a forged request) and whose nonce is at least the one that set the
-   * current route (so replaying a client's old envelope, which anyone can read in the blocks,
-   * does not move its replies either).
-   */
-  private readonly routes = new Map<string, { readonly connection: Connection<PeerSession>; readonly nonce: number }>();
-  private readonly routesOf = new Map<Connection<PeerSession>, Set<string>>();
+  /** The client connection each client's replies go to (reply-routes.ts). */
+  private readonly routes: ReplyRoutes<Connection<PeerSession>>;
   /** The core's crypto; the runtime asks it for the verdict on a request before routing replies by it. */
   private readonly crypto: ReplicaCrypto;
-  /** The connection each client request came from, until its signature's verdict is in (stepVerified). */
-  private readonly requestSources = new WeakMap<ClientRequest, Connection<PeerSession>>();
   private readyBusy = false;
   private readyDone: Promise<void> = Promise.resolve();
   private executionTail: Promise<void> = Promise.resolve();
@@ -182,7 +182,7 @@ export class ReplicaRuntime {
   private stopped = false;
   private fatalError: unknown = undefined;
   /** Client signatures verified on worker threads before their inputs reach the core. */
-  private readonly verification: RequestVerification;
+  private readonly verification: RequestVerification<Connection<PeerSession>>;
   private readonly observer: RuntimeObserver;
 
   private constructor(options: ReplicaRuntimeOptions, store: ReplicaStore, pool: VerifyPool | undefined) {
@@ -200,12 +200,18 @@ export class ReplicaRuntime {
     const header = applied === undefined ? undefined : this.storedHeader(applied.height);
     const config: PbftConfig = { n: cluster.n, ...cluster.protocol };
     this.observer = options.observer ?? {};
-    this.verification = new RequestVerification({
+    this.verification = new RequestVerification<Connection<PeerSession>>({
       pool,
-      deliver: (input) => this.stepVerified(input),
+      deliver: (input, source) => this.stepVerified(input, source),
       hooks: this.observer,
     });
     this.crypto = new ReplicaCrypto(cluster, options.privateKey, { requestVerifier: this.verification.verifier });
+    this.routes = new ReplyRoutes<Connection<PeerSession>>({
+      verify: (request) => this.crypto.verifyRequest(request),
+      isOpen: (connection) => connection.state === "open",
+      perConnectionMax: ROUTES_PER_CONNECTION_MAX,
+      count: (name) => this.count(name),
+    });
     this.core = new PbftReplica(
       { id, config, crypto: this.crypto, replies: { lastReply: (client) => this.pipeline.executor.lastReply(client) } },
       { records: store.loadRecords(), lastExecuted, ...(header === undefined ? {} : { stateDigest: headerDigest(header) }) },
@@ -240,7 +246,7 @@ export class ReplicaRuntime {
     const own = parseAddress(cluster.replicas[id]!.address);
     this.listener = new Listener<PeerSession>(
       { host: options.listenHost ?? own.host, port: own.port, handshake: replicaListenerHandshake(this.identity), settings: { log } },
-      { onFrame: (connection, payload) => this.onFrame(connection, payload), onClose: (connection) => this.forgetRoutes(connection) },
+      { onFrame: (connection, payload) => this.onFrame(connection, payload), onClose: (connection) => this.routes.forget(connection) },
     );
     this.links = cluster.replicas.map((replica) => {
       if (replica.id === id) return undefined;
@@ -256,12 +262,16 @@ export class ReplicaRuntime {
   static async start(options: ReplicaRuntimeOptions): Promise<ReplicaRuntime> {
     const { cluster, id } = options;
     if (!Number.isSafeInteger(id) || id < 0 || id >= cluster.n) throw new RangeError(`replica id ${id} is not in the cluster (0 .. ${cluster.n - 1})`);
+    const verifyWorkers = options.verifyWorkers ?? Math.min(availableParallelism(), VERIFY_WORKERS_MAX);
+    if (!Number.isSafeInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > VERIFY_WORKERS_MAX) {
+      throw new RangeError(`verifyWorkers must be a whole number from 0 to ${VERIFY_WORKERS_MAX}, not ${verifyWorkers}`);
+    }
     const store = await ReplicaStore.open({ directory: options.dataDirectory, clusterId: cluster.clusterId, replicaId: id, ...(options.sync === undefined ? {} : { sync: options.sync }) });
-    // Worker threads keep a process alive: a start that fails must end them too.
-    const verifyWorkers = options.verifyWorkers ?? availableParallelism();
-    const pool = verifyWorkers > 0 ? new VerifyPool({ workerCount: verifyWorkers }) : undefined;
+    // Worker threads keep a process alive, and the store holds its lock: a start that fails must end both.
+    let pool: VerifyPool | undefined;
     let runtime: ReplicaRuntime;
     try {
+      pool = verifyWorkers > 0 ? new VerifyPool({ workerCount: verifyWorkers }) : undefined;
       runtime = new ReplicaRuntime(options, store, pool);
       await runtime.listener.listen();
     } catch (error) {
@@ -275,9 +285,10 @@ export class ReplicaRuntime {
     runtime.tickTimer = setInterval(() => runtime.onTick(), cluster.protocol.tickMs);
     runtime.process();
     const status = runtime.status();
-    if (pool !== undefined && pool.backendFallbackReason !== null) runtime.logger.warn({ reason: pool.backendFallbackReason }, "sodium-native did not load; verifying with node:crypto, about half as fast");
+    const { fallbackReason, ...backends } = cryptoBackends();
+    if (fallbackReason !== null) runtime.logger.warn({ ...backends, reason: fallbackReason }, "sodium-native is not in use for every primitive; node:crypto computes the rest, about half as fast");
     const verifyBackend = pool?.backend ?? runtime.verification.verifier.fallbackBackend;
-    runtime.logger.info({ view: status.view, height: status.height, address: cluster.replicas[id]!.address, verifyWorkers: pool?.workerCount ?? 0, verifyBackend }, "replica started");
+    runtime.logger.info({ view: status.view, height: status.height, address: cluster.replicas[id]!.address, verifyWorkers: pool?.workerCount ?? 0, verifyBackend, cryptoBackends: backends }, "replica started");
     return runtime;
   }
 
@@ -304,13 +315,18 @@ export class ReplicaRuntime {
       view: core.view,
       normal: core.normal,
       executedHeight: this.pipeline.height,
+      certifiedHeight: this.clientServices.certifiedHeight,
       stableCheckpoint: core.stableSeq,
       pendingRequests: core.pendingRequests,
+      heldReads: this.clientServices.heldReads,
       consensusCounters: this.core.counters(),
       runtimeCounters: this.counts,
       peers: this.links.flatMap((link, peer) =>
-        link === undefined ? [] : [{ peer, connected: link.state === "open", sendQueueFrames: link.sendQueueFrames, sendQueueBytes: link.sendQueueBytes }],
+        link === undefined
+          ? []
+          : [{ peer, connected: link.state === "open", sendQueueFrames: link.sendQueueFrames, sendQueueBytes: link.sendQueueBytes, transport: link.counters }],
       ),
+      inbound: this.listener.counters,
       verification: this.verification.stats(),
     };
   }
@@ -420,50 +436,39 @@ export class ReplicaRuntime {
     }
   }
 
+  /** Decoded once here: the request and the signature the verification stage checks both come from this decode. */
   private onClientRequest(connection: Connection<PeerSession>, envelope: Uint8Array): void {
-    let request: ClientRequest;
+    let transaction: Transaction;
     try {
-      request = requestFromTransaction(decodeTransaction(envelope));
+      transaction = decodeTransaction(envelope);
     } catch (error) {
       if (!(error instanceof TransactionDecodeError)) throw error;
       this.count("client-requests-malformed");
       return;
     }
-    this.requestSources.set(request, connection);
-    this.verification.submit(connection, { type: "request", request }, envelope.length);
+    const request = requestFromTransaction(transaction);
+    this.verification.submit(connection, { type: "request", request }, envelope.length, signedItemOfTransaction(transaction));
   }
 
-  /** An input whose client signatures have their verdicts now (request-verification.ts). */
-  private stepVerified(input: StagedInput): void {
+  /** An input whose client signatures have their verdicts now (request-verification.ts), from `source`. */
+  private stepVerified(input: StagedInput, source: Connection<PeerSession>): void {
     if (this.stopping || this.fatalError !== undefined) return;
-    if (input.type === "request") {
-      const source = this.requestSources.get(input.request);
-      // The verdict is cached by now, so this check costs a lookup, not a verification.
-      if (source !== undefined && source.state === "open" && this.crypto.verifyRequest(input.request)) this.route(input.request.client, input.request.timestamp, source);
-    }
+    // The verdict is cached by now, and the core's own check of the same request reuses it.
+    if (input.type === "request") this.routes.offer(input.request, source);
     this.core.step(input);
+    this.timeVerified(input);
     this.process();
   }
 
-  private route(client: string, nonce: number, connection: Connection<PeerSession>): void {
-    const previous = this.routes.get(client);
-    if (previous !== undefined && nonce < previous.nonce) return this.count("routes-stale");
-    let keys = this.routesOf.get(connection);
-    if (keys === undefined) {
-      keys = new Set();
-      this.routesOf.set(connection, keys);
-    }
-    if (!keys.has(client) && keys.size >= ROUTES_PER_CONNECTION_MAX) return this.count("routes-full");
-    keys.add(client);
-    if (previous !== undefined && previous.connection !== connection) this.routesOf.get(previous.connection)?.delete(client);
-    this.routes.set(client, { connection, nonce });
-  }
-
-  private forgetRoutes(connection: Connection<PeerSession>): void {
-    const keys = this.routesOf.get(connection);
-    if (keys === undefined) return;
-    for (const key of keys) if (this.routes.get(key)?.connection === connection) this.routes.delete(key);
-    this.routesOf.delete(connection);
+  /**
+   * Starts the latency clock (bulwark_request_execution_seconds) of the requests in `input` whose
+   * signatures were checked and found valid: a forged request, or one the core dropped before
+   * checking it, is never timed, so it cannot skew the figure or push real entries out.
+   */
+  private timeVerified(input: StagedInput): void {
+    if (this.observer.requestsVerified === undefined) return;
+    const verified = requestsCarried(input).filter((request) => this.crypto.verdictOf(request) === true);
+    if (verified.length > 0) this.observer.requestsVerified(verified);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -528,7 +533,7 @@ export class ReplicaRuntime {
   }
 
   private sendReply(client: string, nonce: number, view: number, height: number, result: Uint8Array): void {
-    const connection = this.routes.get(client)?.connection;
+    const connection = this.routes.connectionOf(client);
     if (connection === undefined) return;
     const frame: WireFrame = { kind: "client-reply", replica: this.id, view, height, client: Buffer.from(client, "hex"), nonce, result };
     this.sendBytes(connection, encodeWireFrame(frame));
@@ -576,7 +581,6 @@ export class ReplicaRuntime {
     this.clientServices.onCertified(header, bytes);
     this.certificateTail = this.certificateTail
       .then(() => this.store.attachCertificate(header.height, bytes))
-      .then(() => this.observer.blockCertified?.(header.height))
       .catch((error: unknown) => {
         // The block may be gone (a state transfer replaced the suffix above a checkpoint): not fatal.
         if (error instanceof RangeError) this.count("certificates-orphaned");

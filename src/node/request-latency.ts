@@ -1,10 +1,13 @@
-// When each client request was first seen at this replica, so its execution can be timed
-// (bulwark_request_execution_seconds). A request is named by (client, timestamp), which the core
-// executes at most once. Memory is bounded: past `entriesMax` the oldest arrivals are forgotten,
+// When each client request first reached this replica's core with a verified signature, so its
+// execution can be timed (bulwark_request_execution_seconds). The runtime reports a request only
+// once its signature checked out (replica-runtime.ts, `timeVerified`): a forged request, say one
+// with a far-future nonce, never enters, so it cannot skew the figure or push real arrivals out.
+// A request is named by (client, timestamp), which the core executes at most once. Memory is bounded: past `entriesMax` the oldest arrivals are forgotten,
 // so a request that waits longer than the newest `entriesMax` arrivals goes untimed, as do
 // requests that never execute (refused, superseded), which age out the same way.
 
 import type { ClientRequest } from "../consensus/pbft/types.js";
+import { positiveInteger } from "./signature-pool.js";
 
 export const REQUEST_LATENCY_ENTRIES_MAX_DEFAULT = 65_536;
 
@@ -15,9 +18,7 @@ export class RequestLatency {
   private readonly arrivals = new Map<string, number>();
 
   constructor(options: { readonly entriesMax?: number; readonly nowMs?: () => number } = {}) {
-    const entriesMax = options.entriesMax ?? REQUEST_LATENCY_ENTRIES_MAX_DEFAULT;
-    if (!Number.isSafeInteger(entriesMax) || entriesMax < 1) throw new RangeError(`entriesMax must be a positive integer, not ${entriesMax}`);
-    this.entriesMax = entriesMax;
+    this.entriesMax = positiveInteger("entriesMax", options.entriesMax ?? REQUEST_LATENCY_ENTRIES_MAX_DEFAULT);
     this.nowMs = options.nowMs ?? (() => performance.now());
   }
 

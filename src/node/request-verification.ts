@@ -18,17 +18,29 @@
 // earlier one makes the earlier one a "duplicate-request". Keeping each connection's TCP order
 // avoids both; across connections there is no order to keep.
 //
-// Memory. Inputs waiting for verdicts are bounded in count and bytes (their frames' sizes); an
-// input over either bound is dropped and counted: clients retransmit their requests, and the
-// protocol retransmits consensus messages (status exchange). Verdicts are bounded by the
-// PrecomputedVerifier, and forgotten when the requests they answered for execute.
+// Memory. Inputs waiting for verdicts are bounded in count and bytes (their frames' sizes), with
+// separate budgets for replicas' consensus messages and for clients' requests, and within the
+// clients' budget a share per client connection: one client flooding forged signatures fills its
+// own share, never the room its peers' pre-prepares need (a dropped pre-prepare costs a view
+// change). An input over a bound is dropped and counted: clients retransmit their requests, and
+// the protocol retransmits consensus messages (status exchange). Verdicts are bounded by the
+// PrecomputedVerifier (valid and invalid ones apart, so forged signatures never push out the
+// verdicts the core needs), and forgotten when the requests they answered for execute.
+//
+// Backpressure. At most `batchesInFlightMax` batches are at the pool at once; beyond that the
+// signatures keep collecting into batches that leave as answers come back, so a saturated pool
+// makes batches larger rather than the queue longer. A pool that still answers "queue-full"
+// gets the batch again later; only a pool that fails otherwise sends inputs on unverified.
 
 import type { ClientRequest, Input, PrePrepare, PreparedCertificate, ViewChange } from "../consensus/pbft/types.js";
-import type { SignedItem } from "../crypto/verify-pool.js";
-import { type PrecomputedVerdictStats, PrecomputedVerifier, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
+import { type SignedItem, VerifyPoolError } from "../crypto/verify-pool.js";
+import { type PrecomputedVerdictStats, PrecomputedVerifier, positiveInteger, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
 
 /** The core inputs that can carry client requests. */
 export type StagedInput = Extract<Input, { type: "message" | "request" }>;
+
+/** Who sent an input: a client (a "request" input) or a replica (a "message" input, even one relaying a request). */
+export type InputOrigin = "replica" | "client";
 
 /** Where verdicts come from: the VerifyPool, or a stand-in in tests. */
 export interface VerdictSource {
@@ -50,30 +62,34 @@ export interface VerdictSourceStats {
 
 /** Observers, for metrics; each is optional and must be cheap. */
 export interface VerificationHooks {
-  /** The client requests an input carries, as it arrives (before any verification). */
-  requestsArrived?(requests: readonly ClientRequest[]): void;
   /** A batch of `items` signatures came back from the pool after `seconds`. */
   batchVerified?(seconds: number, items: number): void;
   /** A batch failed (its inputs went on to the core, which verifies them inline). */
   batchFailed?(error: unknown): void;
 }
 
-export interface RequestVerificationOptions {
+export interface RequestVerificationOptions<S extends object> {
   /** Undefined: no pool, every input goes straight to the core, which verifies inline. */
   readonly pool: VerdictSource | undefined;
-  /** Receives the verdicts; the core's crypto must consult the same instance (`verifier`). Default: a new one with the bounds below. */
+  /** Receives the verdicts; the core's crypto must consult the same instance (`verifier`). Default: a new one with the bound below. */
   readonly verifier?: PrecomputedVerifier;
-  /** Bounds of the default verifier. */
+  /** Valid verdicts the default verifier keeps. */
   readonly verdictsMax?: number;
-  readonly verdictBytesMax?: number;
-  /** Hands an input to the core (its verdicts are in the verifier by then). */
-  readonly deliver: (input: StagedInput) => void;
+  /** Hands an input to the core (its verdicts are in the verifier by then), with the source it was submitted from. */
+  readonly deliver: (input: StagedInput, source: S) => void;
   /** A batch is sent to the pool once it holds this many signatures, without waiting for the turn to end. */
   readonly batchItemsMax?: number;
-  /** Most inputs waiting for verdicts (or behind one of their source that is). */
-  readonly waitingInputsMax?: number;
-  /** Most bytes of frames waiting, as the caller counts them. */
-  readonly waitingBytesMax?: number;
+  /** Batches at the pool and not answered yet; past it, signatures wait in the stage. */
+  readonly batchesInFlightMax?: number;
+  /** Most replica inputs (consensus messages) waiting for verdicts or behind one of their source that is, and their bytes. */
+  readonly replicaInputsMax?: number;
+  readonly replicaBytesMax?: number;
+  /** The same for client requests, over all client connections. */
+  readonly clientInputsMax?: number;
+  readonly clientBytesMax?: number;
+  /** The share of one client connection (one source) of the clients' budget. */
+  readonly clientSourceInputsMax?: number;
+  readonly clientSourceBytesMax?: number;
   readonly hooks?: VerificationHooks;
   /** Runs `flush` after the current turn's input has been read; default: setImmediate. */
   readonly schedule?: (flush: () => void) => void;
@@ -81,87 +97,124 @@ export interface RequestVerificationOptions {
   readonly nowMs?: () => number;
 }
 
-export interface RequestVerificationStats {
+export interface WaitingStats {
   /** Inputs waiting for verdicts or for an earlier input of their source. */
-  readonly waitingInputs: number;
-  readonly waitingBytes: number;
-  /** Signatures collected for the next batch. */
+  readonly inputs: number;
+  readonly bytes: number;
+}
+
+export interface RequestVerificationStats {
+  readonly waiting: Readonly<Record<InputOrigin, WaitingStats>>;
+  /** Inputs dropped because a waiting bound was reached. */
+  readonly inputsDropped: Readonly<Record<InputOrigin, number>>;
+  /** Signatures collected and not sent to the pool yet. */
   readonly collectingItems: number;
   /** Batches sent to the pool and not answered yet. */
   readonly batchesInFlight: number;
   readonly batchesVerified: number;
   readonly batchesFailed: number;
-  /** Signatures sent to the pool. */
+  /** Batches the pool refused as "queue-full" and that were sent again later. */
+  readonly batchesDeferred: number;
+  /** Signatures the pool answered. */
   readonly itemsVerified: number;
-  /** Inputs dropped because a waiting bound was reached. */
-  readonly inputsDropped: number;
   readonly verdicts: PrecomputedVerdictStats;
   /** The pool's own figures; undefined without a pool. */
   readonly pool: VerdictSourceStats | undefined;
 }
 
 export const VERIFY_BATCH_ITEMS_MAX_DEFAULT = 1_024;
-export const VERIFY_WAITING_INPUTS_MAX_DEFAULT = 4_096;
-export const VERIFY_WAITING_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
-/** Verdicts kept: a few watermark windows of full default batches (512 × 256). */
+/** Enough to keep every worker of a large machine busy (the pool splits a batch across its workers). */
+export const VERIFY_BATCHES_IN_FLIGHT_MAX_DEFAULT = 16;
+export const VERIFY_REPLICA_INPUTS_MAX_DEFAULT = 4_096;
+export const VERIFY_REPLICA_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+export const VERIFY_CLIENT_INPUTS_MAX_DEFAULT = 4_096;
+export const VERIFY_CLIENT_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
+/**
+ * One client connection's share: a gateway carries many users' requests over one connection, and
+ * its requests wait only for one batch's verdicts (milliseconds), so a few hundred suffice.
+ */
+export const VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT = 1_024;
+export const VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+/** Valid verdicts kept: a few watermark windows of full default batches (512 × 256). */
 export const VERIFY_VERDICTS_MAX_DEFAULT = 262_144;
-export const VERIFY_VERDICT_BYTES_MAX_DEFAULT = 128 * 1024 * 1024;
 
-interface Waiting {
-  readonly source: object;
+interface Waiting<S> {
+  readonly source: S;
+  readonly origin: InputOrigin;
   readonly input: StagedInput;
   readonly bytes: number;
   /** Batches this input still needs the verdicts of. */
   outstanding: number;
 }
 
-interface Batch {
+/** One source's inputs in arrival order, and their bytes. */
+interface SourceQueue<S> {
+  readonly entries: Waiting<S>[];
+  bytes: number;
+}
+
+interface Batch<S> {
   readonly items: SignedItem[];
   readonly keys: string[];
-  readonly waiters: Waiting[];
+  readonly waiters: Waiting<S>[];
   sentAtMs: number;
 }
 
-export class RequestVerification {
+interface Budget {
+  readonly inputsMax: number;
+  readonly bytesMax: number;
+  inputs: number;
+  bytes: number;
+}
+
+export class RequestVerification<S extends object = object> {
   /** The verdicts; pass it to the core's crypto (ReplicaCrypto's `requestVerifier`). */
   readonly verifier: PrecomputedVerifier;
   private readonly pool: VerdictSource | undefined;
-  private readonly deliver: (input: StagedInput) => void;
+  private readonly deliver: (input: StagedInput, source: S) => void;
   private readonly batchItemsMax: number;
-  private readonly waitingInputsMax: number;
-  private readonly waitingBytesMax: number;
+  private readonly batchesInFlightMax: number;
+  private readonly budgets: Readonly<Record<InputOrigin, Budget>>;
+  private readonly clientSourceInputsMax: number;
+  private readonly clientSourceBytesMax: number;
   private readonly hooks: VerificationHooks;
   private readonly schedule: (flush: () => void) => void;
   private readonly nowMs: () => number;
   /** Per source, its inputs in arrival order; a source with nothing waiting has no entry. */
-  private readonly queues = new Map<object, Waiting[]>();
-  /** Key of every signature in a batch not answered yet → that batch. */
-  private readonly inFlight = new Map<string, Batch>();
+  private readonly queues = new Map<S, SourceQueue<S>>();
+  /** Key of every signature in a batch not answered yet (sent or not) → that batch. */
+  private readonly inFlight = new Map<string, Batch<S>>();
   /** The key computed for a request object, so that `executed` can forget its verdict cheaply. */
   private readonly keyOf = new WeakMap<ClientRequest, string>();
-  private collecting: Batch | undefined;
+  /** Batches not sent yet, oldest first; the last one may still be collecting. */
+  private readonly unsent: Batch<S>[] = [];
   private flushScheduled = false;
-  private waitingInputs = 0;
-  private waitingBytes = 0;
+  private readonly dropped: Record<InputOrigin, number> = { replica: 0, client: 0 };
   private batchesInFlight = 0;
   private batchesVerified = 0;
   private batchesFailed = 0;
+  private batchesDeferred = 0;
   private itemsVerified = 0;
-  private inputsDropped = 0;
   private closed = false;
 
-  constructor(options: RequestVerificationOptions) {
+  constructor(options: RequestVerificationOptions<S>) {
     this.pool = options.pool;
-    this.verifier =
-      options.verifier ??
-      new PrecomputedVerifier({
-        verdictsMax: options.verdictsMax ?? VERIFY_VERDICTS_MAX_DEFAULT,
-        verdictBytesMax: options.verdictBytesMax ?? VERIFY_VERDICT_BYTES_MAX_DEFAULT,
-      });
+    this.verifier = options.verifier ?? new PrecomputedVerifier({ verdictsMax: options.verdictsMax ?? VERIFY_VERDICTS_MAX_DEFAULT });
     this.deliver = options.deliver;
     this.batchItemsMax = positiveInteger("batchItemsMax", options.batchItemsMax ?? VERIFY_BATCH_ITEMS_MAX_DEFAULT);
-    this.waitingInputsMax = positiveInteger("waitingInputsMax", options.waitingInputsMax ?? VERIFY_WAITING_INPUTS_MAX_DEFAULT);
-    this.waitingBytesMax = positiveInteger("waitingBytesMax", options.waitingBytesMax ?? VERIFY_WAITING_BYTES_MAX_DEFAULT);
+    this.batchesInFlightMax = positiveInteger("batchesInFlightMax", options.batchesInFlightMax ?? VERIFY_BATCHES_IN_FLIGHT_MAX_DEFAULT);
+    const budget = (name: InputOrigin, inputsMax: number, bytesMax: number): Budget => ({
+      inputsMax: positiveInteger(`${name}InputsMax`, inputsMax),
+      bytesMax: positiveInteger(`${name}BytesMax`, bytesMax),
+      inputs: 0,
+      bytes: 0,
+    });
+    this.budgets = {
+      replica: budget("replica", options.replicaInputsMax ?? VERIFY_REPLICA_INPUTS_MAX_DEFAULT, options.replicaBytesMax ?? VERIFY_REPLICA_BYTES_MAX_DEFAULT),
+      client: budget("client", options.clientInputsMax ?? VERIFY_CLIENT_INPUTS_MAX_DEFAULT, options.clientBytesMax ?? VERIFY_CLIENT_BYTES_MAX_DEFAULT),
+    };
+    this.clientSourceInputsMax = positiveInteger("clientSourceInputsMax", options.clientSourceInputsMax ?? VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT);
+    this.clientSourceBytesMax = positiveInteger("clientSourceBytesMax", options.clientSourceBytesMax ?? VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT);
     this.hooks = options.hooks ?? {};
     this.schedule = options.schedule ?? ((flush) => void setImmediate(flush));
     this.nowMs = options.nowMs ?? (() => performance.now());
@@ -170,28 +223,29 @@ export class RequestVerification {
   /**
    * Takes an input from `source` (its connection) whose frame was `bytes` long: hands it to the
    * core now when nothing of its source waits and every signature it carries has a verdict, and
-   * otherwise once they do. Returns false when it was dropped (a waiting bound was reached).
+   * otherwise once they do. `signed` is the signature of a client request input whose envelope
+   * the caller has already decoded (it is not decoded again). Returns false when the input was
+   * dropped (its budget or its source's share was used up).
    */
-  submit(source: object, input: StagedInput, bytes: number): boolean {
+  submit(source: S, input: StagedInput, bytes: number, signed?: SignedItem): boolean {
     if (this.closed) return false;
-    const requests = requestsCarried(input);
-    if (requests.length > 0) this.hooks.requestsArrived?.(requests);
     if (this.pool === undefined) {
-      this.deliver(input);
+      this.deliver(input, source);
       return true;
     }
-    const unverified = this.unverified(requests);
+    const origin: InputOrigin = input.type === "request" ? "client" : "replica";
     const queue = this.queues.get(source);
+    const admitted = this.admits(origin, queue, bytes);
+    // An input that would have to wait and has no room is dropped before anything is decoded.
+    if (!admitted && queue !== undefined) return this.drop(origin);
+    const unverified = this.unverified(input, signed);
     if (queue === undefined && unverified.length === 0) {
-      this.deliver(input);
+      this.deliver(input, source);
       return true;
     }
-    if (this.waitingInputs + 1 > this.waitingInputsMax || this.waitingBytes + bytes > this.waitingBytesMax) {
-      this.inputsDropped++;
-      return false;
-    }
-    const waiting: Waiting = { source, input, bytes, outstanding: 0 };
-    const batches = new Set<Batch>();
+    if (!admitted) return this.drop(origin);
+    const waiting: Waiting<S> = { source, origin, input, bytes, outstanding: 0 };
+    const batches = new Set<Batch<S>>();
     for (const { key, item } of unverified) {
       const batch = this.inFlight.get(key) ?? this.collect(key, item);
       if (!batches.has(batch)) {
@@ -200,15 +254,18 @@ export class RequestVerification {
       }
     }
     waiting.outstanding = batches.size;
-    if (queue === undefined) this.queues.set(source, [waiting]);
-    else queue.push(waiting);
-    this.waitingInputs++;
-    this.waitingBytes += bytes;
-    if (this.collecting !== undefined && !this.flushScheduled) {
+    if (queue === undefined) this.queues.set(source, { entries: [waiting], bytes });
+    else {
+      queue.entries.push(waiting);
+      queue.bytes += bytes;
+    }
+    this.budgets[origin].inputs++;
+    this.budgets[origin].bytes += bytes;
+    if (this.unsent.length > 0 && !this.flushScheduled) {
       this.flushScheduled = true;
       this.schedule(() => {
         this.flushScheduled = false;
-        this.flush();
+        this.send();
       });
     }
     // An input with nothing to verify waits only behind its source's earlier ones, and leaves when they do.
@@ -228,15 +285,16 @@ export class RequestVerification {
   }
 
   stats(): RequestVerificationStats {
+    const waiting = (budget: Budget): WaitingStats => ({ inputs: budget.inputs, bytes: budget.bytes });
     return {
-      waitingInputs: this.waitingInputs,
-      waitingBytes: this.waitingBytes,
-      collectingItems: this.collecting?.items.length ?? 0,
+      waiting: { replica: waiting(this.budgets.replica), client: waiting(this.budgets.client) },
+      inputsDropped: { ...this.dropped },
+      collectingItems: this.unsent.reduce((items, batch) => items + batch.items.length, 0),
       batchesInFlight: this.batchesInFlight,
       batchesVerified: this.batchesVerified,
       batchesFailed: this.batchesFailed,
+      batchesDeferred: this.batchesDeferred,
       itemsVerified: this.itemsVerified,
-      inputsDropped: this.inputsDropped,
       verdicts: this.verifier.stats(),
       pool: this.pool?.stats?.(),
     };
@@ -248,87 +306,121 @@ export class RequestVerification {
     this.closed = true;
     this.queues.clear();
     this.inFlight.clear();
-    this.collecting = undefined;
-    this.waitingInputs = 0;
-    this.waitingBytes = 0;
+    this.unsent.length = 0;
+    for (const budget of Object.values(this.budgets)) {
+      budget.inputs = 0;
+      budget.bytes = 0;
+    }
     await this.pool?.close?.();
   }
 
-  /** The signatures of `requests` that have no verdict yet, with their keys. */
-  private unverified(requests: readonly ClientRequest[]): { key: string; item: SignedItem }[] {
+  /** Whether an input of `origin` and `bytes` fits its budget and, from a client, its source's share. */
+  private admits(origin: InputOrigin, queue: SourceQueue<S> | undefined, bytes: number): boolean {
+    const budget = this.budgets[origin];
+    if (budget.inputs + 1 > budget.inputsMax || budget.bytes + bytes > budget.bytesMax) return false;
+    if (origin === "replica") return true;
+    const queued = queue?.entries.length ?? 0;
+    const queuedBytes = queue?.bytes ?? 0;
+    return queued + 1 <= this.clientSourceInputsMax && queuedBytes + bytes <= this.clientSourceBytesMax;
+  }
+
+  private drop(origin: InputOrigin): false {
+    this.dropped[origin]++;
+    return false;
+  }
+
+  /** The signatures carried by `input` that have no verdict yet, with their keys. */
+  private unverified(input: StagedInput, signed: SignedItem | undefined): { key: string; item: SignedItem }[] {
     const unverified: { key: string; item: SignedItem }[] = [];
-    for (const request of requests) {
+    for (const request of requestsCarried(input)) {
       let key = this.keyOf.get(request);
-      let item: SignedItem | undefined;
+      if (key !== undefined && this.verifier.knows(key)) continue;
+      // The caller's item, or the envelope decoded here. An envelope that does not decode needs
+      // no signature check: the core refuses it first.
+      const item =
+        input.type === "request" && signed !== undefined
+          ? signed
+          : request.operation instanceof Uint8Array
+            ? signedItemOfEnvelope(request.operation)
+            : undefined;
+      if (item === undefined) continue;
       if (key === undefined) {
-        // An envelope that does not decode needs no signature check: the core refuses it first.
-        item = request.operation instanceof Uint8Array ? signedItemOfEnvelope(request.operation) : undefined;
-        if (item === undefined) continue;
         key = signedItemKey(item);
         this.keyOf.set(request, key);
-      }
-      if (this.verifier.knows(key)) continue;
-      if (item === undefined) {
-        // Known key but its verdict was forgotten: the item is needed again.
-        item = signedItemOfEnvelope(request.operation);
-        if (item === undefined) continue;
+        if (this.verifier.knows(key)) continue;
       }
       unverified.push({ key, item });
     }
     return unverified;
   }
 
-  /** Adds one signature to the batch being collected; sends that batch first when it is full. */
-  private collect(key: string, item: SignedItem): Batch {
-    if (this.collecting !== undefined && this.collecting.items.length >= this.batchItemsMax) this.flush();
-    this.collecting ??= { items: [], keys: [], waiters: [], sentAtMs: 0 };
-    const batch = this.collecting;
+  /** Adds one signature to the batch being collected; a full batch leaves (when the cap allows) and a new one starts. */
+  private collect(key: string, item: SignedItem): Batch<S> {
+    let batch = this.unsent.at(-1);
+    if (batch === undefined || batch.items.length >= this.batchItemsMax) {
+      if (batch !== undefined) this.send();
+      batch = { items: [], keys: [], waiters: [], sentAtMs: 0 };
+      this.unsent.push(batch);
+    }
     batch.items.push(item);
     batch.keys.push(key);
     this.inFlight.set(key, batch);
     return batch;
   }
 
-  private flush(): void {
-    const batch = this.collecting;
-    if (batch === undefined || this.closed || this.pool === undefined) return;
-    this.collecting = undefined;
-    batch.sentAtMs = this.nowMs();
-    this.batchesInFlight++;
-    this.itemsVerified += batch.items.length;
-    this.pool.verifyBatch(batch.items).then(
-      (verdicts) => this.onVerdicts(batch, verdicts),
-      (error: unknown) => this.onFailure(batch, error),
-    );
+  /** Sends unsent batches, oldest first, while fewer than batchesInFlightMax are at the pool. */
+  private send(): void {
+    const pool = this.pool;
+    if (this.closed || pool === undefined) return;
+    while (this.batchesInFlight < this.batchesInFlightMax) {
+      const batch = this.unsent.shift();
+      if (batch === undefined) return;
+      batch.sentAtMs = this.nowMs();
+      this.batchesInFlight++;
+      pool.verifyBatch(batch.items).then(
+        (verdicts) => this.onVerdicts(batch, verdicts),
+        (error: unknown) => this.onFailure(batch, error),
+      );
+    }
   }
 
-  private onVerdicts(batch: Batch, verdicts: Uint8Array): void {
+  private onVerdicts(batch: Batch<S>, verdicts: Uint8Array): void {
     this.batchesInFlight--;
     if (this.closed) return;
     this.batchesVerified++;
+    this.itemsVerified += batch.items.length;
     this.hooks.batchVerified?.((this.nowMs() - batch.sentAtMs) / 1000, batch.items.length);
     batch.keys.forEach((key, index) => {
       this.verifier.remember(key, verdicts[index] === 1);
       if (this.inFlight.get(key) === batch) this.inFlight.delete(key);
     });
     this.settle(batch);
+    this.send();
   }
 
   /**
-   * A pool error (its queue full, a worker that died, the pool broken) must not lose the inputs:
-   * they go on to the core without verdicts and are verified there, inline. A closed stage drops them.
+   * A pool that is full ("queue-full") while batches of ours are in it is backpressure: the
+   * batch goes back to the front and leaves when one of those comes back. Any other error (a
+   * worker that died, the pool broken) must not lose the inputs: they go on to the core without
+   * verdicts and are verified there, inline. A closed stage drops them.
    */
-  private onFailure(batch: Batch, error: unknown): void {
+  private onFailure(batch: Batch<S>, error: unknown): void {
     this.batchesInFlight--;
     if (this.closed) return;
+    if (error instanceof VerifyPoolError && error.code === "queue-full" && this.batchesInFlight > 0) {
+      this.batchesDeferred++;
+      this.unsent.unshift(batch);
+      return;
+    }
     this.batchesFailed++;
     this.hooks.batchFailed?.(error);
     for (const key of batch.keys) if (this.inFlight.get(key) === batch) this.inFlight.delete(key);
     this.settle(batch);
+    this.send();
   }
 
-  private settle(batch: Batch): void {
-    const sources = new Set<object>();
+  private settle(batch: Batch<S>): void {
+    const sources = new Set<S>();
     for (const waiting of batch.waiters) {
       waiting.outstanding--;
       if (waiting.outstanding === 0) sources.add(waiting.source);
@@ -337,18 +429,20 @@ export class RequestVerification {
   }
 
   /** Delivers the source's inputs from the front for as long as they have all their verdicts. */
-  private release(source: object): void {
+  private release(source: S): void {
     const queue = this.queues.get(source);
     if (queue === undefined) return;
-    while (queue.length > 0 && (queue[0] as Waiting).outstanding === 0) {
-      const waiting = queue.shift() as Waiting;
-      this.waitingInputs--;
-      this.waitingBytes -= waiting.bytes;
-      this.deliver(waiting.input);
+    while (queue.entries.length > 0 && (queue.entries[0] as Waiting<S>).outstanding === 0) {
+      const waiting = queue.entries.shift() as Waiting<S>;
+      queue.bytes -= waiting.bytes;
+      const budget = this.budgets[waiting.origin];
+      budget.inputs--;
+      budget.bytes -= waiting.bytes;
+      this.deliver(waiting.input, source);
       // Delivery may have stopped the stage (a fatal error, a stop).
       if (this.closed) return;
     }
-    if (queue.length === 0) this.queues.delete(source);
+    if (queue.entries.length === 0) this.queues.delete(source);
   }
 }
 
@@ -380,9 +474,4 @@ function requestsOfViewChanges(viewChanges: readonly ViewChange[], prePrepares: 
   for (const vc of viewChanges) vc.prepared.forEach((certificate: PreparedCertificate) => add(certificate.prePrepare));
   prePrepares.forEach(add);
   return requests;
-}
-
-function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);
-  return value;
 }

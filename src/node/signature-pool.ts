@@ -5,24 +5,34 @@
 // the exact (public key, message, signature) it was computed for, so the outcome is the same as
 // verifying inline.
 
-import { TransactionDecodeError, TransactionEncodeError, decodeTransaction, transactionSigningMessage } from "../app/transaction.js";
+import { createHash } from "node:crypto";
+
+import { type Transaction, TransactionDecodeError, TransactionEncodeError, decodeTransaction, transactionSigningMessage } from "../app/transaction.js";
 import { Ed25519Verifier } from "../crypto/ed25519.js";
 import { type Ed25519VerifyBackend, type SignedItem, type VerifyPool, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
 
 /** Stands in for an envelope that does not decode: the pool's verdict for it is 0. */
 const UNDECODABLE: SignedItem = Object.freeze({ publicKey: new Uint8Array(0), message: new Uint8Array(0), signature: new Uint8Array(0) });
 
-/** Generous defaults: a replay keeps one block's verdicts, a replica passes tighter bounds. */
+/** Generous default: a replay keeps one block's verdicts, a replica passes a tighter bound. */
 export const PRECOMPUTED_VERDICTS_MAX_DEFAULT = 1_048_576;
-export const PRECOMPUTED_VERDICT_BYTES_MAX_DEFAULT = 256 * 1024 * 1024;
-/** What one remembered verdict costs beyond its key's characters (Map entry, string header). */
-const VERDICT_OVERHEAD_BYTES = 64;
+/**
+ * Invalid verdicts kept, apart from the valid ones: a flood of forged signatures then forgets
+ * only other invalid verdicts, never the valid ones the core still needs. They are needed only
+ * between the pool's answer and the core's check of the input that carried them, so this covers
+ * many full batches.
+ */
+export const PRECOMPUTED_INVALID_VERDICTS_MAX_DEFAULT = 16_384;
+
+/** The signature a decoded transaction carries. */
+export function signedItemOfTransaction(transaction: Transaction): SignedItem {
+  return { publicKey: transaction.clientKey, message: transactionSigningMessage(transaction), signature: transaction.signature };
+}
 
 /** The signature an envelope carries, or undefined when the envelope does not decode. */
 export function signedItemOfEnvelope(envelope: Uint8Array): SignedItem | undefined {
   try {
-    const transaction = decodeTransaction(envelope);
-    return { publicKey: transaction.clientKey, message: transactionSigningMessage(transaction), signature: transaction.signature };
+    return signedItemOfTransaction(decodeTransaction(envelope));
   } catch (error) {
     if (!(error instanceof TransactionDecodeError) && !(error instanceof TransactionEncodeError)) throw error;
     return undefined;
@@ -38,8 +48,10 @@ export function verifyEnvelopes(pool: VerifyPool, envelopes: readonly Uint8Array
 }
 
 export interface PrecomputedVerdictStats {
+  /** Valid verdicts kept. */
   readonly verdicts: number;
-  readonly bytes: number;
+  /** Invalid verdicts kept (a separate, smaller table). */
+  readonly invalidVerdicts: number;
   /** Checks answered from a verdict. */
   readonly hits: number;
   /** Checks verified inline for want of one. */
@@ -49,10 +61,10 @@ export interface PrecomputedVerdictStats {
 }
 
 export interface PrecomputedVerifierOptions {
-  /** Most verdicts kept; beyond it the oldest is forgotten (and verified again if asked for). */
+  /** Most valid verdicts kept; beyond it the oldest is forgotten (and verified again if asked for). */
   readonly verdictsMax?: number;
-  /** Most bytes of verdict keys kept (a key holds the whole signed message). */
-  readonly verdictBytesMax?: number;
+  /** Most invalid verdicts kept, in their own table. */
+  readonly invalidVerdictsMax?: number;
   /** Verifies what has no verdict; default: the "auto" backend (sodium-native when it loads). */
   readonly fallback?: Ed25519VerifyBackend;
 }
@@ -61,22 +73,20 @@ export interface PrecomputedVerifierOptions {
  * An Ed25519Verifier that answers from verdicts computed elsewhere for the exact triples they
  * were computed for, and verifies anything else itself. Both paths apply the one verdict policy
  * of ed25519.ts, so which one answers never changes a verdict. Memory is bounded: past either
- * bound the oldest verdicts are forgotten, which costs only a verification inline.
+ * bound the oldest verdicts are forgotten, which costs only a verification inline. Every key is
+ * a 32-byte digest (`signedItemKey`), so an entry costs the same whatever the message's size.
  */
 export class PrecomputedVerifier extends Ed25519Verifier {
-  readonly verdictsMax: number;
-  readonly verdictBytesMax: number;
   private readonly fallback: Ed25519VerifyBackend;
-  private readonly verdicts = new Map<string, boolean>();
-  private bytes = 0;
+  private readonly valid: BoundedKeys;
+  private readonly invalid: BoundedKeys;
   private hitCount = 0;
   private missCount = 0;
-  private evictionCount = 0;
 
   constructor(options: PrecomputedVerifierOptions = {}) {
     super();
-    this.verdictsMax = positiveInteger("verdictsMax", options.verdictsMax ?? PRECOMPUTED_VERDICTS_MAX_DEFAULT);
-    this.verdictBytesMax = positiveInteger("verdictBytesMax", options.verdictBytesMax ?? PRECOMPUTED_VERDICT_BYTES_MAX_DEFAULT);
+    this.valid = new BoundedKeys(positiveInteger("verdictsMax", options.verdictsMax ?? PRECOMPUTED_VERDICTS_MAX_DEFAULT));
+    this.invalid = new BoundedKeys(positiveInteger("invalidVerdictsMax", options.invalidVerdictsMax ?? PRECOMPUTED_INVALID_VERDICTS_MAX_DEFAULT));
     this.fallback = options.fallback ?? createEd25519VerifyBackend("auto");
   }
 
@@ -95,61 +105,109 @@ export class PrecomputedVerifier extends Ed25519Verifier {
 
   /** Records the verdict for the triple whose `signedItemKey` is `key`. */
   remember(key: string, valid: boolean): void {
-    const bytes = key.length + VERDICT_OVERHEAD_BYTES;
-    if (bytes > this.verdictBytesMax) return;
-    if (this.verdicts.has(key)) this.forget(key);
-    while (this.verdicts.size >= this.verdictsMax || this.bytes + bytes > this.verdictBytesMax) {
-      const oldest = this.verdicts.keys().next();
-      if (oldest.done === true) break;
-      this.forget(oldest.value);
-      this.evictionCount++;
-    }
-    this.verdicts.set(key, valid);
-    this.bytes += bytes;
+    (valid ? this.invalid : this.valid).delete(key);
+    (valid ? this.valid : this.invalid).add(key);
   }
 
   /** Whether a verdict for `key` is kept. */
   knows(key: string): boolean {
-    return this.verdicts.has(key);
+    return this.valid.has(key) || this.invalid.has(key);
   }
 
   forget(key: string): void {
-    if (this.verdicts.delete(key)) this.bytes -= key.length + VERDICT_OVERHEAD_BYTES;
+    if (!this.valid.delete(key)) this.invalid.delete(key);
   }
 
   /** Forgets every verdict (a replay calls it between blocks, so memory stays bounded by one block). */
   clear(): void {
-    this.verdicts.clear();
-    this.bytes = 0;
+    this.valid.clear();
+    this.invalid.clear();
   }
 
   stats(): PrecomputedVerdictStats {
-    return { verdicts: this.verdicts.size, bytes: this.bytes, hits: this.hitCount, misses: this.missCount, evictions: this.evictionCount };
+    return {
+      verdicts: this.valid.size,
+      invalidVerdicts: this.invalid.size,
+      hits: this.hitCount,
+      misses: this.missCount,
+      evictions: this.valid.evictions + this.invalid.evictions,
+    };
   }
 
   override verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
     if (!(publicKey instanceof Uint8Array) || !(message instanceof Uint8Array) || !(signature instanceof Uint8Array)) return false;
-    const known = this.verdicts.get(signedItemKey({ publicKey, message, signature }));
-    if (known !== undefined) {
+    const key = signedItemKey({ publicKey, message, signature });
+    if (this.valid.has(key)) {
       this.hitCount++;
-      return known;
+      return true;
+    }
+    if (this.invalid.has(key)) {
+      this.hitCount++;
+      return false;
     }
     this.missCount++;
     return this.fallback.verify(publicKey, message, signature);
   }
 }
 
-function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length).toString("latin1");
+/** A set of keys that forgets its oldest past `sizeMax` (a Set iterates in insertion order). */
+class BoundedKeys {
+  private readonly sizeMax: number;
+  private readonly keys = new Set<string>();
+  evictions = 0;
+
+  constructor(sizeMax: number) {
+    this.sizeMax = sizeMax;
+  }
+
+  get size(): number {
+    return this.keys.size;
+  }
+
+  has(key: string): boolean {
+    return this.keys.has(key);
+  }
+
+  add(key: string): void {
+    // Re-adding moves the key to the young end, so a verdict just recomputed is the last to go.
+    this.keys.delete(key);
+    while (this.keys.size >= this.sizeMax) {
+      const oldest = this.keys.values().next();
+      if (oldest.done === true) break;
+      this.keys.delete(oldest.value);
+      this.evictions++;
+    }
+    this.keys.add(key);
+  }
+
+  delete(key: string): boolean {
+    return this.keys.delete(key);
+  }
+
+  clear(): void {
+    this.keys.clear();
+  }
 }
 
-/** The exact triple as one string; lengths first, so no two different triples share a key. */
+const lengthPrefix = Buffer.alloc(8);
+
+/**
+ * The exact triple as a 32-character key: SHA-256 over the public key's and the signature's
+ * lengths, then the key, the signature and the message, as a binary (one byte per character) string. A digest
+ * rather than the bytes themselves because V8 hashes a string longer than 16,383 characters by
+ * its length alone: keys holding whole messages of equal size would all share one bucket of the
+ * Map. The lengths keep two malformed triples (a key or signature of the wrong size) from
+ * running into each other.
+ */
 export function signedItemKey(item: SignedItem): string {
   const { publicKey, message, signature } = item;
-  return `${publicKey.length}:${signature.length}:${latin1(publicKey)}${latin1(signature)}${latin1(message)}`;
+  lengthPrefix.writeUInt32BE(publicKey.length, 0);
+  lengthPrefix.writeUInt32BE(signature.length, 4);
+  return createHash("sha256").update(lengthPrefix).update(publicKey).update(signature).update(message).digest("binary");
 }
 
-function positiveInteger(name: string, value: number): number {
+/** The one check of a count or size option (used across the replica's node/ modules). */
+export function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);
   return value;
 }

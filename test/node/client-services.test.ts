@@ -6,10 +6,11 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
 import { kvStateKey } from "../../src/app/ledger-state.js";
+import { CertifiedHeaders } from "../../src/client/certified-headers.js";
 import { checkReadProof } from "../../src/client/proof-check.js";
 import { encodeCertificate } from "../../src/ledger/certificate.js";
-import { ClientServices, type ClientServicesHost, type ClientServicesOptions, QUERY_BURST } from "../../src/node/client-services.js";
-import type { WireFrame } from "../../src/node/wire-types.js";
+import { ANSWER_BACKLOG_BYTES_MAX, ClientServices, type ClientServicesHost, type ClientServicesOptions, QUERY_BURST } from "../../src/node/client-services.js";
+import type { WireBlock, WireFrame } from "../../src/node/wire-types.js";
 import { CertifiedLedger } from "../support/certified-ledger.js";
 import { testCluster } from "../ledger/fixtures.js";
 
@@ -21,6 +22,8 @@ const cluster = testCluster(4, 3);
 class FakeConnection {
   readonly sent: Sent[] = [];
   protocolErrors: string[] = [];
+  /** What the transport holds for this client; a client that does not read lets it grow. */
+  sendQueueBytes = 0;
 
   protocolError(detail: string): void {
     this.protocolErrors.push(detail);
@@ -32,7 +35,10 @@ class FakeConnection {
 }
 
 /** A replica's services over `ledger`: executed height = the ledger's height, certificates stored for `storedHeights`. */
-function services(ledger: CertifiedLedger, options: ClientServicesOptions & { storedHeights?: readonly number[] } = {}): { services: ClientServices<FakeConnection>; counts: Map<string, number> } {
+function services(
+  ledger: CertifiedLedger,
+  options: ClientServicesOptions & { storedHeights?: readonly number[]; blocks?: (from: number, to: number) => WireBlock[] } = {},
+): { services: ClientServices<FakeConnection>; counts: Map<string, number> } {
   const counts = new Map<string, number>();
   const stored = new Set(options.storedHeights ?? []);
   const host: ClientServicesHost<FakeConnection> = {
@@ -44,7 +50,10 @@ function services(ledger: CertifiedLedger, options: ClientServicesOptions & { st
       return { header: wire.header, certificate: wire.certificate! };
     },
     consensus: () => ({ view: 7, primary: 3, normal: false, stableCheckpoint: 16 }),
-    blocks: (from, to) => ledger.wireBlocks(from, to),
+    blocks: (from, to) => {
+      counts.set("store-reads", (counts.get("store-reads") ?? 0) + 1);
+      return options.blocks?.(from, to) ?? ledger.wireBlocks(from, to);
+    },
     send: (connection, frame) => connection.sent.push(frame),
     count: (name) => counts.set(name, (counts.get(name) ?? 0) + 1),
   };
@@ -80,7 +89,7 @@ describe("client services: proof reads", () => {
     assert.equal(answer.requestId, 9);
     assert.equal(answer.height, 2);
     assert.equal(Buffer.from(answer.value!).toString(), "green");
-    const checked = checkReadProof(cluster.config, kv("colour"), answer, 0);
+    const checked = checkReadProof(cluster.config, kv("colour"), answer, 0, new CertifiedHeaders());
     assert.deepEqual(checked, { ok: true, value: { value: answer.value, height: 2 } });
   });
 
@@ -100,7 +109,7 @@ describe("client services: proof reads", () => {
     const answer = readProof(connection.take()[0]);
     assert.equal(answer.height, 1);
     assert.equal(Buffer.from(answer.value!).toString(), "green");
-    assert.equal(checkReadProof(cluster.config, kv("colour"), answer, 0).ok, true);
+    assert.equal(checkReadProof(cluster.config, kv("colour"), answer, 0, new CertifiedHeaders()).ok, true);
     assert.equal(served.heldReads, 0);
 
     // Block 2 is certified now: a read there is answered at once.
@@ -108,6 +117,20 @@ describe("client services: proof reads", () => {
     const next = readProof(connection.take()[0]);
     assert.equal(next.height, 2);
     assert.equal(Buffer.from(next.value!).toString(), "red");
+  });
+
+  it("arm one timer for the reads held, not one per read, and re-arm it when the oldest read is pushed out", (t) => {
+    const timers = t.mock.method(globalThis, "setTimeout");
+    const ledger = new CertifiedLedger(cluster);
+    ledger.put("k", "v");
+    const { services: served } = services(ledger, { readsHeldMax: 3 });
+    t.after(() => served.close());
+    const connection = new FakeConnection();
+    for (let requestId = 1; requestId <= 3; requestId++) served.onFrame(connection, { kind: "read-request", requestId, key: kv("k") });
+    assert.equal(served.heldReads, 3);
+    assert.equal(timers.mock.callCount(), 1, "later reads expire after the oldest: its timer serves");
+    served.onFrame(connection, { kind: "read-request", requestId: 4, key: kv("k") });
+    assert.equal(timers.mock.callCount(), 2, "the oldest read left, so the timer moved to the next one");
   });
 
   it("answer a held read 'uncertified' once the hold time passes without the certificate", async () => {
@@ -151,7 +174,7 @@ describe("client services: proof reads", () => {
     assert.equal(answer.header.length, 0);
     assert.equal(answer.certificate.length, 0);
     assert.equal(answer.value, undefined);
-    assert.deepEqual(checkReadProof(cluster.config, kv("anything"), answer, 0), { ok: true, value: { value: undefined, height: 0 } });
+    assert.deepEqual(checkReadProof(cluster.config, kv("anything"), answer, 0, new CertifiedHeaders()), { ok: true, value: { value: undefined, height: 0 } });
   });
 
   it("answer every held read 'stopping' on close, and later reads too", () => {
@@ -212,6 +235,52 @@ describe("client services: status, blocks and bounds", () => {
       assert.match(connection.protocolErrors[0]!, new RegExp(`got ${frame.kind}$`));
       assert.deepEqual(connection.sent, [], frame.kind);
     }
+  });
+
+  it("build nothing for a connection whose send queue is over the backlog bound, and drop a held read's answer to it", () => {
+    const ledger = new CertifiedLedger(cluster);
+    for (let height = 1; height <= 2; height++) ledger.put(`k${height}`, "v");
+    const { services: served, counts } = services(ledger);
+    const reader = new FakeConnection();
+    served.onFrame(reader, { kind: "read-request", requestId: 1, key: kv("k1") });
+    assert.equal(served.heldReads, 1);
+    reader.sendQueueBytes = ANSWER_BACKLOG_BYTES_MAX + 1;
+    served.onFrame(reader, { kind: "status-request", requestId: 2 });
+    served.onFrame(reader, { kind: "read-request", requestId: 3, key: kv("k1") });
+    served.onFrame(reader, { kind: "blocks-request", requestId: 4, from: 1, to: 2 });
+    assert.equal(counts.get("client-queries-backlogged"), 3);
+    assert.equal(counts.get("store-reads"), undefined, "no blocks were read from the store");
+    assert.equal(served.heldReads, 1, "no read was proven or held");
+    certify(served, ledger, 2);
+    assert.deepEqual(reader.take(), [], "the held read's answer is dropped too");
+    assert.equal(counts.get("client-answers-backlogged"), 1);
+    assert.equal(served.heldReads, 0);
+
+    reader.sendQueueBytes = 0;
+    served.onFrame(reader, { kind: "status-request", requestId: 5 });
+    assert.deepEqual(reader.take().map((frame) => frame.requestId), [5], "once the client reads, it is served again");
+  });
+
+  it("charge a blocks request by the bytes of its answer, leaving the bucket in debt until time refills it", () => {
+    const ledger = new CertifiedLedger(cluster);
+    ledger.put("k", "v");
+    let nowMs = 1_000;
+    // 11 tokens of answer (40 KiB of body and a few hundred bytes more, at 4 KiB a token): more than the whole burst of 8.
+    const large: WireBlock = { ...ledger.wireBlock(1), body: new Uint8Array(40 * 1024) };
+    const { services: served, counts } = services(ledger, { nowMs: () => nowMs, queryBurst: 8, queryRatePerSecond: 10, blocks: () => [large] });
+    const connection = new FakeConnection();
+    served.onFrame(connection, { kind: "blocks-request", requestId: 1, from: 1, to: 1 });
+    assert.deepEqual(connection.take().map((frame) => frame.kind), ["blocks"], "one token starts it, whatever its answer costs");
+    served.onFrame(connection, { kind: "status-request", requestId: 2 });
+    served.onFrame(connection, { kind: "blocks-request", requestId: 3, from: 1, to: 1 });
+    assert.deepEqual(connection.take(), [], "the bucket is in debt");
+    assert.equal(counts.get("client-queries-rate-limited"), 2);
+    nowMs += 300; // 3 tokens at 10 per second: 8 - 11 + 3 = 0, still none to spend
+    served.onFrame(connection, { kind: "status-request", requestId: 4 });
+    nowMs += 100;
+    served.onFrame(connection, { kind: "status-request", requestId: 5 });
+    served.onFrame(connection, { kind: "status-request", requestId: 6 });
+    assert.deepEqual(connection.take().map((frame) => frame.requestId), [5], "one token earned back, one status served");
   });
 
   it("limit each connection's rate: beyond its tokens a read is answered 'overloaded' and a status is dropped, until time refills them", () => {

@@ -10,7 +10,7 @@ import { requestFromTransaction } from "../../src/app/request.js";
 import { signTransaction } from "../../src/app/transaction.js";
 import { CertificateValidator, quorumsFor, sign } from "../../src/consensus/pbft/index.js";
 import type { ClientRequest, PrePrepare } from "../../src/consensus/pbft/types.js";
-import { type Ed25519KeyPair, generateEd25519KeyPair } from "../../src/crypto/ed25519.js";
+import { type Ed25519KeyPair, Ed25519Verifier, generateEd25519KeyPair } from "../../src/crypto/ed25519.js";
 import { ReplicaCrypto } from "../../src/node/replica-crypto.js";
 import { testCluster } from "../ledger/fixtures.js";
 
@@ -141,6 +141,43 @@ describe("replica signatures", () => {
     const signature = cryptoOf(1).sign(payload);
     const flipped = (signature[0] === "0" ? "1" : "0") + signature.slice(1);
     assert.equal(cryptoOf(0).verify(1, payload, flipped), false);
+  });
+});
+
+/** Counts the signatures it is asked to verify. */
+class CountingVerifier extends Ed25519Verifier {
+  calls = 0;
+  override verify(publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean {
+    this.calls++;
+    return super.verify(publicKey, message, signature);
+  }
+}
+
+describe("client request checks", () => {
+  const client = generateEd25519KeyPair();
+  const transaction = signTransaction(client.privateKey, { clientKey: client.publicKey, nonce: 3, operation: { type: "put", key: new Uint8Array([1]), value: new Uint8Array([2]) } });
+
+  it("checks each request object once: the runtime's routing check and the core's check share the verdict", () => {
+    const verifier = new CountingVerifier();
+    const crypto = new ReplicaCrypto(cluster.config, cluster.keys[0]!.privateKey, { requestVerifier: verifier });
+    const request = requestFromTransaction(transaction);
+    const forged = { ...request, signature: "0".repeat(128) };
+    assert.equal(crypto.verdictOf(request), undefined, "not asked yet");
+    assert.equal(crypto.verifyRequest(request), true);
+    assert.equal(crypto.verifyRequest(request), true);
+    assert.equal(crypto.verdictOf(request), true);
+    assert.equal(verifier.calls, 1, "the second check answered from the first");
+    assert.equal(crypto.verifyRequest(forged), false, "a request whose fields do not match its envelope is refused");
+    assert.equal(crypto.verifyRequest(forged), false);
+    assert.equal(crypto.verdictOf(forged), false);
+    assert.equal(crypto.verifyRequest(requestFromTransaction(transaction)), true, "an equal request in another object is checked on its own");
+    assert.equal(verifier.calls, 2);
+  });
+
+  it("without an injected verifier, requests are verified inline with the same verdicts", () => {
+    const crypto = cryptoOf(0);
+    assert.equal(crypto.verifyRequest(requestFromTransaction(transaction)), true);
+    assert.equal(crypto.verifyRequest(requestFromTransaction({ ...transaction, nonce: 4 })), false, "the signature is over nonce 3");
   });
 });
 

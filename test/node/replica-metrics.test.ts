@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import type { ClientRequest } from "../../src/consensus/pbft/types.js";
-import { loadSodiumNative } from "../../src/crypto/verify-pool.js";
+import { cryptoBackends } from "../../src/crypto/sodium.js";
+import { newListenerCounters, newPeerLinkCounters } from "../../src/net/metrics.js";
 import { startMetricsServer } from "../../src/node/metrics-server.js";
 import { ReplicaMetrics, type ReplicaMetricsSnapshot } from "../../src/node/replica-metrics.js";
 import { ProcessCluster, PutLoad } from "../support/process-cluster.js";
@@ -28,24 +29,27 @@ function snapshot(overrides: Partial<ReplicaMetricsSnapshot> = {}): ReplicaMetri
     view: 3,
     normal: true,
     executedHeight: 42,
+    certifiedHeight: 41,
     stableCheckpoint: 32,
     pendingRequests: 5,
+    heldReads: 12,
     consensusCounters: { "view-changes": 2, "bad-signature": 7, stale: 1 },
     runtimeCounters: { "frames-oversized": 4, "frames-malformed": 1, "routes-full": 9 },
     peers: [
-      { peer: 1, connected: true, sendQueueFrames: 3, sendQueueBytes: 1_500 },
-      { peer: 2, connected: false, sendQueueFrames: 0, sendQueueBytes: 0 },
+      { peer: 1, connected: true, sendQueueFrames: 3, sendQueueBytes: 1_500, transport: { ...newPeerLinkCounters(), framesSent: 70, connectAttempts: 2, reconnects: 1 } },
+      { peer: 2, connected: false, sendQueueFrames: 0, sendQueueBytes: 0, transport: { ...newPeerLinkCounters(), framesBadMac: 1 } },
     ],
+    inbound: { ...newListenerCounters(), framesReceived: 900, framesBadMac: 4, connectionsAccepted: 6, connectionsFailed: 4 },
     verification: {
-      waitingInputs: 6,
-      waitingBytes: 6_000,
+      waiting: { replica: { inputs: 2, bytes: 5_000 }, client: { inputs: 4, bytes: 1_000 } },
+      inputsDropped: { replica: 1, client: 7 },
       collectingItems: 2,
       batchesInFlight: 1,
       batchesVerified: 10,
       batchesFailed: 0,
+      batchesDeferred: 3,
       itemsVerified: 300,
-      inputsDropped: 8,
-      verdicts: { verdicts: 11, bytes: 2_200, hits: 290, misses: 3, evictions: 0 },
+      verdicts: { verdicts: 11, invalidVerdicts: 2, hits: 290, misses: 3, evictions: 0 },
       pool: { backend: "sodium-native", workerCount: 2, pendingBatches: 1, queuedChunks: 0, inFlightChunks: 1, workerCrashes: 0 },
     },
     ...overrides,
@@ -65,8 +69,10 @@ describe("replica metrics registry", () => {
       assert.equal(sample(text, "bulwark_view", { replica: "2" }), 3, "every sample carries the replica label");
       assert.equal(sample(text, "bulwark_view_normal"), 1);
       assert.equal(sample(text, "bulwark_executed_height"), 42);
+      assert.equal(sample(text, "bulwark_certified_height"), 41);
       assert.equal(sample(text, "bulwark_stable_checkpoint"), 32);
       assert.equal(sample(text, "bulwark_pending_client_requests"), 5);
+      assert.equal(sample(text, "bulwark_client_reads_held"), 12);
       assert.equal(sample(text, "bulwark_view_changes_total"), 2);
       assert.equal(sample(text, "bulwark_consensus_dropped_total", { reason: "bad-signature" }), 7);
       assert.equal(sample(text, "bulwark_consensus_dropped_total", { reason: "view-changes" }), undefined, "view changes have their own metric");
@@ -76,12 +82,25 @@ describe("replica metrics registry", () => {
       assert.equal(sample(text, "bulwark_peer_send_queue_bytes", { peer: "1" }), 1_500);
       assert.equal(sample(text, "bulwark_peer_send_queue_frames", { peer: "1" }), 3);
       assert.equal(sample(text, "bulwark_peer_connected", { peer: "2" }), 0);
-      assert.equal(sample(text, "bulwark_verify_waiting_inputs"), 6);
-      assert.equal(sample(text, "bulwark_verify_waiting_bytes"), 6_000);
+      assert.equal(sample(text, "bulwark_verify_waiting_inputs", { origin: "replica" }), 2);
+      assert.equal(sample(text, "bulwark_verify_waiting_inputs", { origin: "client" }), 4);
+      assert.equal(sample(text, "bulwark_verify_waiting_bytes", { origin: "replica" }), 5_000);
       assert.equal(sample(text, "bulwark_verify_pool_pending_batches"), 1);
       assert.equal(sample(text, "bulwark_verify_pool_workers"), 2);
-      assert.equal(sample(text, "bulwark_verify_inputs_dropped_total"), 8);
+      assert.equal(sample(text, "bulwark_verify_inputs_dropped_total", { origin: "client" }), 7);
+      assert.equal(sample(text, "bulwark_verify_inputs_dropped_total", { origin: "replica" }), 1);
+      assert.equal(sample(text, "bulwark_verify_batches_deferred_total"), 3);
+      assert.equal(sample(text, "bulwark_verify_verdicts_cached", { verdict: "invalid" }), 2);
       assert.equal(sample(text, "bulwark_verify_verdict_lookups_total", { result: "hit" }), 290);
+      // The transport's counters: the listener's as link "inbound", each outgoing link's as "peer-<id>".
+      assert.equal(sample(text, "bulwark_transport_frames_bad_mac_total", { link: "inbound" }), 4);
+      assert.equal(sample(text, "bulwark_transport_frames_bad_mac_total", { link: "peer-2" }), 1);
+      assert.equal(sample(text, "bulwark_transport_frames_received_total", { link: "inbound" }), 900);
+      assert.equal(sample(text, "bulwark_transport_frames_sent_total", { link: "peer-1" }), 70);
+      assert.equal(sample(text, "bulwark_transport_connect_attempts_total", { link: "peer-1" }), 2);
+      assert.equal(sample(text, "bulwark_transport_reconnects_total", { link: "peer-1" }), 1);
+      assert.equal(sample(text, "bulwark_transport_connections_accepted_total"), 6);
+      assert.equal(sample(text, "bulwark_transport_connections_failed_total"), 4);
       for (const name of ["bulwark_event_loop_lag_p50_seconds", "bulwark_event_loop_lag_p99_seconds", "bulwark_event_loop_lag_max_seconds"]) {
         const value = sample(text, name);
         assert.ok(value !== undefined && value >= 0, `${name} is exported`);
@@ -91,11 +110,11 @@ describe("replica metrics registry", () => {
     }
   });
 
-  it("counts executed batches and transactions, and times each request from its first arrival to its execution", async () => {
+  it("counts executed batches and transactions, and times each request from its first verified arrival to its execution", async () => {
     const metrics = new ReplicaMetrics({ replica: 0, defaultMetrics: false });
     try {
-      metrics.requestsArrived([request("a", 1), request("b", 1)]);
-      metrics.requestsArrived([request("a", 1)]);
+      metrics.requestsVerified([request("a", 1), request("b", 1)]);
+      metrics.requestsVerified([request("a", 1)]);
       metrics.batchExecuted([request("a", 1), request("b", 1), request("c", 1)]);
       metrics.batchExecuted([request("d", 1)]);
       metrics.blockPersisted(0.004);
@@ -136,7 +155,7 @@ describe("replica metrics from a real replica process", () => {
     for (let replica = 0; replica < cluster.n; replica++) await cluster.start(replica);
     const started = await cluster.waitForLog(1, "replica started", 5_000);
     assert.equal(started.fields.verifyWorkers, 1);
-    assert.equal(started.fields.verifyBackend, loadSodiumNative().sodium === null ? "node:crypto" : "sodium-native", "the faster library verifies");
+    assert.equal(started.fields.verifyBackend, cryptoBackends().ed25519, "the faster library verifies");
     const url = (await cluster.waitForLog(1, "metrics served", 5_000)).fields.url;
     assert.ok(typeof url === "string", "the log line names the URL");
     const scrape = async (): Promise<string> => {
