@@ -25,7 +25,11 @@
 //     again with nonce m (at most NONCE_RESIGNS_MAX times). Safe because a stale nonce refuses
 //     the transaction without effect, and nonces never go back: the old envelope can never
 //     execute later. (The tally keeps a replica's real result over a later stale-nonce, so an
-//     envelope that did execute is not mistaken for one that did not.)
+//     envelope that did execute is not mistaken for one that did not.) This result is rare:
+//     replicas drop, unanswered, a request whose nonce is at or below the key's last executed one
+//     (consensus/pbft/normal-case.ts), so a nonce known to be used is never answered at all. A
+//     client must therefore not start below the account's next nonce; `discoverNonce` reads it
+//     at a height f + 1 replicas vouch for.
 //   nonce-gap (k is beyond m): firstNonce was too high. The call fails with a NonceError naming
 //     m. The client does not re-sign: a gapped envelope is refused only for now and becomes valid
 //     when the account reaches k, so anyone holding it (a faulty replica, a reader of the block
@@ -58,13 +62,15 @@ import {
   signTransaction,
 } from "../app/transaction.js";
 import { ED25519_PUBLIC_KEY_BYTES, ed25519PublicKeyOf } from "../crypto/ed25519.js";
+import { certificateQuorum } from "../ledger/cluster.js";
 import { encodeWireFrame } from "../node/wire.js";
 import { BLOCKS_LIMIT_MAX, ClusterReads, STATUS_TIMEOUT_MS_DEFAULT } from "./cluster-reads.js";
-import { ClientClosedError, ClusterUnavailableError, NonceError, RequestAbortedError, TimeoutError } from "./errors.js";
+import { ClientClosedError, NonceError, ReplicasFailedError, RequestAbortedError, TimeoutError, TooFewReplicasError } from "./errors.js";
 import { bytesOf, okResult } from "./operations.js";
 import { type ClientReply, ReplicaLinks } from "./replica-links.js";
 import { ReplicaQueries } from "./replica-queries.js";
 import { type Agreement, ReplyTally, decodeReplyResult } from "./reply-tally.js";
+import { vouched } from "./status-summary.js";
 import {
   type AccountState,
   type ClientCounters,
@@ -78,6 +84,7 @@ import {
   REQUEST_TIMEOUT_MS_DEFAULT,
   type ReplicaStatus,
   type StatusOptions,
+  type SubmitEnvelopeOptions,
   type SubmitOptions,
   type VerifiedBlock,
 } from "./types.js";
@@ -100,8 +107,8 @@ interface Call {
   readonly keyHex: string;
   /** The operation to sign (`submit`), or undefined for a pre-signed envelope. */
   readonly operation: Operation | undefined;
-  /** The pre-signed envelope (`submitEnvelope`). */
-  readonly envelope: Transaction | undefined;
+  /** The pre-signed envelope (`submitEnvelope`): its bytes, sent as they are, and its nonce. */
+  readonly envelope: { readonly bytes: Uint8Array; readonly nonce: number } | undefined;
   resignsLeft: number;
   /** The envelope in flight; undefined while the call waits for its lane or a slot. */
   request: Request | undefined;
@@ -173,7 +180,8 @@ export class BulwarkClient {
   /** The nonce the next `submit` signs with. */
   private nextNonce: number;
   private closed = false;
-  private onOpenChange: (() => void) | undefined;
+  /** Called when a link opens and on close: the waits of `whenOpen`. */
+  private readonly openWaiters = new Set<() => void>();
 
   private constructor(options: ClientOptions) {
     this.options = options;
@@ -200,18 +208,26 @@ export class BulwarkClient {
       onOpen: (replica) => this.onLinkOpen(replica),
     });
     this.queries = new ReplicaQueries(this.links, this.counters, encodeWireFrame);
-    this.reads = new ClusterReads({ cluster, queries: this.queries, counters: this.counters, isOpen: (replica) => this.links.isOpen(replica), deadlineMs: this.deadlineMs });
+    this.reads = new ClusterReads({
+      cluster,
+      queries: this.queries,
+      counters: this.counters,
+      isOpen: (replica) => this.links.isOpen(replica),
+      deadlineMs: this.deadlineMs,
+      random: options.transport?.random ?? Math.random,
+    });
   }
 
   /**
    * Opens a link to every replica and resolves once f + 1 of them are connected (enough to accept
-   * results; the others keep dialling). Rejects with ClusterUnavailableError after `deadlineMs`.
+   * results; the others keep dialling). Rejects with ClusterUnavailableError after `deadlineMs`,
+   * and with RequestAbortedError when `signal` fires; either way nothing is left running.
    */
-  static async connect(options: ClientOptions): Promise<BulwarkClient> {
+  static async connect(options: ClientOptions, { signal }: SubmitOptions = {}): Promise<BulwarkClient> {
     const client = new BulwarkClient(options);
     client.links.start();
     try {
-      await client.whenConnected();
+      await client.whenConnected(signal);
     } catch (error) {
       await client.close();
       throw error;
@@ -253,17 +269,19 @@ export class BulwarkClient {
 
   /**
    * Sends a pre-signed transaction (of any key) as it is; it is decoded only to learn its client key
-   * and nonce. Its result, nonce errors included, is returned as committed. Rejects as `submit`
-   * does, and with TransactionDecodeError for bytes that are not a transaction.
+   * and nonce (not at all when `options.decoded` gives them). Its result, nonce errors included, is
+   * returned as committed. Rejects as `submit` does, and with TransactionDecodeError for bytes that
+   * are not a transaction.
    */
-  submitEnvelope(envelope: Uint8Array, options: SubmitOptions = {}): Promise<Committed> {
-    let transaction: Transaction;
+  submitEnvelope(envelope: Uint8Array, options: SubmitEnvelopeOptions = {}): Promise<Committed> {
+    let transaction: Pick<Transaction, "clientKey" | "nonce">;
     try {
-      transaction = decodeTransaction(envelope);
+      transaction = options.decoded ?? decodeTransaction(envelope);
     } catch (error) {
       return Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
-    return this.startCall({ keyHex: bytesToHex(transaction.clientKey), operation: undefined, envelope: transaction, resignsLeft: 0, request: undefined, waiter: undefined }, options);
+    const call: Call = { keyHex: bytesToHex(transaction.clientKey), operation: undefined, envelope: { bytes: envelope, nonce: transaction.nonce }, resignsLeft: 0, request: undefined, waiter: undefined };
+    return this.startCall(call, options);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -322,7 +340,7 @@ export class BulwarkClient {
     const keyBytes = bytesOf(key);
     if (options.consistency === "proof") {
       if (keyBytes.length < 1 || keyBytes.length > TRANSACTION_KEY_BYTES_MAX) throw new RangeError(`a key is 1 to ${TRANSACTION_KEY_BYTES_MAX} bytes; got ${keyBytes.length}`);
-      return this.proven(kvStateKey(keyBytes), options.signal);
+      return this.proven(kvStateKey(keyBytes), options);
     }
     const committed = await this.submit({ type: "get", key: keyBytes }, options);
     const result = okResult(committed, "get", ["value", "absent"]);
@@ -338,7 +356,7 @@ export class BulwarkClient {
     if (!(id instanceof Uint8Array) || id.length !== ED25519_PUBLIC_KEY_BYTES) throw new RangeError(`an account id is a ${ED25519_PUBLIC_KEY_BYTES}-byte public key`);
     // The transaction's height (agreed by f + 1 replicas) becomes the lowest height a proof may have.
     if (options.consistency !== "proof") okResult(await this.submit({ type: "balance", account: id }, options), "balance", ["amount"]);
-    const proven = await this.proven(accountStateKey(id), options.signal);
+    const proven = await this.proven(accountStateKey(id), options);
     const account = proven.value === undefined ? EMPTY_ACCOUNT : decodeAccount(proven.value);
     return { balance: account.balance, nextNonce: account.nextNonce, height: proven.height };
   }
@@ -346,9 +364,28 @@ export class BulwarkClient {
   /**
    * Reads this key's account by proof and moves the next nonce `submit` signs with up to the
    * account's (never down); returns it. `connect` does this for `firstNonce: "discover"`.
+   *
+   * The proof must be at least as recent as the certified height f + 1 replicas report (their
+   * statuses), so one lagging or faulty replica cannot pass off an old state of the account: a
+   * nonce too low would never be corrected, since replicas drop a request whose nonce is at or
+   * below the key's last executed one without answering it (consensus/pbft/normal-case.ts), and
+   * every call of the key would time out. Rejects with ClusterUnavailableError when fewer than
+   * f + 1 replicas answer their status.
    */
   async discoverNonce(options: SubmitOptions = {}): Promise<number> {
-    const { nextNonce } = await this.account(this.publicKey, { ...options, consistency: "proof" });
+    if (this.closed) throw new ClientClosedError();
+    // `connect` returns with f + 1 links open. The more replicas answer, the better the figure
+    // (with 2f + 1, lagging replicas alone cannot pull it below the account's last change), and
+    // a working cluster has 2f + 1 replicas up, so wait a little for their links.
+    await this.whenOpen(certificateQuorum(this.options.cluster), STATUS_TIMEOUT_MS_DEFAULT, options.signal);
+    if (this.closed) throw new ClientClosedError();
+    const statuses = await this.reads.status(STATUS_TIMEOUT_MS_DEFAULT, options.signal);
+    const minHeight = vouched(statuses.map((status) => status.certifiedHeight), this.options.cluster.f);
+    if (minHeight === null) {
+      const failures = statuses.filter((status) => !status.reachable).map((status) => ({ replica: status.replica, reason: `no status within ${STATUS_TIMEOUT_MS_DEFAULT} ms` }));
+      throw new ReplicasFailedError(`the certified height f + 1 = ${this.matchesNeeded} replicas vouch for (needed to discover the nonce)`, failures);
+    }
+    const { nextNonce } = await this.account(this.publicKey, { ...options, consistency: "proof", minHeight });
     this.nextNonce = Math.max(this.nextNonce, nextNonce);
     return this.nextNonce;
   }
@@ -356,25 +393,36 @@ export class BulwarkClient {
   /** What each replica says about itself (unverified); one entry per replica, unreachable ones included. */
   async status(options: StatusOptions = {}): Promise<ReplicaStatus[]> {
     if (this.closed) throw new ClientClosedError();
-    return this.reads.status(positiveMs(options.timeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT, "timeoutMs"));
+    return this.reads.status(positiveMs(options.timeoutMs ?? STATUS_TIMEOUT_MS_DEFAULT, "timeoutMs"), options.signal);
   }
 
-  /** Block `height`, verified; undefined when no replica has it certified (yet). */
+  /**
+   * Block `height`, verified; undefined when f + 1 replicas say they do not have it certified
+   * (yet). Rejects with ClusterUnavailableError when no replica served it and fewer than f + 1
+   * said they lack it within `deadlineMs`.
+   */
   async block(height: number, options: SubmitOptions = {}): Promise<VerifiedBlock | undefined> {
     if (!(Number.isSafeInteger(height) && height >= 1)) throw new RangeError(`a block height is an integer from 1; got ${height}`);
     return this.reads.block(height, options.signal);
   }
 
-  /** Up to `limit` (at most 100) verified blocks from `from`, ascending and contiguous; fewer at the certified tip. */
+  /**
+   * Up to `limit` (at most 100) verified blocks from `from`, ascending and contiguous; fewer at
+   * the certified tip, none when f + 1 replicas lack block `from`. Rejects with
+   * ClusterUnavailableError when no replica served and fewer than f + 1 said they lack it within
+   * `deadlineMs`.
+   */
   async blocks(from: number, limit: number, options: SubmitOptions = {}): Promise<VerifiedBlock[]> {
     if (!(Number.isSafeInteger(from) && from >= 1)) throw new RangeError(`a block height is an integer from 1; got ${from}`);
     if (!(Number.isSafeInteger(limit) && limit >= 1 && limit <= BLOCKS_LIMIT_MAX)) throw new RangeError(`limit must be an integer from 1 to ${BLOCKS_LIMIT_MAX}; got ${limit}`);
     return this.reads.blocks(from, Math.min(limit, Number.MAX_SAFE_INTEGER - from + 1), options.signal);
   }
 
-  private async proven(stateKey: Uint8Array, signal: AbortSignal | undefined): Promise<ReadResult> {
+  private async proven(stateKey: Uint8Array, options: ReadOptions): Promise<ReadResult> {
     if (this.closed) throw new ClientClosedError();
-    const proven = await this.reads.proofRead(stateKey, this.heightSeen, signal);
+    const minHeight = options.minHeight ?? 0;
+    if (!(Number.isSafeInteger(minHeight) && minHeight >= 0)) throw new RangeError(`minHeight must be a block height, an integer from 0; got ${minHeight}`);
+    const proven = await this.reads.proofRead(stateKey, Math.max(this.heightSeen, minHeight), options.signal);
     this.heightSeen = Math.max(this.heightSeen, proven.height);
     return proven;
   }
@@ -393,7 +441,7 @@ export class BulwarkClient {
     this.slotWaiters.length = 0;
     this.queries.close();
     this.links.close();
-    this.onOpenChange?.();
+    for (const waiter of [...this.openWaiters]) waiter();
     return Promise.resolve();
   }
 
@@ -458,7 +506,7 @@ export class BulwarkClient {
   private begin(lane: Lane, call: Call): void {
     let request: Request;
     try {
-      request = call.envelope === undefined ? this.signedRequest(call, this.nextNonce) : this.track(call, call.envelope.nonce, encodeTransaction(call.envelope));
+      request = call.envelope === undefined ? this.signedRequest(call, this.nextNonce) : this.track(call, call.envelope.nonce, call.envelope.bytes);
     } catch (error) {
       this.reject(call, error instanceof Error ? error : new Error(String(error)));
       return;
@@ -588,23 +636,38 @@ export class BulwarkClient {
     for (const request of this.pending.values()) {
       if (this.links.send(replica, request.frame) && request.own) this.routed[replica] = true;
     }
-    this.onOpenChange?.();
+    for (const waiter of [...this.openWaiters]) waiter();
   }
 
-  private whenConnected(): Promise<void> {
+  private async whenConnected(signal: AbortSignal | undefined): Promise<void> {
+    if (await this.whenOpen(this.matchesNeeded, this.deadlineMs, signal)) return;
+    if (this.closed) throw new ClientClosedError();
+    throw new TooFewReplicasError(this.links.openCount, this.matchesNeeded, `after ${this.deadlineMs} ms: ${this.links.describe()}`);
+  }
+
+  /**
+   * Resolves true once `count` links are open, false after `timeoutMs` or when the client closes;
+   * rejects with RequestAbortedError when `signal` fires.
+   */
+  private whenOpen(count: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (signal?.aborted === true) return Promise.reject(new RequestAbortedError(signal.reason));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.onOpenChange = undefined;
-        reject(new ClusterUnavailableError(this.links.openCount, this.matchesNeeded, `after ${this.deadlineMs} ms: ${this.links.describe()}`));
-      }, this.deadlineMs);
-      this.onOpenChange = () => {
-        if (!this.closed && this.links.openCount < this.matchesNeeded) return;
+      const finish = (open: boolean | RequestAbortedError): void => {
         clearTimeout(timer);
-        this.onOpenChange = undefined;
-        if (this.closed) reject(new ClientClosedError());
-        else resolve();
+        this.openWaiters.delete(check);
+        signal?.removeEventListener("abort", onAbort);
+        if (open instanceof RequestAbortedError) reject(open);
+        else resolve(open);
       };
-      this.onOpenChange();
+      const check = (): void => {
+        if (this.closed) finish(false);
+        else if (this.links.openCount >= count) finish(true);
+      };
+      const onAbort = (): void => finish(new RequestAbortedError(signal?.reason));
+      const timer = setTimeout(() => finish(false), timeoutMs);
+      this.openWaiters.add(check);
+      signal?.addEventListener("abort", onAbort, { once: true });
+      check();
     });
   }
 

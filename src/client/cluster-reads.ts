@@ -1,21 +1,25 @@
 // Reads that one replica answers and the client verifies (issue 4, "SDK additions"): proof reads,
 // blocks and status. A proof or block that does not verify, a replica that is down or slow, one
 // that cannot prove its state yet: each is a failure of that replica, recorded with its reason,
-// and the next replica is asked. Only when every replica failed does the call fail, with
-// ClusterUnavailableError listing each one's reason. The replicas are tried from a rotating first
-// one, connected ones first, so reads spread over the cluster.
+// and the next replica is asked, all within one deadline for the whole read (`eachReplica`). Only
+// when no replica served does the call fail, with an error listing each one's reason. The
+// replicas are tried from a rotating first one (random for a new client, so fresh clients do not
+// all lean on replica 0), connected ones first, so reads spread over the cluster.
 //
-// A replica that answers "I do not have it" for a block may be lagging, or faulty and hiding it,
-// so block reads keep asking until one replica serves it; only when every replica that answered
-// lacked it is the block reported absent.
+// "Absent" is never one replica's word. A replica that answers "I do not have it" for a block may
+// be lagging, or faulty and hiding it; a block (or the first block of a range) is reported absent
+// only once f + 1 replicas said they lack it, so at least one correct replica did. Otherwise the
+// read goes on to the next replica, and fails as unavailable when none is left.
 
-import { type BlockHeader, blockHeaderHash } from "../ledger/block-header.js";
 import { linkVerdict } from "../ledger/chain.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
-import { describeBytes } from "../ledger/codec.js";
-import { BulwarkClientError, ClusterUnavailableError, type ReplicaFailure } from "./errors.js";
-import { checkReadProof, checkWireBlock } from "./proof-check.js";
-import type { ReplicaQueries } from "./replica-queries.js";
+import { bytesEqual, describeBytes } from "../ledger/codec.js";
+import type { RandomSource } from "../net/backoff.js";
+import type { WireBlock } from "../node/wire-types.js";
+import { CertifiedHeaders } from "./certified-headers.js";
+import { BulwarkClientError, ReplicasFailedError, type ReplicaFailure } from "./errors.js";
+import { type CheckedBlock, checkReadProof, checkWireBlock } from "./proof-check.js";
+import type { AnswerOf, QueryOutcome, ReplicaQueries } from "./replica-queries.js";
 import type { ClientCounters, ReplicaStatus, VerifiedBlock } from "./types.js";
 
 /** How long one replica may take to answer a read: above the 2 s a replica holds a read for its certificate (node/client-services.ts). */
@@ -34,12 +38,16 @@ export interface ClusterReadsOptions {
   readonly isOpen: (replica: number) => boolean;
   /** How long one whole read may take, over every replica it asks. */
   readonly deadlineMs: number;
-  readonly attemptTimeoutMs?: number;
+  /** Uniform in [0, 1): picks the replica the first read asks. */
+  readonly random: RandomSource;
 }
 
-interface Found {
-  readonly block: VerifiedBlock;
-  readonly header: BlockHeader;
+type BlocksQuery = { readonly kind: "blocks-request"; readonly from: number; readonly to: number };
+type Query = { readonly kind: "read-request"; readonly key: Uint8Array } | BlocksQuery;
+
+/** A verified block and the replica that served it. */
+interface Found extends CheckedBlock {
+  readonly replica: number;
 }
 
 export class ClusterReads {
@@ -48,8 +56,10 @@ export class ClusterReads {
   private readonly counters: ClientCounters;
   private readonly isOpen: (replica: number) => boolean;
   private readonly deadlineMs: number;
-  private readonly attemptTimeoutMs: number;
-  private nextFirst = 0;
+  /** Replicas that vouch for something: f + 1, so at least one is correct. */
+  private readonly vouchers: number;
+  private readonly certified = new CertifiedHeaders();
+  private nextFirst: number;
 
   constructor(options: ClusterReadsOptions) {
     this.cluster = options.cluster;
@@ -57,7 +67,8 @@ export class ClusterReads {
     this.counters = options.counters;
     this.isOpen = options.isOpen;
     this.deadlineMs = options.deadlineMs;
-    this.attemptTimeoutMs = options.attemptTimeoutMs ?? READ_ATTEMPT_TIMEOUT_MS;
+    this.vouchers = options.cluster.f + 1;
+    this.nextFirst = Math.min(this.cluster.n - 1, Math.floor(options.random() * this.cluster.n));
   }
 
   /**
@@ -66,37 +77,30 @@ export class ClusterReads {
    */
   async proofRead(key: Uint8Array, minHeight: number, signal?: AbortSignal): Promise<{ value: Uint8Array | undefined; height: number }> {
     const failures: ReplicaFailure[] = [];
-    const deadline = Date.now() + this.deadlineMs;
-    for (const replica of this.order()) {
-      const timeoutMs = Math.min(this.attemptTimeoutMs, deadline - Date.now());
-      if (timeoutMs <= 0) {
-        failures.push({ replica, reason: `not asked: the read's ${this.deadlineMs} ms had passed` });
-        continue;
-      }
-      const outcome = await this.queries.ask(replica, { kind: "read-request", key }, timeoutMs, signal);
-      if (!outcome.ok) {
-        failures.push({ replica, reason: outcome.reason });
-        continue;
-      }
+    let proven: { value: Uint8Array | undefined; height: number } | undefined;
+    await this.eachReplica(failures, async (replica, deadline) => {
+      const outcome = await this.ask(replica, { kind: "read-request", key }, deadline, signal);
+      if (!outcome.ok) return failed(failures, replica, outcome.reason);
       const answer = outcome.answer;
-      if (answer.kind === "read-unavailable") {
-        failures.push({ replica, reason: `cannot prove its state now (${answer.reason})` });
-        continue;
+      if (answer.kind === "read-unavailable") return failed(failures, replica, `cannot prove its state now (${answer.reason})`);
+      const checked = checkReadProof(this.cluster, key, answer, minHeight, this.certified);
+      if (checked.ok) {
+        proven = checked.value;
+        return true;
       }
-      const checked = checkReadProof(this.cluster, key, answer, minHeight);
-      if (checked.ok) return checked.value;
       if (checked.stale === true) this.counters.answersStale += 1;
       else this.counters.answersRejected += 1;
-      failures.push({ replica, reason: checked.reason });
-    }
-    throw this.unavailable(`a proof of state key ${describeBytes(key)}`, failures);
+      return failed(failures, replica, checked.reason);
+    });
+    if (proven !== undefined) return proven;
+    throw new ReplicasFailedError(`a proof of state key ${describeBytes(key)}`, failures);
   }
 
   /** Every replica's own account of itself; unreachable ones are listed as such. */
-  async status(timeoutMs: number): Promise<ReplicaStatus[]> {
+  async status(timeoutMs: number, signal?: AbortSignal): Promise<ReplicaStatus[]> {
     return Promise.all(
       this.cluster.replicas.map(async ({ id, address }): Promise<ReplicaStatus> => {
-        const outcome = await this.queries.ask(id, { kind: "status-request" }, timeoutMs);
+        const outcome = await this.queries.ask(id, { kind: "status-request" }, timeoutMs, signal);
         if (!outcome.ok) return { replica: id, address, reachable: false };
         const { view, primary, normal, executedHeight, stableCheckpoint, certifiedHeight } = outcome.answer;
         return { replica: id, address, reachable: true, view, primary, normal, executedHeight, stableCheckpoint, certifiedHeight };
@@ -106,49 +110,55 @@ export class ClusterReads {
 
   /**
    * Block `height`, verified; a block with its body is preferred to one whose body the replica
-   * pruned. Undefined when every replica that answered lacks it (or has not certified it yet).
+   * pruned. Undefined when f + 1 replicas lack it (or have not certified it yet).
    */
   async block(height: number, signal?: AbortSignal): Promise<VerifiedBlock | undefined> {
     const failures: ReplicaFailure[] = [];
     let lacking = 0;
+    let full: VerifiedBlock | undefined;
     let pruned: VerifiedBlock | undefined;
-    for (const replica of this.order()) {
-      const outcome = await this.queries.ask(replica, { kind: "blocks-request", from: height, to: height }, this.attemptTimeoutMs, signal);
-      if (!outcome.ok) {
-        failures.push({ replica, reason: outcome.reason });
-        continue;
-      }
+    await this.eachReplica(failures, async (replica, deadline) => {
+      const outcome = await this.ask(replica, { kind: "blocks-request", from: height, to: height }, deadline, signal);
+      if (!outcome.ok) return failed(failures, replica, outcome.reason);
       const [wire, ...extra] = outcome.answer.blocks;
       if (wire === undefined || (wire.height === height && wire.certificate === undefined && extra.length === 0)) {
         lacking += 1;
-        failures.push({ replica, reason: wire === undefined ? `does not have block ${height}` : `has not certified block ${height}` });
-        continue;
+        failed(failures, replica, wire === undefined ? `does not have block ${height}` : `has not certified block ${height}`);
+        // Enough say it is not there; a header already found is still worth its body.
+        return lacking >= this.vouchers && pruned === undefined;
       }
       const checked = extra.length === 0 ? checkWireBlock(this.cluster, wire, height) : { ok: false as const, reason: `sent ${extra.length + 1} blocks for one` };
       if (!checked.ok) {
         this.counters.answersRejected += 1;
-        failures.push({ replica, reason: checked.reason });
-        continue;
+        return failed(failures, replica, checked.reason);
       }
-      if (!checked.value.block.bodyPruned) return checked.value.block;
+      if (!checked.value.block.bodyPruned) {
+        full = checked.value.block;
+        return true;
+      }
       pruned ??= checked.value.block;
-    }
-    if (pruned !== undefined || lacking > 0) return pruned;
-    throw this.unavailable(`block ${height}`, failures);
+      return false;
+    });
+    if (full !== undefined || pruned !== undefined) return full ?? pruned;
+    if (lacking >= this.vouchers) return undefined;
+    throw new ReplicasFailedError(`block ${height}`, failures);
   }
 
   /**
-   * Up to `limit` verified blocks from `from`, ascending and contiguous: fewer when no replica has
-   * (certified) the ones after. Each replica is asked on from where the previous one stopped.
+   * Up to `limit` verified blocks from `from`, ascending and contiguous. Fewer when the replicas
+   * asked stop having (certified) the ones after; none only when f + 1 replicas lack block `from`.
+   * Each replica is asked on from where the previous one stopped; then blocks that came without
+   * their bodies are asked of the other replicas (a faulty replica may strip them).
    */
   async blocks(from: number, limit: number, signal?: AbortSignal): Promise<VerifiedBlock[]> {
     const end = from + limit - 1;
+    const deadline = Date.now() + this.deadlineMs;
     const found = new Map<number, Found>();
     const failures: ReplicaFailure[] = [];
-    let answered = false;
     let next = from;
-    for (const replica of this.order()) {
-      if (next > end) break;
+    /** Replicas whose answers held no certified block at `next`. */
+    let lackingNext = 0;
+    await this.eachReplica(failures, async (replica, deadline) => {
       // Each round that adds a block moves on; a round that adds none ends this replica's turn.
       for (let round = 0; round <= limit && next <= end; round++) {
         // A replica serves the top of a range first and may cut its bottom off (a byte bound), so
@@ -160,44 +170,74 @@ export class ClusterReads {
             break;
           }
         }
-        const outcome = await this.queries.ask(replica, { kind: "blocks-request", from: next, to }, this.attemptTimeoutMs, signal);
-        if (!outcome.ok) {
-          failures.push({ replica, reason: outcome.reason });
-          break;
-        }
-        answered = true;
-        const added = this.addBlocks(found, outcome.answer.blocks, next, to);
+        const outcome = await this.ask(replica, { kind: "blocks-request", from: next, to }, deadline, signal);
+        if (!outcome.ok) return failed(failures, replica, outcome.reason);
+        const added = this.addBlocks(found, replica, outcome.answer.blocks, next, to);
         if (typeof added === "string") {
           this.counters.answersRejected += 1;
-          failures.push({ replica, reason: added });
-          break;
+          return failed(failures, replica, added);
         }
+        const before = next;
         while (found.has(next)) next++;
-        if (added === 0) break;
+        if (next !== before) lackingNext = 0;
+        if (added === 0) {
+          lackingNext += 1;
+          failed(failures, replica, `has no certified block ${next}`);
+          return lackingNext >= this.vouchers;
+        }
       }
-    }
+      return next > end;
+    }, deadline);
+    if (next === from && lackingNext < this.vouchers) throw new ReplicasFailedError(`blocks from ${from}`, failures);
+    await this.fillBodies(found, from, next - 1, deadline, signal);
     const blocks: VerifiedBlock[] = [];
-    let previous: BlockHeader | undefined;
-    for (let height = from; found.has(height); height++) {
-      const { block, header } = found.get(height)!;
+    let previous: Found | undefined;
+    for (let height = from; height < next; height++) {
+      const entry = found.get(height)!;
       if (previous !== undefined) {
-        const linked = linkVerdict({ height: previous.height, hash: blockHeaderHash(previous) }, header);
+        const linked = linkVerdict({ height: previous.header.height, hash: previous.hash }, entry.header);
         // Two certified blocks that do not chain: more than f replicas signed what they should not.
         if (!linked.ok) throw new BulwarkClientError(`certified blocks ${height - 1} and ${height} do not chain (${linked.message}): more than f replicas of the cluster are faulty`);
       }
-      blocks.push(block);
-      previous = header;
+      blocks.push(entry.block);
+      previous = entry;
     }
-    if (blocks.length === 0 && !answered) throw this.unavailable(`blocks from ${from}`, failures);
     return blocks;
   }
 
   /**
-   * Verifies the certified blocks of one answer to a request for `from` .. `to` and adds them;
-   * returns how many were added, or why the answer is refused. Blocks the replica has not
+   * Asks the other replicas for the bodies of the blocks `from` .. `to` that came without one
+   * (pruned there, too large for a shared answer, or stripped by a faulty replica), keeping the
+   * first copy of each that carries its body. Best effort: what no replica serves stays pruned.
+   */
+  private async fillBodies(found: Map<number, Found>, from: number, to: number, deadline: number, signal: AbortSignal | undefined): Promise<void> {
+    const bodiless = (): number[] => {
+      const heights: number[] = [];
+      for (let height = from; height <= to; height++) if (found.get(height)!.block.bodyPruned) heights.push(height);
+      return heights;
+    };
+    if (bodiless().length === 0) return;
+    await this.eachReplica([], async (replica, deadline) => {
+      for (let round = 0; round <= to - from; round++) {
+        const missing = bodiless();
+        if (missing.length === 0) return true;
+        // A replica that sent every one of them without its body would only say so again.
+        if (missing.every((height) => found.get(height)!.replica === replica)) return false;
+        const low = missing[0]!;
+        const query = { kind: "blocks-request", from: low, to: Math.min(missing[missing.length - 1]!, low + BLOCKS_PER_QUERY - 1) } as const;
+        const outcome = await this.ask(replica, query, deadline, signal);
+        if (!outcome.ok || this.addBodies(found, replica, outcome.answer.blocks, query) === 0) return false;
+      }
+      return false;
+    }, deadline);
+  }
+
+  /**
+   * Verifies the certified blocks of one answer to a request for `from` .. `to` and adds the new
+   * ones; returns how many were added, or why the answer is refused. Blocks the replica has not
    * certified are skipped (another replica may have).
    */
-  private addBlocks(found: Map<number, Found>, wires: readonly { readonly height: number; readonly header: Uint8Array; readonly body?: Uint8Array; readonly certificate?: Uint8Array }[], from: number, to: number): number | string {
+  private addBlocks(found: Map<number, Found>, replica: number, wires: readonly WireBlock[], from: number, to: number): number | string {
     let added = 0;
     let last = from - 1;
     for (const wire of wires) {
@@ -206,10 +246,54 @@ export class ClusterReads {
       if (wire.certificate === undefined) continue;
       const checked = checkWireBlock(this.cluster, wire, wire.height);
       if (!checked.ok) return checked.reason;
-      found.set(wire.height, checked.value);
-      added += 1;
+      if (!found.has(wire.height)) added += 1;
+      found.set(wire.height, { ...checked.value, replica });
     }
     return added;
+  }
+
+  /**
+   * Replaces body-less blocks with copies from `wires` that carry their body and are the same
+   * block (the same header hash); returns how many. A wire that does not verify is skipped: the
+   * bodies pass is best effort.
+   */
+  private addBodies(found: Map<number, Found>, replica: number, wires: readonly WireBlock[], query: BlocksQuery): number {
+    let replaced = 0;
+    for (const wire of wires) {
+      const known = found.get(wire.height);
+      if (wire.height < query.from || wire.height > query.to || known === undefined || !known.block.bodyPruned || wire.body === undefined) continue;
+      const checked = checkWireBlock(this.cluster, wire, wire.height);
+      if (!checked.ok) {
+        this.counters.answersRejected += 1;
+        continue;
+      }
+      if (checked.value.block.bodyPruned || !bytesEqual(checked.value.hash, known.hash)) continue;
+      found.set(wire.height, { ...checked.value, replica });
+      replaced += 1;
+    }
+    return replaced;
+  }
+
+  /**
+   * Gives each replica in turn (`order`) to `visit` until one visit returns true, all within the
+   * read's deadline (by default deadlineMs from now): `visit` gets the deadline, and a replica
+   * whose turn comes after it is listed in `failures` as not asked.
+   */
+  private async eachReplica(failures: ReplicaFailure[], visit: (replica: number, deadline: number) => Promise<boolean>, deadline = Date.now() + this.deadlineMs): Promise<void> {
+    for (const replica of this.order()) {
+      if (Date.now() >= deadline) {
+        failures.push({ replica, reason: `not asked: the read's ${this.deadlineMs} ms had passed` });
+        continue;
+      }
+      if (await visit(replica, deadline)) return;
+    }
+  }
+
+  /** Asks one replica, waiting at most READ_ATTEMPT_TIMEOUT_MS and never past `deadline`. */
+  private ask<Q extends Query>(replica: number, query: Q, deadline: number, signal: AbortSignal | undefined): Promise<QueryOutcome<AnswerOf<Q["kind"]>>> {
+    const timeoutMs = Math.min(READ_ATTEMPT_TIMEOUT_MS, deadline - Date.now());
+    if (timeoutMs <= 0) return Promise.resolve({ ok: false, reason: `not asked: the read's ${this.deadlineMs} ms had passed` });
+    return this.queries.ask(replica, query, timeoutMs, signal);
   }
 
   /** Every replica once: connected ones first, each group from a rotating first replica. */
@@ -220,10 +304,10 @@ export class ClusterReads {
     const rotated = Array.from({ length: n }, (_, index) => (first + index) % n);
     return [...rotated.filter((replica) => this.isOpen(replica)), ...rotated.filter((replica) => !this.isOpen(replica))];
   }
+}
 
-  private unavailable(what: string, failures: readonly ReplicaFailure[]): ClusterUnavailableError {
-    let connected = 0;
-    for (let replica = 0; replica < this.cluster.n; replica++) if (this.isOpen(replica)) connected += 1;
-    return new ClusterUnavailableError(connected, 1, what, failures);
-  }
+/** Records why `replica` failed; false, so a visit can `return failed(...)` and go on to the next replica. */
+function failed(failures: ReplicaFailure[], replica: number, reason: string): false {
+  failures.push({ replica, reason });
+  return false;
 }

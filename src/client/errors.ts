@@ -5,7 +5,7 @@
 // convenience wrappers (`put`, `transfer`, ...) turn such a result into a `RejectedError`.
 
 import type { TransactionErrorCode } from "../app/result.js";
-import type { OperationType } from "../app/transaction.js";
+import { type OperationType, TransactionDecodeError, TransactionEncodeError } from "../app/transaction.js";
 import type { Committed } from "./types.js";
 
 /** The base of every error this client throws, so a caller can catch them all at once. */
@@ -54,23 +54,40 @@ export interface ReplicaFailure {
 }
 
 /**
- * Fewer than f + 1 replicas could be reached, so no result could ever be accepted; or, for a proof
- * read or a block (`reasons` lists each replica's failure), no replica served an answer that verified.
+ * The cluster could not be reached well enough to answer: too few replicas connected for a result
+ * to be accepted (TooFewReplicasError), or no replica served a read, block or proof that verified
+ * (ReplicasFailedError). Either way the cluster, not the call, is the problem; retrying later may
+ * succeed.
  */
 export class ClusterUnavailableError extends BulwarkClientError {
-  override readonly name = "ClusterUnavailableError";
+  override readonly name: string = "ClusterUnavailableError";
+}
+
+/** Fewer than f + 1 replicas could be reached, so no result could ever be accepted. */
+export class TooFewReplicasError extends ClusterUnavailableError {
+  override readonly name = "TooFewReplicasError";
 
   constructor(
     readonly connected: number,
     readonly needed: number,
     detail: string,
-    readonly reasons: readonly ReplicaFailure[] = [],
   ) {
     super(
-      reasons.length === 0
-        ? `connected to ${connected} replicas, but a result needs ${needed}; ${detail}. Check that the replicas run and that their addresses in the cluster config are reachable from here`
-        : `no replica served ${detail} that verified: ${reasons.map((failure) => `replica ${failure.replica}: ${failure.reason}`).join("; ")}`,
+      `connected to ${connected} replicas, but a result needs ${needed}; ${detail}. Check that the replicas run and that their addresses in the cluster config are reachable from here`,
     );
+  }
+}
+
+/** Every replica asked for a proof read, a block or a status failed; `reasons` says why, for each. */
+export class ReplicasFailedError extends ClusterUnavailableError {
+  override readonly name = "ReplicasFailedError";
+
+  constructor(
+    /** What was asked for ("block 7"). */
+    what: string,
+    readonly reasons: readonly ReplicaFailure[],
+  ) {
+    super(`no replica served ${what} that verified: ${reasons.length === 0 ? "no replica was asked" : reasons.map((failure) => `replica ${failure.replica}: ${failure.reason}`).join("; ")}`);
   }
 }
 
@@ -142,4 +159,51 @@ export class RequestAbortedError extends BulwarkClientError {
 function describeGroups(groups: readonly ReplyGroup[]): string {
   if (groups.length === 0) return "no replica answered";
   return groups.map((group) => `${group.replicas.length === 1 ? "replica" : "replicas"} ${group.replicas.join(", ")} answered "${group.result}"`).join("; ");
+}
+
+/**
+ * What kind of failure a client call ended with, the one classification the gateway's status codes
+ * (gateway/errors.ts) and the CLI's exit codes (cli/cluster-client.ts) are both mapped from:
+ *
+ *   timeout         no f + 1 replicas agreed within the deadline (TimeoutError)
+ *   unavailable     too few replicas reachable, or none served a read that verified (ClusterUnavailableError)
+ *   rejected        the transaction committed and failed: a final answer (RejectedError)
+ *   nonce           the key's nonce could not be used (NonceError), see below
+ *   aborted         the caller's AbortSignal fired (RequestAbortedError)
+ *   closed          the client was closed during the call (ClientClosedError)
+ *   invalid-answer  the cluster answered something impossible with at most f faulty replicas
+ *                   (certified blocks that do not chain): any other BulwarkClientError
+ *   invalid-request the caller's own input breaks the transaction format (TransactionEncodeError,
+ *                   TransactionDecodeError for a pre-signed envelope)
+ *
+ * A NonceError is NOT a final answer about the operation: nothing executed (nonce refusals change
+ * no state), and the account's nonce moves on without the caller (another process using the key,
+ * a firstNonce too high). It is therefore transient like "unavailable" (`retryable`): the gateway
+ * answers it 503 and the CLI exits 3, not 1 ("the cluster said no"). Its own code lets a caller
+ * still say what happened.
+ */
+export type ClientErrorCode = "timeout" | "unavailable" | "rejected" | "nonce" | "aborted" | "closed" | "invalid-answer" | "invalid-request";
+
+export interface ClientErrorClass {
+  readonly code: ClientErrorCode;
+  /**
+   * Whether the same call may succeed if tried again later: true for everything but "rejected"
+   * (final), "invalid-request" (the input is wrong) and "invalid-answer" (the cluster is broken).
+   */
+  readonly retryable: boolean;
+  /** Whether a transaction of the call may still commit (it was sent and its outcome is unknown). */
+  readonly mayCommit: boolean;
+}
+
+/** The class of an error a client call rejected with; undefined for anything else (a bug, or an argument RangeError). */
+export function classifyClientError(error: unknown): ClientErrorClass | undefined {
+  if (error instanceof TimeoutError) return { code: "timeout", retryable: true, mayCommit: error.nonce !== undefined };
+  if (error instanceof ClusterUnavailableError) return { code: "unavailable", retryable: true, mayCommit: false };
+  if (error instanceof RejectedError) return { code: "rejected", retryable: false, mayCommit: false };
+  if (error instanceof NonceError) return { code: "nonce", retryable: true, mayCommit: false };
+  if (error instanceof RequestAbortedError) return { code: "aborted", retryable: true, mayCommit: true };
+  if (error instanceof ClientClosedError) return { code: "closed", retryable: true, mayCommit: true };
+  if (error instanceof BulwarkClientError) return { code: "invalid-answer", retryable: false, mayCommit: false };
+  if (error instanceof TransactionEncodeError || error instanceof TransactionDecodeError) return { code: "invalid-request", retryable: false, mayCommit: false };
+  return undefined;
 }

@@ -4,11 +4,14 @@
 
 export { BulwarkClient, NONCE_RESIGNS_MAX } from "./client.js";
 export { BLOCKS_LIMIT_MAX, READ_ATTEMPT_TIMEOUT_MS, STATUS_TIMEOUT_MS_DEFAULT } from "./cluster-reads.js";
-export { CLIENT_KEY_FILE, type ConnectOptions, connect } from "./connect.js";
+export { CLIENT_KEY_FILE, type ConnectOptions, connect, defaultClientKeyPath } from "./connect.js";
 export {
   BulwarkClientError,
   ClientClosedError,
+  type ClientErrorClass,
+  type ClientErrorCode,
   ClusterUnavailableError,
+  classifyClientError,
   NonceError,
   RejectedError,
   type ReplicaFailure,
@@ -16,6 +19,7 @@ export {
   RequestAbortedError,
   TimeoutError,
 } from "./errors.js";
+export { type ReplicaRole, type StatusSummary, roleOf, summarizeStatus, vouched } from "./status-summary.js";
 export {
   type AccountState,
   type ClientCounters,
@@ -30,6 +34,7 @@ export {
   type ReplicaStatus,
   REQUEST_TIMEOUT_MS_DEFAULT,
   type StatusOptions,
+  type SubmitEnvelopeOptions,
   type SubmitOptions,
   type VerifiedBlock,
 } from "./types.js";

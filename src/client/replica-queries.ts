@@ -63,11 +63,6 @@ export class ReplicaQueries {
     this.encode = encode;
   }
 
-  /** Queries waiting for an answer. */
-  get inFlight(): number {
-    return this.pending.size;
-  }
-
   /**
    * Puts `query` (its requestId is set here) to `replica` and resolves with its answer, or with
    * why there is none: not connected, no answer within `timeoutMs`, an answer of the wrong kind.

@@ -2,6 +2,7 @@
 // counters it keeps.
 
 import type { TransactionResult } from "../app/result.js";
+import type { Transaction } from "../app/transaction.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import type { BackoffOptions, RandomSource } from "../net/backoff.js";
@@ -27,8 +28,10 @@ export interface ClientOptions {
   /**
    * The nonce of the first transaction `submit` signs; default 1, the first nonce of a new
    * account. A client that restarts with a used key should pass the account's next nonce, or call
-   * `discoverNonce()` (which `connect()` does by default); a nonce too high fails with a
-   * NonceError (see client.ts, "Nonces").
+   * `discoverNonce()` (which `connect()` does by default). A nonce too high fails with a
+   * NonceError (see client.ts, "Nonces"). One too low is NOT reliably corrected: replicas drop,
+   * unanswered, a request whose nonce is at or below the key's last executed one
+   * (consensus/pbft/normal-case.ts), so such calls time out.
    */
   readonly firstNonce?: number;
   /** Most requests in flight at once. Default 1,024. */
@@ -41,7 +44,7 @@ export interface ClientTransportOptions {
   readonly settings?: Partial<ConnectionSettings>;
   readonly backoff?: Partial<BackoffOptions>;
   readonly connectTimeoutMs?: number;
-  /** Uniform in [0, 1): jitters reconnection back-off. Default Math.random. */
+  /** Uniform in [0, 1): jitters reconnection back-off and picks the replica the first read asks. Default Math.random. */
   readonly random?: RandomSource;
 }
 
@@ -51,6 +54,15 @@ export interface SubmitOptions {
    * still commit: once sent it cannot be recalled.
    */
   readonly signal?: AbortSignal;
+}
+
+export interface SubmitEnvelopeOptions extends SubmitOptions {
+  /**
+   * The envelope's client key and nonce, when the caller has already decoded it, so it is not
+   * decoded again. They must be the envelope's own: the client queues the call in its key's lane
+   * and matches the replicas' replies by them.
+   */
+  readonly decoded?: Pick<Transaction, "clientKey" | "nonce">;
 }
 
 /** A result f + 1 replicas agreed on, so at least one correct replica computed it (PBFT §4.1). */
@@ -102,6 +114,13 @@ export type Consistency = "linearizable" | "proof";
 
 export interface ReadOptions extends SubmitOptions {
   readonly consistency?: Consistency;
+  /**
+   * For the proof behind a "proof" read or an account: accept no state older than this height,
+   * besides none older than the client has seen itself. A caller that knows of a later commit
+   * than this client saw (another client's write, e.g. the gateway's writers) passes its height
+   * so the read sees it. Default 0.
+   */
+  readonly minHeight?: number;
 }
 
 /** A key's value and the height of the state it was read from. */
@@ -123,6 +142,8 @@ export interface AccountState {
 export interface StatusOptions {
   /** How long to wait for the replicas' answers. Default 2,000. */
   readonly timeoutMs?: number;
+  /** Stops waiting; the call rejects with RequestAbortedError. */
+  readonly signal?: AbortSignal;
 }
 
 /**
@@ -163,6 +184,8 @@ export interface VerifiedBlock {
   readonly transactions: readonly Uint8Array[];
   /** `results[i]` is the encoded result of `transactions[i]`. */
   readonly results: readonly Uint8Array[];
+  /** `transactionIds[i]` is the id (SHA-256, hex) of `transactions[i]`: computed once, for the txRoot check. */
+  readonly transactionIds: readonly string[];
   /** The replicas whose certificate signatures verified, ascending. */
   readonly signers: readonly number[];
   /**

@@ -28,26 +28,16 @@ const HEX_ACCOUNT = new RegExp(`^[0-9a-fA-F]{${2 * ED25519_PUBLIC_KEY_BYTES}}$`)
 export function encodeValue(bytes: Uint8Array): EncodedValue {
   // ignoreBOM keeps a leading byte-order mark in the text, so the text's UTF-8 is the value exactly.
   if (isUtf8(bytes)) return { value: utf8Decoder.decode(bytes), encoding: "utf8" };
-  return { value: Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64"), encoding: "base64" };
+  return { value: base64(bytes), encoding: "base64" };
 }
 
 /** The bytes of a value given in a JSON body; `what` names the field in the error. */
 export function decodeValue(text: string, encoding: ValueEncoding, what: string): Uint8Array {
-  let bytes: Uint8Array;
-  if (encoding === "utf8") {
-    bytes = utf8Encoder.encode(text);
-  } else {
-    if (!BASE64.test(text)) throw new GatewayError(400, "invalid-request", `${what} is not canonical base64 (A-Z, a-z, 0-9, +, /, padded with =)`);
-    bytes = Uint8Array.from(Buffer.from(text, "base64"));
-  }
-  checkValueLength(bytes, what);
-  return bytes;
-}
-
-export function checkValueLength(bytes: Uint8Array, what: string): void {
+  const bytes = encoding === "utf8" ? utf8Encoder.encode(text) : base64Bytes(text, what);
   if (bytes.length > TRANSACTION_VALUE_BYTES_MAX) {
     throw new GatewayError(413, "too-large", `${what} is ${bytes.length} bytes; values are at most ${TRANSACTION_VALUE_BYTES_MAX} bytes`);
   }
+  return bytes;
 }
 
 /** The key named by a URL path segment (already percent-decoded by the router): its UTF-8 bytes. */
@@ -64,10 +54,6 @@ export function keyBytes(segment: string): Uint8Array {
 export function accountBytes(text: string): Uint8Array {
   if (!HEX_ACCOUNT.test(text)) throw new GatewayError(400, "invalid-account", `an account id is its ${ED25519_PUBLIC_KEY_BYTES}-byte public key as ${2 * ED25519_PUBLIC_KEY_BYTES} hex digits`);
   return Uint8Array.from(Buffer.from(text, "hex"));
-}
-
-export function hex(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
 }
 
 export function base64(bytes: Uint8Array): string {

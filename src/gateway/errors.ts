@@ -4,16 +4,8 @@
 // `gatewayErrorOf` is the one place that decides which status an SDK error deserves.
 
 import type { TransactionErrorCode } from "../app/result.js";
-import { TransactionDecodeError, TransactionEncodeError } from "../app/transaction.js";
-import {
-  BulwarkClientError,
-  ClientClosedError,
-  ClusterUnavailableError,
-  NonceError,
-  RejectedError,
-  RequestAbortedError,
-  TimeoutError,
-} from "../client/errors.js";
+import { TransactionDecodeError } from "../app/transaction.js";
+import { type ClientErrorCode, RejectedError, classifyClientError } from "../client/errors.js";
 
 /** Fields an error response carries beside `error` and `message`. */
 export type ErrorDetails = Readonly<Record<string, unknown>>;
@@ -42,29 +34,36 @@ export function rejectionStatus(code: TransactionErrorCode): number {
   return CONFLICT_CODES.has(code) ? 409 : 422;
 }
 
-/**
- * The response an error deserves, or undefined for an error nobody anticipated (a bug: the caller
- * logs it and answers 500 without its text).
- */
-export function gatewayErrorOf(error: unknown): GatewayError | undefined {
-  if (error instanceof GatewayError) return error;
-  if (error instanceof TimeoutError) return new GatewayError(504, "timeout", error.message);
-  if (error instanceof ClusterUnavailableError) return new GatewayError(503, "cluster-unavailable", error.message);
-  if (error instanceof RejectedError) {
-    const { height } = error.committed;
-    return new GatewayError(rejectionStatus(error.code), error.code, error.message, { height, seq: height });
-  }
+/** The status and code of each class of client error (client/errors.ts, `classifyClientError`). */
+const CLIENT_ERROR_RESPONSES: Readonly<Record<Exclude<ClientErrorCode, "rejected">, { readonly statusCode: number; readonly code: string }>> = {
+  timeout: { statusCode: 504, code: "timeout" },
+  unavailable: { statusCode: 503, code: "cluster-unavailable" },
   // The gateway's writer keys are its own and fresh, so a nonce error means the cluster and the
   // gateway disagree about an account; the request did not execute and may be retried.
-  if (error instanceof NonceError) return new GatewayError(503, "nonce-conflict", error.message);
-  if (error instanceof ClientClosedError) return new GatewayError(503, "shutting-down", error.message);
-  if (error instanceof RequestAbortedError) return new GatewayError(503, "aborted", error.message);
-  if (error instanceof BulwarkClientError) return new GatewayError(502, "cluster-error", error.message);
-  if (error instanceof TransactionDecodeError) {
-    return error.code === "oversize" ? new GatewayError(413, "too-large", error.message) : new GatewayError(400, "malformed-envelope", error.message);
+  nonce: { statusCode: 503, code: "nonce-conflict" },
+  closed: { statusCode: 503, code: "shutting-down" },
+  aborted: { statusCode: 503, code: "aborted" },
+  "invalid-answer": { statusCode: 502, code: "cluster-error" },
+  "invalid-request": { statusCode: 400, code: "invalid-request" },
+};
+
+/**
+ * The response an error deserves, or undefined for an error nobody anticipated (a bug: the caller
+ * logs it and answers 500 without its text). `details` are added to a rejected transaction's
+ * answer (beside the height it committed at).
+ */
+export function gatewayErrorOf(error: unknown, details: ErrorDetails = {}): GatewayError | undefined {
+  if (error instanceof GatewayError) return error;
+  const kind = classifyClientError(error);
+  if (kind === undefined) return undefined;
+  const { message } = error as Error;
+  if (error instanceof RejectedError) {
+    const { height } = error.committed;
+    return new GatewayError(rejectionStatus(error.code), error.code, message, { ...details, height, seq: height });
   }
-  if (error instanceof TransactionEncodeError) return new GatewayError(400, "invalid-request", error.message);
-  return undefined;
+  if (error instanceof TransactionDecodeError) return error.code === "oversize" ? new GatewayError(413, "too-large", message) : new GatewayError(400, "malformed-envelope", message);
+  const response = CLIENT_ERROR_RESPONSES[kind.code as Exclude<ClientErrorCode, "rejected">];
+  return new GatewayError(response.statusCode, response.code, message);
 }
 
 /**

@@ -33,7 +33,7 @@ export async function startGateway(options: GatewayOptions): Promise<Gateway> {
   // Clients the gateway connected itself, and so closes.
   const owned: GatewayLedger[] = [];
   const connect = async (privateKey: GatewayOptions["privateKey"]): Promise<GatewayLedger> => {
-    const client: GatewayLedger = await BulwarkClient.connect({ ...options.clientOptions, cluster: options.cluster, privateKey, firstNonce: 1 });
+    const client: GatewayLedger = await BulwarkClient.connect({ ...options.clientOptions, cluster: options.cluster, privateKey, firstNonce: 1 }, { signal: options.signal });
     owned.push(client);
     return client;
   };

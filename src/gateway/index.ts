@@ -7,7 +7,6 @@ export { GatewayError } from "./errors.js";
 export { startGateway } from "./gateway.js";
 export { LedgerPool } from "./ledger-pool.js";
 export {
-  BLOCKS_PER_PAGE_MAX,
   BODY_LIMIT_BYTES_DEFAULT,
   CALLS_PENDING_MAX_DEFAULT,
   GATEWAY_HOST_DEFAULT,
@@ -16,10 +15,6 @@ export {
   type GatewayClientOptions,
   type GatewayLedger,
   type GatewayOptions,
-  type LedgerBlock,
-  type LedgerReadOptions,
-  type LedgerReplicaStatus,
-  type ReadConsistency,
   WRITER_KEYS_DEFAULT,
   WRITER_KEYS_MAX,
 } from "./types.js";

@@ -6,11 +6,12 @@ import type { FastifyInstance } from "fastify";
 
 import { TRANSACTION_VALUE_BYTES_MAX } from "../app/transaction.js";
 import { okResult } from "../client/operations.js";
+import type { Consistency } from "../client/types.js";
+import { disconnectSignal } from "./disconnect.js";
 import { type ValueEncoding, decodeValue, encodeValue, keyBytes, prefersOctetStream } from "./encoding.js";
 import { GatewayError } from "./errors.js";
 import type { LedgerPool } from "./ledger-pool.js";
 import { kvCasSchema, kvDeleteSchema, kvGetSchema, kvPutSchema } from "./schemas.js";
-import type { ReadConsistency } from "./types.js";
 
 interface KeyRoute {
   Params: { key: string };
@@ -19,12 +20,9 @@ interface KeyRoute {
 const EMPTY = new Uint8Array(0);
 
 export function registerKvRoutes(app: FastifyInstance, pool: LedgerPool, bodyLimitBytes: number): void {
-  app.get<KeyRoute & { Querystring: { consistency?: ReadConsistency } }>("/v1/kv/:key", { schema: kvGetSchema }, async (request, reply) => {
+  app.get<KeyRoute & { Querystring: { consistency?: Consistency } }>("/v1/kv/:key", { schema: kvGetSchema }, async (request, reply) => {
     const key = keyBytes(request.params.key);
-    const consistency = request.query.consistency ?? "linearizable";
-    // A linearizable read is a read transaction, signed like a write; a proof read signs nothing.
-    const run = consistency === "linearizable" ? pool.withWriter.bind(pool) : pool.withReader.bind(pool);
-    const { value, height } = await run((ledger) => ledger.read(key, { consistency }));
+    const { value, height } = await pool.forRead(request.query.consistency ?? "linearizable", disconnectSignal(reply), (ledger, options) => ledger.read(key, options));
     void reply.header("vary", "accept");
     if (value === undefined) {
       throw new GatewayError(404, "not-found", `the key ${JSON.stringify(request.params.key)} is absent as of height ${height}`, { height, seq: height });
@@ -50,28 +48,31 @@ export function registerKvRoutes(app: FastifyInstance, pool: LedgerPool, bodyLim
       // A larger value would only be refused by the replicas.
       bodyLimit: Math.min(bodyLimitBytes, TRANSACTION_VALUE_BYTES_MAX),
     },
-    async (request) => {
+    async (request, reply) => {
       const key = keyBytes(request.params.key);
       const value: Uint8Array = request.body ?? EMPTY;
-      const committed = await pool.withWriter((writer) => writer.submit({ type: "put", key, value }));
+      const signal = disconnectSignal(reply);
+      const committed = await pool.withWriter((writer) => writer.submit({ type: "put", key, value }, { signal }));
       okResult(committed, "put", ["done"]);
       return { key: request.params.key, height: committed.height, seq: committed.height };
     },
   );
 
-  app.delete<KeyRoute>("/v1/kv/:key", { schema: kvDeleteSchema }, async (request) => {
+  app.delete<KeyRoute>("/v1/kv/:key", { schema: kvDeleteSchema }, async (request, reply) => {
     const key = keyBytes(request.params.key);
-    const committed = await pool.withWriter((writer) => writer.submit({ type: "delete", key }));
+    const signal = disconnectSignal(reply);
+    const committed = await pool.withWriter((writer) => writer.submit({ type: "delete", key }, { signal }));
     const { flag } = okResult(committed, "delete", ["flag"]);
     return { key: request.params.key, deleted: flag, height: committed.height, seq: committed.height };
   });
 
-  app.post<KeyRoute & { Body: { expected: string | null; value: string; encoding?: ValueEncoding } }>("/v1/kv/:key/cas", { schema: kvCasSchema }, async (request) => {
+  app.post<KeyRoute & { Body: { expected: string | null; value: string; encoding?: ValueEncoding } }>("/v1/kv/:key/cas", { schema: kvCasSchema }, async (request, reply) => {
     const key = keyBytes(request.params.key);
     const encoding = request.body.encoding ?? "utf8";
     const expected = request.body.expected === null ? null : decodeValue(request.body.expected, encoding, "expected");
     const value = decodeValue(request.body.value, encoding, "value");
-    const committed = await pool.withWriter((writer) => writer.submit({ type: "cas", key, expected, value }));
+    const signal = disconnectSignal(reply);
+    const committed = await pool.withWriter((writer) => writer.submit({ type: "cas", key, expected, value }, { signal }));
     const { flag } = okResult(committed, "cas", ["flag"]);
     return { key: request.params.key, swapped: flag, height: committed.height, seq: committed.height };
   });

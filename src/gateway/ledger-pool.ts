@@ -7,9 +7,15 @@
 // sign nothing (proof reads, status, blocks, pre-signed envelopes, whose lanes are their signers'
 // keys) go to the reader. Every call counts against one bound, so a burst of requests is answered
 // 503 instead of queueing without limit behind a slow cluster.
+//
+// A proof read on the reader must see what the writers committed: a PUT answered at height H
+// followed by a GET with consistency=proof must not return the value from before H. The reader's
+// own client knows only the heights it saw itself, so every proof read (and account read) is given
+// the highest height any of the gateway's clients has seen committed as its `minHeight`.
 
 import assert from "node:assert/strict";
 
+import type { Consistency, ReadOptions } from "../client/types.js";
 import { GatewayError } from "./errors.js";
 import type { GatewayLedger } from "./types.js";
 
@@ -51,6 +57,24 @@ export class LedgerPool {
   /** Runs a call that signs nothing on the reader. */
   withReader<T>(call: (reader: GatewayLedger) => Promise<T>): Promise<T> {
     return this.run(() => call(this.reader));
+  }
+
+  /**
+   * Runs a read of `consistency`: a linearizable one is a read transaction, so it goes to a
+   * writer; a proof read to the reader. Either way its options ask for state no older than
+   * anything the gateway has seen committed (see above).
+   */
+  forRead<T>(consistency: Consistency, signal: AbortSignal | undefined, call: (ledger: GatewayLedger, options: ReadOptions) => Promise<T>): Promise<T> {
+    const options = (): ReadOptions => ({ consistency, signal, minHeight: this.committedHeight });
+    if (consistency === "linearizable") return this.withWriter((writer) => call(writer, options()));
+    return this.withReader((reader) => call(reader, options()));
+  }
+
+  /** The highest block height any of the gateway's clients has seen committed or proven. */
+  get committedHeight(): number {
+    let height = this.reader.height;
+    for (const writer of this.writers) height = Math.max(height, writer.height);
+    return height;
   }
 
   private async run<T>(call: () => Promise<T>): Promise<T> {

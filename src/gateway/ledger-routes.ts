@@ -3,31 +3,37 @@
 
 import type { FastifyInstance } from "fastify";
 
+import { bytesToHex } from "../app/bytes.js";
 import { TRANSACTION_BYTES_MAX, decodeTransaction, transactionId, verifyTransaction } from "../app/transaction.js";
+import { BLOCKS_LIMIT_MAX } from "../client/cluster-reads.js";
 import { RejectedError } from "../client/errors.js";
+import { summarizeStatus } from "../client/status-summary.js";
+import type { Consistency } from "../client/types.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
-import { accountBytes, base64Bytes, hex } from "./encoding.js";
-import { GatewayError, rejectionStatus } from "./errors.js";
+import { disconnectSignal } from "./disconnect.js";
+import { accountBytes, base64Bytes } from "./encoding.js";
+import { GatewayError, gatewayErrorOf } from "./errors.js";
 import type { LedgerPool } from "./ledger-pool.js";
 import { accountSchema, blockSchemaRoute, blocksSchema, statusSchema, transactionSchema } from "./schemas.js";
-import { BLOCKS_PER_PAGE_DEFAULT, BLOCKS_PER_PAGE_MAX, type ReadConsistency } from "./types.js";
-import { blockView, resultView, statusView } from "./views.js";
+import { BLOCKS_PER_PAGE_DEFAULT } from "./types.js";
+import { blockView, resultView } from "./views.js";
 
 /** The largest envelope as base64 in `{ "envelope": "..." }`, with room for whitespace. */
 const TRANSACTION_BODY_BYTES_MAX = Math.ceil(TRANSACTION_BYTES_MAX / 3) * 4 + 1024;
 
 export function registerLedgerRoutes(app: FastifyInstance, pool: LedgerPool, cluster: ClusterConfig, bodyLimitBytes: number): void {
-  app.post<{ Body: unknown }>("/v1/transactions", { schema: transactionSchema, bodyLimit: Math.min(bodyLimitBytes, TRANSACTION_BODY_BYTES_MAX) }, async (request) => {
+  app.post<{ Body: unknown }>("/v1/transactions", { schema: transactionSchema, bodyLimit: Math.min(bodyLimitBytes, TRANSACTION_BODY_BYTES_MAX) }, async (request, reply) => {
     const envelope = envelopeOf(request.body);
     const transaction = decodeTransaction(envelope);
     // The gateway is the cluster's public face: an envelope whose signature does not verify is
     // refused here rather than handed to every replica to refuse.
     if (!verifyTransaction(transaction)) throw new GatewayError(422, "bad-signature", "the envelope's signature does not verify under its client key");
-    const committed = await pool.withReader((reader) => reader.submitEnvelope(envelope));
+    const signal = disconnectSignal(reply);
+    const committed = await pool.withReader((reader) => reader.submitEnvelope(envelope, { signal, decoded: transaction }));
     const { result, height } = committed;
     const answer = {
-      id: hex(transactionId(envelope)),
-      clientKey: hex(transaction.clientKey),
+      id: bytesToHex(transactionId(envelope)),
+      clientKey: bytesToHex(transaction.clientKey),
       nonce: committed.nonce,
       operation: transaction.operation.type,
       result: resultView(result),
@@ -35,38 +41,38 @@ export function registerLedgerRoutes(app: FastifyInstance, pool: LedgerPool, clu
       seq: height,
       replicas: committed.replicas,
     };
-    if (!result.ok) {
-      // Committed, and final: the answer still says where, beside why.
-      const { message } = new RejectedError(result.error, transaction.operation.type, committed);
-      throw new GatewayError(rejectionStatus(result.error), result.error, message, answer);
-    }
+    // Committed, and final: a failure's answer still says where, beside why.
+    if (!result.ok) throw gatewayErrorOf(new RejectedError(result.error, transaction.operation.type, committed), answer)!;
     return answer;
   });
 
-  app.get<{ Params: { id: string }; Querystring: { consistency?: ReadConsistency } }>("/v1/accounts/:id", { schema: accountSchema }, async (request) => {
+  app.get<{ Params: { id: string }; Querystring: { consistency?: Consistency } }>("/v1/accounts/:id", { schema: accountSchema }, async (request, reply) => {
     const id = accountBytes(request.params.id);
-    const consistency = request.query.consistency ?? "linearizable";
-    const run = consistency === "linearizable" ? pool.withWriter.bind(pool) : pool.withReader.bind(pool);
-    const account = await run((ledger) => ledger.account(id, { consistency }));
-    return { id: hex(id), balance: account.balance.toString(), nextNonce: account.nextNonce, height: account.height, seq: account.height };
+    const account = await pool.forRead(request.query.consistency ?? "linearizable", disconnectSignal(reply), (ledger, options) => ledger.account(id, options));
+    return { id: bytesToHex(id), balance: account.balance.toString(), nextNonce: account.nextNonce, height: account.height, seq: account.height };
   });
 
-  app.get<{ Params: { height: string } }>("/v1/blocks/:height", { schema: blockSchemaRoute }, async (request) => {
+  app.get<{ Params: { height: string } }>("/v1/blocks/:height", { schema: blockSchemaRoute }, async (request, reply) => {
     const height = heightOf(request.params.height, "height");
-    const block = await pool.withReader((reader) => reader.block(height));
-    if (block === undefined) throw new GatewayError(404, "not-found", `no replica has block ${height} (yet)`);
+    const signal = disconnectSignal(reply);
+    const block = await pool.withReader((reader) => reader.block(height, { signal }));
+    if (block === undefined) throw new GatewayError(404, "not-found", `block ${height} is not certified (yet): f + 1 replicas say they do not have it`);
     return blockView(block);
   });
 
-  app.get<{ Querystring: { from?: string; limit?: string } }>("/v1/blocks", { schema: blocksSchema }, async (request) => {
+  app.get<{ Querystring: { from?: string; limit?: string } }>("/v1/blocks", { schema: blocksSchema }, async (request, reply) => {
     const from = request.query.from === undefined ? 1 : heightOf(request.query.from, "from");
     const limit = request.query.limit === undefined ? BLOCKS_PER_PAGE_DEFAULT : Number(request.query.limit);
-    if (!(limit >= 1 && limit <= BLOCKS_PER_PAGE_MAX)) throw new GatewayError(400, "invalid-request", `limit must be 1 to ${BLOCKS_PER_PAGE_MAX}; got ${limit}`);
-    const blocks = await pool.withReader((reader) => reader.blocks(from, limit));
+    if (!(limit >= 1 && limit <= BLOCKS_LIMIT_MAX)) throw new GatewayError(400, "invalid-request", `limit must be 1 to ${BLOCKS_LIMIT_MAX}; got ${limit}`);
+    const signal = disconnectSignal(reply);
+    const blocks = await pool.withReader((reader) => reader.blocks(from, limit, { signal }));
     return { blocks: blocks.map(blockView) };
   });
 
-  app.get("/v1/status", { schema: statusSchema }, async () => statusView(cluster, await pool.withReader((reader) => reader.status())));
+  app.get("/v1/status", { schema: statusSchema }, async (_request, reply) => {
+    const signal = disconnectSignal(reply);
+    return summarizeStatus(cluster, await pool.withReader((reader) => reader.status({ signal })));
+  });
 }
 
 /** The envelope of a POST /v1/transactions body: the raw bytes, or base64 in JSON. */

@@ -5,8 +5,9 @@
 // strings arrive as text, so they are described as digit strings and converted by the routes.
 
 import { TRANSACTION_KEY_BYTES_MAX } from "../app/transaction.js";
+import { BLOCKS_LIMIT_MAX } from "../client/cluster-reads.js";
 import { VALUE_ENCODINGS } from "./encoding.js";
-import { BLOCKS_PER_PAGE_MAX, READ_CONSISTENCIES } from "./types.js";
+import { READ_CONSISTENCIES } from "./types.js";
 
 const integer = (description: string) => ({ type: "integer", minimum: 0, description }) as const;
 const text = (description: string) => ({ type: "string", description }) as const;
@@ -233,7 +234,7 @@ export const blocksSchema = {
     type: "object",
     properties: {
       from: digits("The first height, from 1 (default 1)."),
-      limit: digits(`How many blocks, 1 to ${BLOCKS_PER_PAGE_MAX} (default 10).`),
+      limit: digits(`How many blocks, 1 to ${BLOCKS_LIMIT_MAX} (default 10).`),
     },
     additionalProperties: false,
   },
@@ -279,11 +280,13 @@ export const statusSchema = {
         n: integer("Replicas in the cluster."),
         f: integer("Faulty replicas tolerated."),
         reachable: integer("Replicas that answered."),
+        quorum: integer("2f + 1: the replicas the cluster needs to commit."),
         quorumReachable: { type: "boolean", description: "Whether 2f + 1 replicas answered, enough for the cluster to commit." },
         view: vouched("The view"),
         primary: { type: ["integer", "null"], description: "The primary of that view." },
         executedHeight: vouched("The executed height"),
         stableCheckpoint: vouched("The stable checkpoint"),
+        certifiedHeight: vouched("The highest certified block"),
         replicas: { type: "array", items: replicaStatusSchema },
       },
     },

@@ -1,12 +1,12 @@
 // Ledger values as the JSON the gateway answers with (schemas.ts describes each shape): results,
-// blocks with their transactions decoded where they decode, and the cluster status with the
-// figures f + 1 replicas vouch for.
+// and blocks with their transactions decoded where they decode. (The cluster status is the SDK's
+// summary as it is: client/status-summary.ts.)
 
+import { bytesToHex } from "../app/bytes.js";
 import { ResultDecodeError, type TransactionResult, decodeResult } from "../app/result.js";
-import { TransactionDecodeError, decodeTransaction, transactionId } from "../app/transaction.js";
-import type { ClusterConfig } from "../ledger/cluster.js";
-import { type ValueEncoding, base64, encodeValue, hex } from "./encoding.js";
-import type { LedgerBlock, LedgerReplicaStatus } from "./types.js";
+import { TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
+import type { VerifiedBlock } from "../client/types.js";
+import { type ValueEncoding, base64, encodeValue } from "./encoding.js";
 
 export interface ResultView {
   readonly ok: boolean;
@@ -45,34 +45,13 @@ export interface TransactionView {
   readonly result?: ResultView;
 }
 
-export interface BlockView {
-  readonly height: number;
-  readonly seq: number;
-  readonly hash: string;
-  readonly previousHash: string;
-  readonly stateRoot: string;
-  readonly transactionRoot: string;
-  readonly resultsRoot: string;
-  readonly transactionCount: number;
-  readonly bodyPruned: boolean;
-  readonly signers: readonly number[];
+export interface BlockView extends Omit<VerifiedBlock, "transactions" | "results" | "transactionIds"> {
   readonly transactions: readonly TransactionView[];
 }
 
-export function blockView(block: LedgerBlock): BlockView {
-  return {
-    height: block.height,
-    seq: block.seq,
-    hash: block.hash,
-    previousHash: block.previousHash,
-    stateRoot: block.stateRoot,
-    transactionRoot: block.transactionRoot,
-    resultsRoot: block.resultsRoot,
-    transactionCount: block.transactionCount,
-    bodyPruned: block.bodyPruned,
-    signers: block.signers,
-    transactions: block.transactions.map((envelope, index) => transactionView(envelope, block.results[index])),
-  };
+export function blockView(block: VerifiedBlock): BlockView {
+  const { transactions, results, transactionIds, ...header } = block;
+  return { ...header, transactions: transactions.map((envelope, index) => transactionView(transactionIds[index]!, envelope, results[index])) };
 }
 
 /**
@@ -80,11 +59,11 @@ export function blockView(block: LedgerBlock): BlockView {
  * refused them as malformed and the refusal is part of the history), so decoding is best effort:
  * what does not decode is shown as bytes only.
  */
-function transactionView(envelope: Uint8Array, resultBytes: Uint8Array | undefined): TransactionView {
-  let view: TransactionView = { id: hex(transactionId(envelope)), envelope: base64(envelope) };
+function transactionView(id: string, envelope: Uint8Array, resultBytes: Uint8Array | undefined): TransactionView {
+  let view: TransactionView = { id, envelope: base64(envelope) };
   try {
     const transaction = decodeTransaction(envelope);
-    view = { ...view, clientKey: hex(transaction.clientKey), nonce: transaction.nonce, operation: transaction.operation.type };
+    view = { ...view, clientKey: bytesToHex(transaction.clientKey), nonce: transaction.nonce, operation: transaction.operation.type };
   } catch (error) {
     if (!(error instanceof TransactionDecodeError)) throw error;
   }
@@ -96,51 +75,4 @@ function transactionView(envelope: Uint8Array, resultBytes: Uint8Array | undefin
     if (!(error instanceof ResultDecodeError)) throw error;
     return view;
   }
-}
-
-export type ReplicaRole = "primary" | "backup" | "view-change" | "unreachable";
-
-export interface StatusView {
-  readonly n: number;
-  readonly f: number;
-  readonly reachable: number;
-  readonly quorumReachable: boolean;
-  readonly view: number | null;
-  readonly primary: number | null;
-  readonly executedHeight: number | null;
-  readonly stableCheckpoint: number | null;
-  readonly replicas: readonly (LedgerReplicaStatus & { readonly role: ReplicaRole })[];
-}
-
-export function statusView(cluster: ClusterConfig, statuses: readonly LedgerReplicaStatus[]): StatusView {
-  const answered = statuses.filter((status) => status.reachable);
-  const view = vouched(answered.map((status) => status.view), cluster.f);
-  return {
-    n: cluster.n,
-    f: cluster.f,
-    reachable: answered.length,
-    quorumReachable: answered.length >= 2 * cluster.f + 1,
-    view,
-    // PBFT §4.4: the primary of view v is replica v mod n.
-    primary: view === null ? null : view % cluster.n,
-    executedHeight: vouched(answered.map((status) => status.executedHeight), cluster.f),
-    stableCheckpoint: vouched(answered.map((status) => status.stableCheckpoint), cluster.f),
-    replicas: statuses.map((status) => ({ ...status, role: roleOf(status) })),
-  };
-}
-
-function roleOf(status: LedgerReplicaStatus): ReplicaRole {
-  if (!status.reachable) return "unreachable";
-  if (status.normal === false) return "view-change";
-  return status.primary === status.replica ? "primary" : "backup";
-}
-
-/**
- * The highest value at least f + 1 replicas report reaching: the (f + 1)-th highest report. At
- * most f replicas are faulty, so one of those f + 1 is correct and really reached it; the highest
- * report alone could be a faulty replica's invention. Null when fewer than f + 1 reported.
- */
-export function vouched(reports: readonly (number | undefined)[], f: number): number | null {
-  const values = reports.filter((value): value is number => value !== undefined).sort((a, b) => b - a);
-  return values[f] ?? null;
 }

@@ -10,6 +10,8 @@
 // Fields the reader does not know are problems too: a misspelt protocol parameter would otherwise
 // be silently replaced by its default.
 
+import { readFileSync } from "node:fs";
+
 import {
   describePublicKeyProblem,
   ed25519PublicKeyProblem,
@@ -38,6 +40,17 @@ export class ClusterConfigError extends Error {
     const count = problems.length === 1 ? "1 problem" : `${problems.length} problems`;
     super(`${source} has ${count}:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
   }
+}
+
+/** The validated config in the file at `path`; any problem, reading included, is one ClusterConfigError naming the file. */
+export function readClusterFile(path: string): ClusterConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, "utf8");
+  } catch (error) {
+    throw new ClusterConfigError([`cannot be read: ${error instanceof Error ? error.message : String(error)}`], path);
+  }
+  return parseClusterConfigJson(text, path);
 }
 
 /**

@@ -11,7 +11,7 @@ import { bytesToHex } from "../../src/app/bytes.js";
 import { encodeResult, type TransactionResult } from "../../src/app/result.js";
 import { TRANSACTION_VALUE_BYTES_MAX, type Transaction, decodeTransaction, encodeTransaction, signTransaction } from "../../src/app/transaction.js";
 import { BulwarkClient } from "../../src/client/client.js";
-import { ClientClosedError, ClusterUnavailableError, NonceError, RejectedError, RequestAbortedError, TimeoutError } from "../../src/client/errors.js";
+import { ClientClosedError, NonceError, RejectedError, RequestAbortedError, TimeoutError, TooFewReplicasError } from "../../src/client/errors.js";
 import { ReplyTally, decodeReplyResult } from "../../src/client/reply-tally.js";
 import type { ClientOptions } from "../../src/client/types.js";
 import { ViewEstimate } from "../../src/client/view-estimate.js";
@@ -537,7 +537,7 @@ describe("failures", () => {
     after(() => cluster.close());
     await assert.rejects(
       BulwarkClient.connect({ cluster: cluster.config, privateKey: clientKeys[nextKey++]!.privateKey, deadlineMs: 150, transport: { backoff: { initialMs: 5, maxMs: 20 } } }),
-      (error: unknown) => error instanceof ClusterUnavailableError && error.connected === 1 && error.needed === 2,
+      (error: unknown) => error instanceof TooFewReplicasError && error.connected === 1 && error.needed === 2,
     );
   });
 });

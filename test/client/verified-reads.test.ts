@@ -13,9 +13,10 @@ import { join } from "node:path";
 
 import { BulwarkClient } from "../../src/client/client.js";
 import { connect } from "../../src/client/connect.js";
-import { ClusterUnavailableError } from "../../src/client/errors.js";
+import { BulwarkClientError, ReplicasFailedError } from "../../src/client/errors.js";
 import type { ClientOptions } from "../../src/client/types.js";
 import type { Ed25519KeyPair } from "../../src/crypto/ed25519.js";
+import { sha256 } from "../../src/crypto/sha256.js";
 import { encodeBlockBody } from "../../src/ledger/block.js";
 import { encodeBlockHeader } from "../../src/ledger/block-header.js";
 import { encodeCertificate } from "../../src/ledger/certificate.js";
@@ -62,11 +63,24 @@ function forgedBlocks(forge: (block: Extract<WireFrame, { kind: "blocks" }>["blo
   };
 }
 
+/** A replica that serves `old` (an earlier state of the ledger) for everything, its status included. */
+function lagging(old: CertifiedLedger): Serve {
+  return (query) => honest(query, old);
+}
+
+/** Honest, but a blocks request is answered with no blocks: "I do not have them". */
+const lacking: Serve = (query, ledger) => (query.kind === "blocks-request" ? { kind: "blocks", requestId: query.requestId, blocks: [] } : honest(query, ledger));
+
+/** Honest, but every block's certificate is broken. */
+const brokenCertificates = forgedBlocks((block) => ({ ...block, certificate: flipByte(block.certificate!, 20) }));
+
 class FakeCluster {
   readonly serve: Serve[];
   readonly listeners: Listener<PeerSession>[] = [];
   readonly ledger: CertifiedLedger;
   readonly test: TestCluster;
+  /** The replica each read request went to, in order. */
+  readonly readsAsked: number[] = [];
 
   private constructor(test: TestCluster, listeners: Listener<PeerSession>[], serve: Serve[]) {
     this.test = test;
@@ -106,14 +120,17 @@ class FakeCluster {
   private onFrame(id: number, connection: Connection<PeerSession>, payload: Uint8Array): void {
     const frame = decodeWireFrame(payload);
     if (frame.kind !== "status-request" && frame.kind !== "read-request" && frame.kind !== "blocks-request") return;
+    if (frame.kind === "read-request") this.readsAsked.push(id);
     const answer = this.serve[id]!(frame, this.ledger);
     if (answer === undefined) return;
-    connection.send(encodeWireFrame(answer.kind === "status" ? { ...answer, replica: id } : answer));
+    // An honest status names replica 0 (`honest` does not know who answers): put in the answering
+    // replica's id, unless the test's answer named another one on purpose.
+    connection.send(encodeWireFrame(answer.kind === "status" && answer.replica === 0 ? { ...answer, replica: id } : answer));
   }
 }
 
 const random = new Random(77);
-const clientKeys: Ed25519KeyPair[] = Array.from({ length: 20 }, () => keyPair(random));
+const clientKeys: Ed25519KeyPair[] = Array.from({ length: 40 }, () => keyPair(random));
 let nextKey = 0;
 
 async function connectClient(cluster: FakeCluster, options: Partial<ClientOptions> = {}): Promise<BulwarkClient> {
@@ -121,7 +138,8 @@ async function connectClient(cluster: FakeCluster, options: Partial<ClientOption
     cluster: cluster.config,
     privateKey: clientKeys[nextKey++]!.privateKey,
     deadlineMs: 5_000,
-    transport: { backoff: { initialMs: 5, maxMs: 20 }, random: () => random.float() },
+    // 0: reads start at replica 0, so each test knows which replica a read asks first.
+    transport: { backoff: { initialMs: 5, maxMs: 20 }, random: () => 0 },
     ...options,
   });
   await waitFor(() => client.connectedReplicas === cluster.config.n, "every link to open");
@@ -139,12 +157,14 @@ async function waitFor(condition: () => boolean, what: string, timeoutMs = 3_000
 /** A cluster and a connected client, both closed after the test. */
 async function setup(): Promise<{ cluster: FakeCluster; client: BulwarkClient }> {
   const cluster = await FakeCluster.start();
-  const client = await connectClient(cluster);
+  const opened: { client?: BulwarkClient } = {};
+  // Registered before connecting, so a failed connect still closes the fake replicas.
   after(async () => {
-    await client.close();
+    await opened.client?.close();
     await cluster.close();
   });
-  return { cluster, client };
+  opened.client = await connectClient(cluster);
+  return { cluster, client: opened.client };
 }
 
 const text = (bytes: Uint8Array | undefined): string | undefined => (bytes === undefined ? undefined : Buffer.from(bytes).toString("utf8"));
@@ -165,12 +185,29 @@ describe("proof reads", () => {
     const { cluster, client } = await setup();
     cluster.ledger.put("colour", "green");
     const impostor = testCluster(4, 99);
-    cluster.serve[0] = forgedRead((answer) => ({ ...answer, value: utf8.encode("red") }));
-    cluster.serve[1] = forgedRead((answer) => ({ kind: "read-proof", requestId: answer.requestId, height: answer.height, header: answer.header, certificate: answer.certificate, proof: answer.proof }));
-    cluster.serve[2] = forgedRead((answer, ledger) => ({ ...answer, certificate: encodeCertificate(certify(impostor, ledger.chain[0]!.block)) }));
+    cluster.serve[0] = forgedRead((answer, ledger) => ({ ...answer, certificate: encodeCertificate(certify(impostor, ledger.chain[0]!.block)) }));
+    cluster.serve[1] = forgedRead((answer) => ({ ...answer, value: utf8.encode("red") }));
+    cluster.serve[2] = forgedRead((answer) => ({ kind: "read-proof", requestId: answer.requestId, height: answer.height, header: answer.header, certificate: answer.certificate, proof: answer.proof }));
     const read = await client.read("colour", { consistency: "proof" });
     assert.equal(text(read.value), "green");
     assert.equal(client.counters.answersRejected, 3, "each forgery was refused and counted");
+  });
+
+  it("verify a header's certificate once: a later proof under the same header is checked against its state root only", async () => {
+    const { cluster, client } = await setup();
+    cluster.ledger.put("colour", "green");
+    assert.equal(text(await client.get("colour", { consistency: "proof" })), "green");
+    // The same header with a certificate that verifies nothing: the header is already known certified.
+    for (let id = 0; id < 4; id++) cluster.serve[id] = forgedRead((answer) => ({ ...answer, certificate: flipByte(answer.certificate, 20) }));
+    assert.equal(text(await client.get("colour", { consistency: "proof" })), "green");
+    // A forged value under that header is still refused by its state proof (reads rotate: this one starts at replica 2).
+    cluster.serve[2] = forgedRead((answer) => ({ ...answer, value: utf8.encode("red") }));
+    assert.equal(text(await client.get("colour", { consistency: "proof" })), "green");
+    assert.equal(client.counters.answersRejected, 1);
+    // A header the client has not verified gets its certificate checked.
+    cluster.ledger.put("size", "large");
+    for (let id = 0; id < 4; id++) cluster.serve[id] = forgedRead((answer) => ({ ...answer, certificate: flipByte(answer.certificate, 20) }));
+    await assert.rejects(client.get("size", { consistency: "proof" }), (error: unknown) => error instanceof ReplicasFailedError && error.reasons.every((failure) => /malformed|bad-signature/.test(failure.reason)));
   });
 
   it("fail with ClusterUnavailableError naming each replica's reason when none serves a proof that verifies", async () => {
@@ -181,7 +218,7 @@ describe("proof reads", () => {
     cluster.serve[2] = forgedRead((answer) => ({ kind: "status", requestId: answer.requestId, replica: 2, view: 0, primary: 0, normal: true, executedHeight: 0, stableCheckpoint: 0, certifiedHeight: 0 }));
     cluster.serve[3] = forgedRead((answer) => ({ ...answer, header: encodeBlockHeader({ ...cluster.ledger.header(1), txCount: 5 }) }));
     await assert.rejects(client.read("colour", { consistency: "proof" }), (error: unknown) => {
-      assert.ok(error instanceof ClusterUnavailableError, String(error));
+      assert.ok(error instanceof ReplicasFailedError, String(error));
       const reasons = new Map(error.reasons.map((failure) => [failure.replica, failure.reason]));
       assert.match(reasons.get(0)!, /state-proof-mismatch/);
       assert.match(reasons.get(1)!, /cannot prove its state now \(uncertified\)/);
@@ -205,7 +242,7 @@ describe("proof reads", () => {
     cluster.serve[1] = (query) => (query.kind === "read-request" ? new CertifiedLedger(cluster.test).readProof(query.requestId, query.key) : undefined);
     cluster.serve[2] = cluster.serve[0];
     cluster.serve[3] = cluster.serve[1];
-    await assert.rejects(client.get("k", { consistency: "proof" }), (error: unknown) => error instanceof ClusterUnavailableError && error.reasons.every((failure) => /older than height 2/.test(failure.reason)));
+    await assert.rejects(client.get("k", { consistency: "proof" }), (error: unknown) => error instanceof ReplicasFailedError && error.reasons.every((failure) => /older than height 2/.test(failure.reason)));
   });
 
   it("read an account's balance and next nonce by proof, and a fresh account as balance 0, nonce 1", async () => {
@@ -215,6 +252,45 @@ describe("proof reads", () => {
     assert.deepEqual(await client.account(owner, { consistency: "proof" }), { balance: 1_234n, nextNonce: 9, height: 1 });
     assert.deepEqual(await client.account(clientKeys[16]!.publicKey, { consistency: "proof" }), { balance: 0n, nextNonce: 1, height: 1 });
     await assert.rejects(client.account(new Uint8Array(31), { consistency: "proof" }), RangeError);
+  });
+});
+
+describe("proof reads at a minimum height", () => {
+  it("refuse a proof older than the caller's minHeight and use a replica that is recent enough", async () => {
+    const { cluster, client } = await setup();
+    const old = new CertifiedLedger(cluster.test);
+    old.put("k", "one");
+    cluster.ledger.put("k", "one");
+    cluster.ledger.put("k", "two");
+    cluster.serve[0] = lagging(old);
+    const read = await client.read("k", { consistency: "proof", minHeight: 2 });
+    assert.deepEqual({ value: text(read.value), height: read.height }, { value: "two", height: 2 });
+    assert.equal(client.counters.answersStale, 1, "replica 0's proof at height 1 was refused as stale");
+    await assert.rejects(client.read("k", { consistency: "proof", minHeight: -1 }), RangeError);
+  });
+
+  it("refuse an answer whose header is of another height than the answer names", async () => {
+    const { cluster, client } = await setup();
+    cluster.ledger.put("k", "one");
+    cluster.ledger.put("k", "two");
+    cluster.serve[0] = forgedRead((answer, ledger) => ({ ...answer, header: encodeBlockHeader(ledger.header(1)) }));
+    assert.equal(text(await client.get("k", { consistency: "proof" })), "two");
+    assert.equal(client.counters.answersRejected, 1);
+    for (let id = 0; id < 4; id++) cluster.serve[id] = cluster.serve[0]!;
+    await assert.rejects(client.get("k", { consistency: "proof" }), (error: unknown) => error instanceof ReplicasFailedError && error.reasons.every((failure) => /names height 2 but sent the header of block 1/.test(failure.reason)));
+  });
+
+  it("start a new client's reads at a random replica", async () => {
+    const cluster = await FakeCluster.start();
+    after(() => cluster.close());
+    for (const [random, first] of [[0.6, 2], [0.99, 3], [0, 0]] as const) {
+      const client = await connectClient(cluster, { transport: { backoff: { initialMs: 5, maxMs: 20 }, random: () => random } });
+      after(() => client.close());
+      cluster.readsAsked.length = 0;
+      await client.get("k", { consistency: "proof" });
+      await client.get("k", { consistency: "proof" });
+      assert.deepEqual(cluster.readsAsked, [first, (first + 1) % 4], `random ${random}`);
+    }
   });
 });
 
@@ -230,6 +306,32 @@ describe("connect", () => {
     const fixed = await connect({ cluster: cluster.config, key: key.privateKey, firstNonce: 3 });
     after(() => fixed.close());
     assert.equal(fixed.nonce, 3, "a numeric firstNonce is used as given");
+  });
+
+  it("discovers the nonce at a height f + 1 replicas vouch for, so a lagging replica's old account is refused", async () => {
+    const cluster = await FakeCluster.start();
+    after(() => cluster.close());
+    const key = clientKeys[nextKey++]!;
+    cluster.ledger.setAccount(key.publicKey, 10n, 41);
+    const old = new CertifiedLedger(cluster.test);
+    // Replica 0 is behind: it has not seen the account at all (nonce 1), and says so in its status too.
+    old.put("unrelated", "x");
+    for (let height = 1; height <= 3; height++) cluster.ledger.put(`k${height}`, "v");
+    cluster.serve[0] = lagging(old);
+    // Reads start at replica 0.
+    const client = await connect({ cluster: cluster.config, key: key.privateKey, transport: { backoff: { initialMs: 5, maxMs: 20 }, random: () => 0 } });
+    after(() => client.close());
+    assert.equal(client.nonce, 41);
+    assert.equal(client.counters.answersStale, 1, "replica 0's proof was refused as older than the vouched height");
+  });
+
+  it("fails to discover the nonce when fewer than f + 1 replicas say where the cluster is", async () => {
+    const cluster = await FakeCluster.start();
+    after(() => cluster.close());
+    for (let id = 1; id < 4; id++) cluster.serve[id] = (query, ledger) => (query.kind === "status-request" ? undefined : honest(query, ledger));
+    const client = await connectClient(cluster);
+    after(() => client.close());
+    await assert.rejects(client.discoverNonce(), (error: unknown) => error instanceof ReplicasFailedError && /f \+ 1 = 2 replicas vouch for/.test(error.message));
   });
 
   it("reads cluster.json and the client.key beside it, and starts a fresh account at nonce 1 from the genesis state", async () => {
@@ -272,7 +374,7 @@ describe("blocks", () => {
     cluster.ledger.put("b", "2");
     const otherBody = encodeBlockBody([utf8.encode("not this block's")], [Uint8Array.of(0)]);
     for (let id = 0; id < 4; id++) cluster.serve[id] = forgedBlocks((block) => ({ ...block, body: otherBody }));
-    await assert.rejects(client.block(2), (error: unknown) => error instanceof ClusterUnavailableError && error.reasons.length === 4 && error.reasons.every((failure) => /tx-root-mismatch/.test(failure.reason)));
+    await assert.rejects(client.block(2), (error: unknown) => error instanceof ReplicasFailedError && error.reasons.length === 4 && error.reasons.every((failure) => /tx-root-mismatch/.test(failure.reason)));
   });
 
   it("gather a range when a replica answers only its top (a byte bound), asking again below what it got", async () => {
@@ -302,6 +404,61 @@ describe("blocks", () => {
     assert.deepEqual(pruned?.transactions, []);
     assert.equal(pruned?.transactionCount, 1);
     await assert.rejects(client.blocks(1, 101), RangeError);
+  });
+
+  it("block(height) is absent only when f + 1 replicas lack it; one replica's word is not enough", async () => {
+    const { cluster, client } = await setup();
+    cluster.ledger.put("a", "1");
+    cluster.serve[0] = lacking;
+    for (let id = 1; id < 4; id++) cluster.serve[id] = brokenCertificates;
+    await assert.rejects(client.block(1), (error: unknown) => error instanceof ReplicasFailedError && /replica 0: does not have block 1/.test(error.message));
+    await assert.rejects(client.blocks(1, 5), (error: unknown) => error instanceof ReplicasFailedError && /replica 0: has no certified block 1/.test(error.message));
+    cluster.serve[1] = lacking;
+    assert.equal(await client.block(1), undefined);
+    assert.deepEqual(await client.blocks(1, 5), []);
+  });
+
+  it("blocks(): a body a replica left out is fetched from another replica that has it", async () => {
+    const { cluster, client } = await setup();
+    for (let height = 1; height <= 4; height++) cluster.ledger.put(`k${height}`, "v");
+    cluster.serve[0] = forgedBlocks((block) => ({ height: block.height, header: block.header, certificate: block.certificate! }));
+    const blocks = await client.blocks(1, 4);
+    assert.deepEqual(blocks.map((block) => block.height), [1, 2, 3, 4]);
+    assert.ok(blocks.every((block) => !block.bodyPruned && block.transactions.length === 1), "every body is there");
+    assert.deepEqual(blocks[0]!.transactions, cluster.ledger.chain[0]!.block.transactions);
+    assert.equal(blocks[0]!.transactionIds[0], Buffer.from(sha256(blocks[0]!.transactions[0]!)).toString("hex"));
+    // When no replica has the bodies, the blocks come without them.
+    for (let id = 1; id < 4; id++) cluster.serve[id] = cluster.serve[0]!;
+    const pruned = await client.blocks(1, 4);
+    assert.ok(pruned.every((block) => block.bodyPruned && block.transactions.length === 0 && block.transactionIds.length === 0));
+  });
+
+  it("refuse certified blocks that do not chain: more than f replicas are faulty", async () => {
+    const { cluster, client } = await setup();
+    cluster.ledger.put("a", "1");
+    cluster.ledger.put("b", "2");
+    // Another history, signed by the same keys: its block 2 does not follow this ledger's block 1.
+    const fork = new CertifiedLedger(cluster.test);
+    fork.put("a", "other");
+    fork.put("b", "2");
+    for (let id = 0; id < 4; id++) {
+      cluster.serve[id] = forgedBlocks((block, ledger) => (block.height === 2 ? fork.wireBlock(2) : ledger.wireBlock(block.height)));
+    }
+    await assert.rejects(client.blocks(1, 2), (error: unknown) => error instanceof BulwarkClientError && /certified blocks 1 and 2 do not chain/.test(error.message));
+  });
+
+  it("give up on a block or a range within the client's deadline, however many replicas stay silent", async () => {
+    const cluster = await FakeCluster.start();
+    after(() => cluster.close());
+    const client = await connectClient(cluster, { deadlineMs: 400 });
+    after(() => client.close());
+    cluster.ledger.put("a", "1");
+    for (let id = 0; id < 4; id++) cluster.serve[id] = (query, ledger) => (query.kind === "blocks-request" ? undefined : honest(query, ledger));
+    for (const read of [() => client.block(1), () => client.blocks(1, 10)]) {
+      const started = Date.now();
+      await assert.rejects(read(), (error: unknown) => error instanceof ReplicasFailedError && /no answer within \d+ ms/.test(error.message) && /not asked/.test(error.message));
+      assert.ok(Date.now() - started < 1_500, `gave up after ${Date.now() - started} ms`);
+    }
   });
 
   it("an uncertified block is not served as verified", async () => {
@@ -336,5 +493,20 @@ describe("status", () => {
       statuses.map((status) => status.reachable),
       [true, true, false, true],
     );
+  });
+
+  it("drops a status that names another replica than the connection's, so that replica counts as unreachable", async () => {
+    const { cluster, client } = await setup();
+    cluster.serve[1] = (query, ledger) => {
+      const answer = honest(query, ledger);
+      return answer?.kind === "status" ? { ...answer, replica: 3 } : answer;
+    };
+    const misattributed = client.counters.repliesMisattributed;
+    const statuses = await client.status({ timeoutMs: 300 });
+    assert.deepEqual(
+      statuses.map((status) => status.reachable),
+      [true, false, true, true],
+    );
+    assert.equal(client.counters.repliesMisattributed, misattributed + 1);
   });
 });

@@ -7,7 +7,16 @@ import { describe, it } from "node:test";
 
 import { pino } from "pino";
 
-import { ClusterUnavailableError, NonceError, RejectedError, TimeoutError } from "../../src/client/errors.js";
+import {
+  BulwarkClientError,
+  ClientClosedError,
+  NonceError,
+  RejectedError,
+  ReplicasFailedError,
+  RequestAbortedError,
+  TimeoutError,
+  TooFewReplicasError,
+} from "../../src/client/errors.js";
 import { Random } from "../../src/sim/random.js";
 import { randomBytes } from "../support/random-bytes.js";
 import { type Json, allCalls, fakeGateway } from "./fixtures.js";
@@ -15,10 +24,14 @@ import { type Json, allCalls, fakeGateway } from "./fixtures.js";
 describe("SDK errors", () => {
   const cases: [string, Error, number, string][] = [
     ["a deadline that passed", new TimeoutError(30_000, 4, 2, [{ result: "ok done", replicas: [1] }], "sent 3 times"), 504, "timeout"],
-    ["too few replicas", new ClusterUnavailableError(1, 2, "after 30000 ms"), 503, "cluster-unavailable"],
+    ["too few replicas", new TooFewReplicasError(1, 2, "after 30000 ms"), 503, "cluster-unavailable"],
+    ["a read no replica served", new ReplicasFailedError("block 3", [{ replica: 0, reason: "no answer within 3000 ms" }]), 503, "cluster-unavailable"],
     ["a nonce the cluster refused", new NonceError("stale-nonce", 3, 9, "tried 4 nonces"), 503, "nonce-conflict"],
     ["a refused transaction", new RejectedError("not-authority", "mint", { result: { ok: false, error: "not-authority" }, height: 12, nonce: 3, replicas: [0, 1] }), 422, "not-authority"],
     ["a refused nonce", new RejectedError("nonce-gap", "get", { result: { ok: false, error: "nonce-gap", nextNonce: 2 }, height: 0, nonce: 3, replicas: [0, 1] }), 409, "nonce-gap"],
+    ["a closing client", new ClientClosedError(), 503, "shutting-down"],
+    ["an aborted call", new RequestAbortedError(new Error("gone")), 503, "aborted"],
+    ["an impossible answer from the cluster", new BulwarkClientError("certified blocks 3 and 4 do not chain"), 502, "cluster-error"],
   ];
   for (const [what, error, status, code] of cases) {
     it(`answers ${what} with ${status} ${code} and the SDK's explanation`, async (t) => {
@@ -35,7 +48,7 @@ describe("SDK errors", () => {
 
   it("reports a refused transaction's height", async (t) => {
     const gateway = await fakeGateway(t, { writers: 1 });
-    gateway.writers[0]!.failNext = cases[3]![1];
+    gateway.writers[0]!.failNext = cases.find(([what]) => what === "a refused transaction")![1];
     const body = (await gateway.app.inject({ method: "GET", url: "/v1/kv/a" })).json<Json>();
     assert.equal(body.height, 12);
     assert.equal(body.seq, 12);

@@ -103,6 +103,19 @@ describe("PUT and GET /v1/kv/:key", () => {
     assert.deepEqual(gateway.reader.calls, ["read:proof"]);
   });
 
+  it("a proof read sees the gateway's own writes, even when the reader's replicas lag", async (t) => {
+    const gateway = await fakeGateway(t, { writers: 2 });
+    // The reader's proof reads answer from a state 5 blocks old unless told to be newer.
+    gateway.reader.proofLagBlocks = 5;
+    for (let index = 0; index < 4; index++) await gateway.app.inject({ method: "PUT", url: `/v1/kv/k${index}`, payload: "old" });
+    assert.equal((await gateway.app.inject({ method: "PUT", url: "/v1/kv/a", payload: "1" })).statusCode, 200);
+    assert.equal((await gateway.app.inject({ method: "PUT", url: "/v1/kv/a", payload: "2" })).statusCode, 200);
+    const read = await gateway.app.inject({ method: "GET", url: "/v1/kv/a?consistency=proof" });
+    assert.equal(read.statusCode, 200, read.body);
+    assert.deepEqual(read.json<Json>(), { key: "a", value: "2", encoding: "utf8", height: 6, seq: 6 });
+    assert.equal(gateway.pool.committedHeight, 6);
+  });
+
   it("refuses an unknown consistency or query parameter with 400", async (t) => {
     const gateway = await fakeGateway(t);
     for (const url of ["/v1/kv/a?consistency=eventual", "/v1/kv/a?consistency=proof&consistency=proof", "/v1/kv/a?fast=1"]) {

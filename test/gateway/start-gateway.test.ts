@@ -8,7 +8,8 @@ import { describe, it } from "node:test";
 
 import { pino } from "pino";
 
-import { ClusterUnavailableError } from "../../src/client/errors.js";
+import { BulwarkClient } from "../../src/client/client.js";
+import { ClusterUnavailableError, TooFewReplicasError } from "../../src/client/errors.js";
 import { generateEd25519KeyPair } from "../../src/crypto/ed25519.js";
 import { startGateway } from "../../src/gateway/gateway.js";
 import type { Gateway } from "../../src/gateway/types.js";
@@ -100,14 +101,56 @@ describe("startGateway", () => {
     }
   });
 
-  it("fails with ClusterUnavailableError when no replica can be reached, and leaves nothing running", async () => {
+  it("fails with ClusterUnavailableError when no replica can be reached, and leaves nothing running", async (t) => {
     const ports = await closedPorts(4);
     const cluster: ClusterConfig = { ...CLUSTER, replicas: CLUSTER.replicas.map((replica, index) => ({ ...replica, address: `127.0.0.1:${ports[index]}` })) };
+    const connects = t.mock.method(BulwarkClient, "connect");
+    const closes = t.mock.method(BulwarkClient.prototype, "close");
     await assert.rejects(
       startGateway({ cluster, privateKey: generateEd25519KeyPair().privateKey, writerKeys: 2, port: 0, logger: silent, clientOptions: { deadlineMs: 300 } }),
       ClusterUnavailableError,
     );
-    // The test runner would report (and hang on) any client left dialling.
+    // The reader and two writers: each tried to connect, and each client was closed (nothing left dialling).
+    assert.equal(connects.mock.callCount(), 3);
+    assert.equal(closes.mock.callCount(), 3);
+  });
+
+  it("closes the clients that did connect when another one fails", async (t) => {
+    const cluster = new FakeCluster();
+    const connected: FakeLedger[] = [];
+    let attempts = 0;
+    t.mock.method(BulwarkClient, "connect", () => {
+      attempts += 1;
+      if (attempts === 2) return Promise.reject(new TooFewReplicasError(1, 2, "after 300 ms"));
+      const client = new FakeLedger(cluster, `client-${attempts}`);
+      connected.push(client);
+      return Promise.resolve(client as unknown as BulwarkClient);
+    });
+    await assert.rejects(startGateway({ cluster: CLUSTER, privateKey: generateEd25519KeyPair().privateKey, writerKeys: 3, port: 0, logger: silent }), TooFewReplicasError);
+    assert.equal(attempts, 4);
+    assert.equal(connected.length, 3);
+    assert.ok(connected.every((client) => client.closed));
+  });
+
+  it("stops waiting on the cluster for an HTTP client that disconnected, but not when a request body has simply ended", async (t) => {
+    const { gateway, reader, writers } = await startFake();
+    t.after(() => gateway.close());
+    let open = (): void => {};
+    const gate = new Promise<void>((resolve) => (open = resolve));
+    for (const ledger of [reader, ...writers]) ledger.gate = gate;
+    const put = fetch(`${gateway.url}/v1/kv/a`, { method: "PUT", body: "1" });
+    await waitUntil(() => writers.some((writer) => writer.signals.length === 1), "the PUT to reach a writer");
+    const leaving = new AbortController();
+    const get = fetch(`${gateway.url}/v1/blocks/1`, { signal: leaving.signal }).catch(() => "aborted");
+    await waitUntil(() => reader.signals.length === 1, "the GET to reach the reader");
+    leaving.abort();
+    assert.equal(await get, "aborted");
+    await waitUntil(() => reader.signals[0]?.aborted === true, "the GET's cluster call to be aborted");
+    const putSignal = writers.find((writer) => writer.signals.length === 1)!.signals[0]!;
+    assert.equal(putSignal.aborted, false, "the PUT's client is still waiting for its answer");
+    open();
+    assert.equal((await put).status, 200);
+    assert.equal(putSignal.aborted, false, "an answered request does not abort its call");
   });
 });
 
@@ -121,4 +164,12 @@ async function closedPorts(count: number): Promise<number[]> {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   }
   return ports;
+}
+
+async function waitUntil(condition: () => boolean, what: string, timeoutMs = 3_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
