@@ -5,7 +5,8 @@
 //   0  done (the value was found, the cas swapped, ...)
 //   1  the cluster answered "no": a rejected transaction, a key not found, a cas that did not swap
 //   2  a bad argument, or a cluster or key file that cannot be used (nothing was sent)
-//   3  too few replicas reachable, or no agreement within --timeout
+//   3  no final answer: too few replicas reachable, no agreement within --timeout (which bounds
+//      the whole command, connecting included), or the key's nonce could not be used
 //
 // The client's key (--key, default client.key beside the cluster file, which `bulwark init` made
 // the genesis authority) signs every transaction; its next nonce is read from the cluster first,
@@ -13,26 +14,28 @@
 
 import { type Command, InvalidArgumentError } from "commander";
 
-import { TRANSACTION_AMOUNT_MAX } from "../app/transaction.js";
-import { type BulwarkClient, type Committed, RejectedError } from "../client/index.js";
+import { bytesToHex } from "../app/bytes.js";
+import { TRANSACTION_AMOUNT_MAX, TRANSACTION_KEY_BYTES_MAX } from "../app/transaction.js";
+import { type BulwarkClient, type Committed, RejectedError, defaultClientKeyPath } from "../client/index.js";
 import { bytesOf, okResult } from "../client/operations.js";
+import { encodeValue } from "../gateway/encoding.js";
 import {
+  CommandDeadline,
   EXIT_OK,
   EXIT_REJECTED,
   type ConnectionFlags,
   UsageError,
-  accountText,
   addConnectionOptions,
   connectForCli,
-  defaultClientKeyPath,
   errorCodeOf,
   exitCodeOf,
+  failureMessage,
   parseAccount,
   readClusterForCli,
   readPrivateKeyForCli,
-  usageErrorsExitWith2,
 } from "./cluster-client.js";
 import type { CliOutput } from "./output.js";
+import { usageErrorsExitWith2 } from "./parse.js";
 
 const COMMAND = "bulwark client";
 
@@ -47,7 +50,8 @@ interface Outcome {
   readonly json: Readonly<Record<string, unknown>>;
 }
 
-type Operation = (client: BulwarkClient) => Promise<Outcome>;
+/** One call; `signal` is the command's deadline (--timeout), which bounds every phase together. */
+type Operation = (client: BulwarkClient, signal: AbortSignal) => Promise<Outcome>;
 
 function parseAmount(text: string): bigint {
   if (!/^[0-9]+$/.test(text)) throw new InvalidArgumentError("expected a whole number of tokens, in decimal digits.");
@@ -56,20 +60,17 @@ function parseAmount(text: string): bigint {
   return amount;
 }
 
-const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
-
-/** A value as people read it: quoted text when it is UTF-8, otherwise 0x and its hex. */
-export function displayValue(value: Uint8Array): string {
-  const text = textOf(value);
-  return text === undefined ? `0x${Buffer.from(value).toString("hex")}` : JSON.stringify(text);
+/** A key as the ledger takes it: 1 to 1,024 bytes of UTF-8 (checked here, so that nothing is sent). */
+function parseKey(text: string): string {
+  const bytes = Buffer.byteLength(text, "utf8");
+  if (bytes < 1 || bytes > TRANSACTION_KEY_BYTES_MAX) throw new InvalidArgumentError(`expected a key of 1 to ${TRANSACTION_KEY_BYTES_MAX} bytes of UTF-8; got ${bytes} bytes.`);
+  return text;
 }
 
-function textOf(value: Uint8Array): string | undefined {
-  try {
-    return strictUtf8.decode(value);
-  } catch {
-    return undefined;
-  }
+/** A value as people read it: quoted text when it is UTF-8, otherwise 0x and its hex. */
+function displayValue(value: Uint8Array): string {
+  const encoded = encodeValue(value);
+  return encoded.encoding === "utf8" ? JSON.stringify(encoded.value) : `0x${bytesToHex(value)}`;
 }
 
 /** "height 12, seq 12": a block's height is its PBFT sequence number, one block per committed batch. */
@@ -85,25 +86,22 @@ function committedFields(committed: Committed): Record<string, unknown> {
   return { ...heightFields(committed.height), nonce: committed.nonce };
 }
 
-function valueFields(value: Uint8Array): Record<string, unknown> {
-  return { value: textOf(value) ?? null, valueHex: Buffer.from(value).toString("hex") };
-}
-
 async function runOperation(operationName: string, flags: ClientFlags, output: CliOutput, prepare: () => Promise<Operation>): Promise<number> {
   let client: BulwarkClient | undefined;
+  const deadline = new CommandDeadline(flags.timeout);
   try {
     const operation = await prepare();
     const cluster = readClusterForCli(flags.cluster);
     const privateKey = await readPrivateKeyForCli(flags.key ?? defaultClientKeyPath(flags.cluster), output);
-    client = await connectForCli({ command: COMMAND, cluster, privateKey, deadlineMs: flags.timeout }, output);
-    const outcome = await operation(client);
+    client = await connectForCli({ command: COMMAND, cluster, privateKey, deadline }, output);
+    const outcome = await operation(client, deadline.signal);
     if (flags.json === true) output.out(`${JSON.stringify({ op: operationName, ...outcome.json })}\n`);
     else output.out(`${outcome.text}\n`);
     return outcome.exitCode;
   } catch (error) {
     const exitCode = exitCodeOf(error);
     if (exitCode === undefined) throw error;
-    const message = (error as Error).message;
+    const message = failureMessage(error, deadline);
     // A rejected transaction committed all the same: where is part of the answer.
     const committed = error instanceof RejectedError ? committedFields(error.committed) : {};
     if (flags.json === true) output.out(`${JSON.stringify({ op: operationName, error: errorCodeOf(error), message, ...committed })}\n`);
@@ -115,8 +113,8 @@ async function runOperation(operationName: string, flags: ClientFlags, output: C
 }
 
 function put(key: string, value: string): Operation {
-  return async (client) => {
-    const committed = await client.put(key, value);
+  return async (client, signal) => {
+    const committed = await client.put(key, value, { signal });
     return {
       exitCode: EXIT_OK,
       text: `put ${JSON.stringify(key)} = ${JSON.stringify(value)}: committed at ${heightText(committed.height)}`,
@@ -126,9 +124,9 @@ function put(key: string, value: string): Operation {
 }
 
 function get(key: string, proof: boolean): Operation {
-  return async (client) => {
+  return async (client, signal) => {
     const consistency = proof ? "proof" : "linearizable";
-    const { value, height } = await client.read(key, { consistency });
+    const { value, height } = await client.read(key, { consistency, signal });
     const how = proof ? "proof-checked read from one replica" : "read through consensus";
     const where = `${heightText(height)}, ${how}`;
     if (value === undefined) {
@@ -137,14 +135,15 @@ function get(key: string, proof: boolean): Operation {
     return {
       exitCode: EXIT_OK,
       text: `${JSON.stringify(key)} = ${displayValue(value)} (${where})`,
-      json: { key, found: true, ...valueFields(value), ...heightFields(height), consistency },
+      // The value as the gateway's GET /v1/kv answers it: text when UTF-8, else base64 (`encoding`).
+      json: { key, found: true, ...encodeValue(value), ...heightFields(height), consistency },
     };
   };
 }
 
 function del(key: string): Operation {
-  return async (client) => {
-    const committed = await client.submit({ type: "delete", key: bytesOf(key) });
+  return async (client, signal) => {
+    const committed = await client.submit({ type: "delete", key: bytesOf(key) }, { signal });
     const { flag: deleted } = okResult(committed, "delete", ["flag"]);
     return {
       exitCode: deleted ? EXIT_OK : EXIT_REJECTED,
@@ -155,8 +154,8 @@ function del(key: string): Operation {
 }
 
 function cas(key: string, expected: string | null, next: string): Operation {
-  return async (client) => {
-    const committed = await client.submit({ type: "cas", key: bytesOf(key), expected: expected === null ? null : bytesOf(expected), value: bytesOf(next) });
+  return async (client, signal) => {
+    const committed = await client.submit({ type: "cas", key: bytesOf(key), expected: expected === null ? null : bytesOf(expected), value: bytesOf(next) }, { signal });
     const { flag: swapped } = okResult(committed, "cas", ["flag"]);
     const condition = expected === null ? "absent" : `equal to ${JSON.stringify(expected)}`;
     return {
@@ -170,42 +169,43 @@ function cas(key: string, expected: string | null, next: string): Operation {
 }
 
 function mint(to: Uint8Array, amount: bigint): Operation {
-  return async (client) => {
-    const committed = await client.mint(to, amount);
+  return async (client, signal) => {
+    const committed = await client.mint(to, amount, { signal });
     return {
       exitCode: EXIT_OK,
-      text: `minted ${amount} to ${accountText(to)}: committed at ${heightText(committed.height)}`,
-      json: { to: accountText(to), amount: amount.toString(), ...committedFields(committed) },
+      text: `minted ${amount} to ${bytesToHex(to)}: committed at ${heightText(committed.height)}`,
+      json: { to: bytesToHex(to), amount: amount.toString(), ...committedFields(committed) },
     };
   };
 }
 
 function transfer(to: Uint8Array, amount: bigint): Operation {
-  return async (client) => {
-    const committed = await client.transfer(to, amount);
+  return async (client, signal) => {
+    const committed = await client.transfer(to, amount, { signal });
     return {
       exitCode: EXIT_OK,
-      text: `transferred ${amount} from ${accountText(client.publicKey)} to ${accountText(to)}: committed at ${heightText(committed.height)}`,
-      json: { from: accountText(client.publicKey), to: accountText(to), amount: amount.toString(), ...committedFields(committed) },
+      text: `transferred ${amount} from ${bytesToHex(client.publicKey)} to ${bytesToHex(to)}: committed at ${heightText(committed.height)}`,
+      json: { from: bytesToHex(client.publicKey), to: bytesToHex(to), amount: amount.toString(), ...committedFields(committed) },
     };
   };
 }
 
 function balance(account: Uint8Array | undefined): Operation {
-  return async (client) => {
+  return async (client, signal) => {
     const id = account ?? client.publicKey;
-    const state = await client.account(id);
+    const state = await client.account(id, { signal });
     return {
       exitCode: EXIT_OK,
-      text: `account ${accountText(id)}: balance ${state.balance}, next nonce ${state.nextNonce} (${heightText(state.height)})`,
-      json: { account: accountText(id), balance: state.balance.toString(), nextNonce: state.nextNonce, ...heightFields(state.height) },
+      text: `account ${bytesToHex(id)}: balance ${state.balance}, next nonce ${state.nextNonce} (${heightText(state.height)})`,
+      json: { account: bytesToHex(id), balance: state.balance.toString(), nextNonce: state.nextNonce, ...heightFields(state.height) },
     };
   };
 }
 
 const EXIT_CODES_HELP =
   "\nExit code 0 when done; 1 when the cluster answered no (rejected, not found, not swapped);\n" +
-  "2 on a bad argument or an unusable --cluster/--key file; 3 when the cluster is unavailable or did not answer within --timeout.";
+  "2 on a bad argument or an unusable --cluster/--key file; 3 when no final answer came: the cluster is unavailable,\n" +
+  "did not answer within --timeout (connecting included), or refused the key's nonce (another process signing with the key).";
 
 function subcommand(parent: Command, name: string, description: string): Command {
   const command = parent.command(name).description(description);
@@ -230,21 +230,21 @@ export function registerClientCommand(program: Command, output: CliOutput, setEx
     runOperation(name, flags, output, prepare).then(setExitCode);
 
   subcommand(client, "put", "Set KEY to VALUE (UTF-8 text).")
-    .argument("<key>")
+    .argument("<key>", "the key (1 to 1024 bytes of UTF-8)", parseKey)
     .argument("<value>")
     .action((key: string, value: string, flags: ClientFlags) => run("put", flags, () => Promise.resolve(put(key, value))));
 
   subcommand(client, "get", "Read KEY: through consensus (linearizable), or with --proof from one replica, checked against a certified block.")
-    .argument("<key>")
+    .argument("<key>", "the key (1 to 1024 bytes of UTF-8)", parseKey)
     .option("--proof", "read from one replica and verify its answer against a block certified by 2f + 1 replicas (no consensus round)")
     .action((key: string, flags: ClientFlags & { proof?: boolean }) => run("get", flags, () => Promise.resolve(get(key, flags.proof === true))));
 
   subcommand(client, "del", "Delete KEY; exit code 1 when it was absent.")
-    .argument("<key>")
+    .argument("<key>", "the key (1 to 1024 bytes of UTF-8)", parseKey)
     .action((key: string, flags: ClientFlags) => run("del", flags, () => Promise.resolve(del(key))));
 
   subcommand(client, "cas", "Compare and swap: set KEY to NEW if its value is EXPECTED (with --absent: if KEY is absent, and give only NEW).")
-    .argument("<key>")
+    .argument("<key>", "the key (1 to 1024 bytes of UTF-8)", parseKey)
     .argument("<values...>", "EXPECTED NEW, or only NEW with --absent")
     .option("--absent", "swap only if KEY is absent")
     .action((key: string, values: string[], flags: ClientFlags & { absent?: boolean }) =>

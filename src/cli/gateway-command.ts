@@ -2,45 +2,35 @@
 // on their own machines; `bulwark up` starts the same gateway in its own process. The gateway is a
 // client of the cluster: it signs KV writes and linearizable reads with fresh writer keys of its
 // own, and uses --key only to identify itself for the calls that sign nothing (proof reads,
-// status, blocks, pre-signed transactions). It runs until SIGINT or SIGTERM, then stops accepting
-// requests, lets the ones in progress finish and exits 0.
+// status, blocks, pre-signed transactions). It runs until SIGINT, SIGTERM, SIGHUP or SIGQUIT, then
+// stops accepting requests, lets the ones in progress finish and exits 0. A stop while it is still
+// connecting exits at once: the connect cannot be cancelled, and would hold the process until its
+// own deadline (30 s) when the cluster is unreachable.
 
 import { existsSync } from "node:fs";
 
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 
+import { defaultClientKeyPath } from "../client/index.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { generateEd25519KeyPair } from "../crypto/ed25519.js";
 import { startGateway } from "../gateway/index.js";
-import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT } from "../gateway/types.js";
-import {
-  DEFAULT_CLUSTER_PATH,
-  EXIT_OK,
-  EXIT_USAGE,
-  UsageError,
-  defaultClientKeyPath,
-  exitCodeOf,
-  readClusterForCli,
-  readPrivateKeyForCli,
-  usageErrorsExitWith2,
-} from "./cluster-client.js";
+import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT, type Gateway } from "../gateway/types.js";
+import { DEFAULT_CLUSTER_PATH, EXIT_OK, EXIT_USAGE, UsageError, readClusterForCli, readPrivateKeyForCli, reportFailure } from "./cluster-client.js";
 import type { CliOutput } from "./output.js";
+import { portParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
+import { StartupCalls, StopSignals } from "./stop-signals.js";
 
 const COMMAND = "bulwark gateway";
-const PORT_MAX = 65_535;
+/** Exit code after a second Ctrl-C, which does not wait (128 + SIGINT, as a shell reports it). */
+const EXIT_FORCED = 130;
 
 interface GatewayFlags {
   readonly cluster: string;
   readonly key?: string;
   readonly host: string;
   readonly port: number;
-}
-
-export function parsePort(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1 || value > PORT_MAX) throw new InvalidArgumentError(`expected a port from 1 to ${PORT_MAX}.`);
-  return value;
 }
 
 /**
@@ -64,29 +54,32 @@ async function gatewayKey(flags: GatewayFlags, output: CliOutput): Promise<{ pri
   return { privateKey: generateEd25519KeyPair().privateKey, source: "a throwaway key (no --key, and no client.key beside the cluster file)" };
 }
 
-async function runGateway(flags: GatewayFlags, output: CliOutput): Promise<number> {
+async function runGateway(flags: GatewayFlags, output: CliOutput, startup: StartupCalls): Promise<number> {
   const progress = stderrProgress(output, { prefix: COMMAND });
-  let stopRequested = false;
-  let wake: (() => void) | undefined;
-  const onSignal = (): void => {
-    stopRequested = true;
-    wake?.();
-  };
-  // Installed before the start-up, so that Ctrl-C while connecting stops cleanly too.
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  // Installed before the start-up, so that Ctrl-C while connecting stops too.
+  const signals = new StopSignals();
+  // A second Ctrl-C does not wait for the requests in progress.
+  signals.whenForced(() => process.exit(EXIT_FORCED));
   try {
     const cluster = readClusterForCli(flags.cluster);
     const { privateKey, source } = await gatewayKey(flags, output);
     progress.start(`connecting to the cluster's ${cluster.n} replicas and listening on ${flags.host}:${flags.port}`);
-    let gateway;
+    const starting = startup.track(startGateway({ cluster, clusterPath: flags.cluster, privateKey, host: flags.host, port: flags.port }));
+    let gateway: Gateway | undefined;
     try {
-      gateway = await startGateway({ cluster, clusterPath: flags.cluster, privateKey, host: flags.host, port: flags.port });
+      gateway = await Promise.race([starting, signals.stopped.then(() => undefined)]);
     } catch (error) {
       progress.fail();
       const problem = listenProblem(error, flags.host, flags.port, "--port", "choose another with --port");
       if (problem !== undefined) throw new UsageError(problem);
       throw error;
+    }
+    if (gateway === undefined) {
+      progress.fail();
+      // Should it still start, it is closed at once (unless the process has exited by then).
+      void starting.then((late) => late.close()).catch(() => undefined);
+      output.err(`${COMMAND}: stopped before the gateway started\n`);
+      return EXIT_OK;
     }
     progress.succeed();
     output.out(
@@ -94,20 +87,16 @@ async function runGateway(flags: GatewayFlags, output: CliOutput): Promise<numbe
         `  API description  ${gateway.url}/docs/json\n  metrics          ${gateway.url}/metrics\n  identity key     ${source}\n` +
         "Press Ctrl-C to stop.\n",
     );
-    if (!stopRequested) await new Promise<void>((resolve) => (wake = resolve));
+    await signals.stopped;
     progress.start("stopping: finishing the requests in progress");
     await gateway.close();
     progress.succeed("stopped");
     return EXIT_OK;
   } catch (error) {
     progress.fail();
-    const exitCode = exitCodeOf(error);
-    if (exitCode === undefined) throw error;
-    output.err(`${COMMAND}: ${(error as Error).message}\n`);
-    return exitCode;
+    return reportFailure(COMMAND, error, output);
   } finally {
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    signals.remove();
   }
 }
 
@@ -119,15 +108,19 @@ export function registerGatewayCommand(program: Command, output: CliOutput, setE
       .option("--cluster <file>", "the cluster's public config", DEFAULT_CLUSTER_PATH)
       .option("--key <file>", "a private key file the gateway identifies itself with; it signs nothing with it (default: client.key beside the cluster file if present)")
       .option("--host <host>", "address to listen on (0.0.0.0 for every interface)", GATEWAY_HOST_DEFAULT)
-      .option("--port <port>", "port to listen on", parsePort, GATEWAY_PORT_DEFAULT)
+      .option("--port <port>", "port to listen on (0 picks a free one; the printed URL names it)", portParser(0), GATEWAY_PORT_DEFAULT)
       .addHelpText(
         "after",
         "\nThe gateway signs writes with fresh keys of its own; pre-signed transactions go to POST /v1/transactions.\n\n" +
           "Examples:\n  bulwark gateway --cluster /etc/bulwark/cluster.json --host 0.0.0.0 --port 8080\n\n" +
-          `Exit code 0 after Ctrl-C or SIGTERM; ${EXIT_USAGE} on a bad flag, an unusable file or a port in use; 3 when the cluster cannot be reached.`,
+          `Exit code 0 after Ctrl-C, SIGTERM, SIGHUP or SIGQUIT; ${EXIT_USAGE} on a bad flag, an unusable file or a port in use;\n` +
+          "3 when the cluster cannot be reached.",
       )
       .action(async (flags: GatewayFlags) => {
-        setExitCode(await runGateway(flags, output));
+        const startup = new StartupCalls();
+        const exitCode = await runGateway(flags, output, startup);
+        startup.exitIfAbandoned(exitCode);
+        setExitCode(exitCode);
       }),
   );
 }

@@ -9,8 +9,9 @@ import { lstat, mkdir, readdir, writeFile } from "node:fs/promises";
 import { isIP } from "node:net";
 import { join } from "node:path";
 
-import { type Command, CommanderError, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 
+import { CLIENT_KEY_FILE } from "../client/index.js";
 import { generateEd25519KeyPair } from "../crypto/ed25519.js";
 import { clusterConfigToJson, parseClusterConfigJson } from "../ledger/cluster-json.js";
 import {
@@ -22,12 +23,13 @@ import {
 } from "../ledger/cluster.js";
 import { type KeyFile, KeyFileError, writeKeyFile } from "../node/keys.js";
 import type { CliOutput } from "./output.js";
+import { EXIT_USAGE, parseInteger, usageErrorsExitWith2 } from "./parse.js";
 
 export const INIT_EXIT_OK = 0;
 /** The files could not be written (permissions, a full disk); the message names the file. */
 export const INIT_EXIT_FAILED = 1;
 /** A bad flag, or files already there without --force; nothing was written. */
-export const INIT_EXIT_USAGE = 2;
+export const INIT_EXIT_USAGE = EXIT_USAGE;
 
 export const INIT_DEFAULTS = Object.freeze({
   replicas: 4,
@@ -53,7 +55,6 @@ export interface InitFlags {
 }
 
 export const CLUSTER_FILE_NAME = "cluster.json";
-export const CLIENT_KEY_FILE_NAME = "client.key";
 
 export function replicaKeyFileName(replica: number): string {
   return `replica-${replica}.key`;
@@ -66,12 +67,6 @@ interface InitPlan {
   readonly clusterText: string;
   readonly replicaKeys: ReadonlyArray<{ readonly path: string; readonly key: KeyFile }>;
   readonly clientKey: { readonly path: string; readonly key: KeyFile };
-}
-
-function parseInteger(text: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected a whole number.");
-  return value;
 }
 
 /** The problems of the flags, each naming its flag and saying what to fix (empty when usable). */
@@ -122,7 +117,7 @@ function planInit(directory: string, flags: InitFlags): InitPlan {
     return { path: join(directory, replicaKeyFileName(replica)), key: { role: "replica", replica, ...pair } satisfies KeyFile };
   });
   const client = generateEd25519KeyPair();
-  const clientKey = { path: join(directory, CLIENT_KEY_FILE_NAME), key: { role: "client", ...client } satisfies KeyFile };
+  const clientKey = { path: join(directory, CLIENT_KEY_FILE), key: { role: "client", ...client } satisfies KeyFile };
   const config: ClusterConfig = {
     version: CLUSTER_CONFIG_VERSION,
     clusterId: flags.clusterId,
@@ -222,8 +217,7 @@ export async function runInit(directory: string, flags: InitFlags, output: CliOu
 }
 
 export function registerInitCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
-  program
-    .command("init")
+  usageErrorsExitWith2(program.command("init"))
     .description("Create a new cluster: cluster.json (addresses, public keys, protocol parameters) and a private key file for every replica and for the default client.")
     .argument("<dir>", "directory to write the files to (created if missing)")
     .option("--replicas <n>", "number of replicas, n = 3f + 1 (4, 7, 10, ...) to tolerate f faulty ones", parseInteger, INIT_DEFAULTS.replicas)
@@ -239,11 +233,6 @@ export function registerInitCommand(program: Command, output: CliOutput, setExit
         "Exit code 0 when the files are written; 1 when they cannot be written;\n" +
         "2 on a bad option, or when the files exist and --force is not given (nothing is written).",
     )
-    // Commander reports a malformed option with exit code 1; for init every usage error is 2.
-    .exitOverride((error) => {
-      if (error.exitCode === 0) throw error;
-      throw new CommanderError(INIT_EXIT_USAGE, error.code, error.message);
-    })
     .action(async (directory: string, flags: InitFlags) => {
       setExitCode(await runInit(directory, flags, output));
     });

@@ -64,9 +64,11 @@ export class Progress {
     this.clear();
     this.phase = { text, startedMs: this.nowMs(), detail: "", shown: false };
     if (this.delayMs === 0) this.show();
-    // The timer only redraws: it must never keep a finished command's process alive.
-    this.timer = setInterval(() => this.tick(), this.sink.interactive ? this.redrawIntervalMs : Math.max(this.delayMs, 1));
-    this.timer.unref();
+    // A terminal redraws the spinner; a plain sink only needs waking once, to show a delayed phase.
+    if (this.sink.interactive) this.timer = setInterval(() => this.tick(), this.redrawIntervalMs);
+    else if (this.delayMs > 0) this.timer = setTimeout(() => this.show(), this.delayMs);
+    // The timer must never keep a finished command's process alive.
+    this.timer?.unref();
   }
 
   /** What the phase is at ("3 of 4 replicas started"); shown on a terminal only. */
@@ -92,19 +94,12 @@ export class Progress {
     this.clear();
   }
 
-  /** Whether the current phase was shown (so a caller knows the user saw it waiting). */
-  get shown(): boolean {
-    return this.phase?.shown === true;
-  }
-
+  /** A terminal's redraw: shows the phase once it lasted the delay, then keeps its line fresh. */
   private tick(): void {
     const phase = this.phase;
     if (phase === undefined) return;
-    if (!phase.shown) {
-      if (this.nowMs() - phase.startedMs >= this.delayMs) this.show();
-      return;
-    }
-    if (this.sink.interactive) this.redraw();
+    if (phase.shown) this.redraw();
+    else if (this.nowMs() - phase.startedMs >= this.delayMs) this.show();
   }
 
   private show(): void {
@@ -125,7 +120,8 @@ export class Progress {
 
   /** Stops the timer and, on a terminal, erases the phase's line. */
   private clear(): void {
-    clearInterval(this.timer);
+    // clearTimeout clears an interval as well.
+    clearTimeout(this.timer);
     this.timer = undefined;
     if (this.phase?.shown === true && this.sink.interactive) this.sink.write(CLEAR_LINE);
     this.phase = undefined;

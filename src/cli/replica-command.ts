@@ -15,10 +15,11 @@ import type { ClusterConfig } from "../ledger/cluster.js";
 import { KeyFileError, readKeyFile } from "../node/keys.js";
 import { METRICS_HOST_DEFAULT, type MetricsServer, MetricsServerError, startMetricsServer } from "../node/metrics-server.js";
 import { ReplicaMetrics } from "../node/replica-metrics.js";
-import { ReplicaRuntime, type RuntimeLogger } from "../node/replica-runtime.js";
+import { ReplicaRuntime, type RuntimeLogger, VERIFY_WORKERS_MAX } from "../node/replica-runtime.js";
 import { StorageError } from "../storage/index.js";
 import { readClusterFile } from "./cluster-file.js";
 import type { CliOutput } from "./output.js";
+import { portParser } from "./parse.js";
 
 interface ReplicaFlags {
   readonly cluster: string;
@@ -34,8 +35,6 @@ interface ReplicaFlags {
   readonly metricsHost: string;
 }
 
-const PORT_MAX = 65_535;
-
 function parseNonNegative(what: string): (text: string) => number {
   return (text) => {
     const value = Number(text);
@@ -44,9 +43,12 @@ function parseNonNegative(what: string): (text: string) => number {
   };
 }
 
-function parsePort(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 0 || value > PORT_MAX) throw new InvalidArgumentError(`expected a TCP port, 0 .. ${PORT_MAX} (0 picks a free one).`);
+const parsePort = portParser(0);
+
+/** More threads than cores only costs memory; beyond VERIFY_WORKERS_MAX it is surely a typo. */
+function parseVerifyWorkers(text: string): number {
+  const value = parseNonNegative("a number of threads")(text);
+  if (value > VERIFY_WORKERS_MAX) throw new InvalidArgumentError(`expected at most ${VERIFY_WORKERS_MAX} threads; more than one per CPU core (${availableParallelism()} here) does not verify faster.`);
   return value;
 }
 
@@ -68,8 +70,8 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
     .option(
       "--verify-workers <n>",
-      `threads verifying client signatures off the event loop (default: the CPU count, ${availableParallelism()} here); 0 verifies inline, for tests and small machines`,
-      parseNonNegative("a number of threads"),
+      `threads verifying client signatures off the event loop, 0 .. ${VERIFY_WORKERS_MAX} (default: the CPU count, ${Math.min(availableParallelism(), VERIFY_WORKERS_MAX)} here); 0 verifies inline, for tests and small machines`,
+      parseVerifyWorkers,
     )
     .option("--metrics-port <port>", "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0 picks a free port; the log line \"metrics served\" names it); default: no metrics server", parsePort)
     .option("--metrics-host <host>", "address the metrics server binds", METRICS_HOST_DEFAULT)

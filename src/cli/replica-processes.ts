@@ -1,13 +1,18 @@
 // The replica child processes of `bulwark up`: each replica is `bulwark replica` in a process of
-// its own, as in a real deployment, with its stdout and stderr appended to its log file. The
-// parent reads the output on its way to the file for two things: the line "replica started" (the
-// port is bound and the store restored), and the last lines, to show when a replica dies.
+// its own, as in a real deployment, with its stdout and stderr piped to its log file. The parent
+// also reads the output on its way, for two things: the line "replica started" (the port is bound
+// and the store restored), looked for until it comes, and the last lines, kept in a small bounded
+// tail (LOG_TAIL_LINES lines of at most LOG_LINE_CHARS_MAX characters) to show when a replica dies.
+// A log file that cannot be written (a full disk, no permission) is reported once and its output
+// dropped; the replicas keep running and being supervised.
 //
 // Each child gets a process group of its own (`detached`), so that Ctrl-C in the terminal reaches
 // only `bulwark up`, which then stops the replicas one signal each. (A replica that got the
 // terminal's SIGINT and then `up`'s SIGTERM would take the second signal's default action and die
-// in the middle of closing its store.) The cost is that a SIGKILL of `up` leaves the replicas
-// running; every other way `up` ends (an exception included) kills them in the process's exit hook.
+// in the middle of closing its store.) The cost is that the replicas outlive `up` whenever it dies
+// without running JavaScript: SIGKILL, or a fatal signal it does not handle. `up` handles SIGINT,
+// SIGTERM, SIGHUP and SIGQUIT as stop requests (stop-signals.ts), and every other way it ends (an
+// exception included) kills the replicas in the process's exit hook.
 //
 // Restarts. The cluster tolerates f replicas down, so a replica that exits unexpectedly is
 // reported with its last log lines and restarted after a back-off (1 s, doubling to 30 s), which
@@ -18,17 +23,23 @@
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { type WriteStream, createWriteStream } from "node:fs";
+import { StringDecoder } from "node:string_decoder";
 
 /** Log lines kept per replica for the report of an unexpected exit. */
-export const LOG_TAIL_LINES = 15;
-/** Longest log line shown in such a report; pino lines with large fields are cut. */
+const LOG_TAIL_LINES = 15;
+/** Longest log line kept for such a report; pino lines with large fields are cut. */
 const LOG_LINE_CHARS_MAX = 300;
+/**
+ * Longest line read from a replica's output (the rest of a longer one is skipped): "replica
+ * started" is recognized as a whole pino line, a few hundred characters.
+ */
+const LINE_CHARS_READ_MAX = 4_096;
 const RESTART_DELAY_MS_FIRST = 1_000;
 const RESTART_DELAY_MS_MAX = 30_000;
 /** A start that ran this long was healthy: the back-off starts over. */
 const HEALTHY_RUN_MS = 60_000;
 /** Quick failures in a row after which a replica is left down. */
-export const RESTARTS_MAX = 5;
+const RESTARTS_MAX = 5;
 /** `bulwark replica`'s exit code for a problem of its flags or files. */
 const EXIT_CODE_CONFIGURATION = 2;
 
@@ -53,6 +64,8 @@ export interface ReplicaProcessEvents {
    * undefined when it will not be (with `reason`).
    */
   exited?(id: number, exit: ExitDescription, tail: readonly string[], restart: { readonly inMs: number } | { readonly reason: string }): void;
+  /** Replica `id`'s log file could not be written; its output is dropped from now on (reported once). */
+  logFailed?(id: number, logPath: string, error: Error): void;
 }
 
 /** A replica exited during the first start, before it logged "replica started". */
@@ -73,10 +86,66 @@ export function describeExit(exit: ExitDescription): string {
   return exit.signal !== null ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
 }
 
+/** The last LOG_TAIL_LINES non-blank lines of a replica's output, each cut to LOG_LINE_CHARS_MAX. */
+class OutputTail {
+  private readonly lines: string[] = [];
+
+  add(line: string): void {
+    if (line.trim() === "") return;
+    this.lines.push(line.length > LOG_LINE_CHARS_MAX ? `${line.slice(0, LOG_LINE_CHARS_MAX)}...` : line);
+    if (this.lines.length > LOG_TAIL_LINES) this.lines.shift();
+  }
+
+  snapshot(): string[] {
+    return [...this.lines];
+  }
+}
+
+/**
+ * Splits one output stream into lines. Of each line only the first LINE_CHARS_READ_MAX characters
+ * are kept (the rest is skipped as it comes), so a child that writes without newlines costs a
+ * bounded buffer, not memory without limit.
+ */
+export class LineSplitter {
+  private readonly decoder = new StringDecoder("utf8");
+  private pending = "";
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: Buffer): void {
+    const text = this.decoder.write(chunk);
+    let from = 0;
+    for (let end = text.indexOf("\n"); end !== -1; end = text.indexOf("\n", from)) {
+      this.hold(text, from, end);
+      const line = this.pending;
+      this.pending = "";
+      from = end + 1;
+      this.onLine(line);
+    }
+    this.hold(text, from, text.length);
+  }
+
+  /** The stream ended: its unfinished line, if any, is a line too. */
+  end(): void {
+    const rest = this.decoder.end();
+    this.hold(rest, 0, rest.length);
+    const line = this.pending;
+    this.pending = "";
+    if (line !== "") this.onLine(line);
+  }
+
+  private hold(text: string, from: number, to: number): void {
+    const room = LINE_CHARS_READ_MAX - this.pending.length;
+    if (room > 0 && from < to) this.pending += text.slice(from, Math.min(to, from + room));
+  }
+}
+
 interface Slot {
   readonly spec: ReplicaProcessSpec;
   readonly log: WriteStream;
-  readonly tail: string[];
+  /** Set once the log file failed: nothing more is written to it. */
+  logFailed: boolean;
+  readonly tail: OutputTail;
   child: ChildProcess | undefined;
   exited: Promise<ExitDescription> | undefined;
   startedAtMs: number;
@@ -98,18 +167,32 @@ export class ReplicaProcesses {
 
   constructor(specs: readonly ReplicaProcessSpec[], events: ReplicaProcessEvents = {}) {
     this.events = events;
-    this.slots = specs.map((spec) => ({
-      spec,
-      log: createWriteStream(spec.logPath, { flags: "a" }),
-      tail: [],
-      child: undefined,
-      exited: undefined,
-      startedAtMs: 0,
-      starts: 0,
-      quickFailures: 0,
-      restartTimer: undefined,
-      onFirstStart: undefined,
-    }));
+    this.slots = specs.map((spec) => {
+      const slot: Slot = {
+        spec,
+        log: createWriteStream(spec.logPath, { flags: "a" }),
+        logFailed: false,
+        tail: new OutputTail(),
+        child: undefined,
+        exited: undefined,
+        startedAtMs: 0,
+        starts: 0,
+        quickFailures: 0,
+        restartTimer: undefined,
+        onFirstStart: undefined,
+      };
+      // Without a listener a write error (ENOSPC, EACCES at open) would be thrown out of the event
+      // loop and take the whole cluster down with it.
+      slot.log.on("error", (error) => {
+        // The failed log unpiped the streams, and an unpiped stream pauses: resume it for the tail.
+        slot.child?.stdout?.resume();
+        slot.child?.stderr?.resume();
+        if (slot.logFailed) return;
+        slot.logFailed = true;
+        this.events.logFailed?.(spec.id, spec.logPath, error);
+      });
+      return slot;
+    });
     process.on("exit", this.killOnExit);
   }
 
@@ -161,7 +244,7 @@ export class ReplicaProcesses {
         }
       }),
     );
-    await Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => slot.log.end(() => resolve()))));
+    await Promise.all(this.slots.map((slot) => new Promise<void>((resolve) => (slot.logFailed ? resolve() : slot.log.end(() => resolve())))));
     process.off("exit", this.killOnExit);
     return killed.sort((a, b) => a - b);
   }
@@ -184,52 +267,56 @@ export class ReplicaProcesses {
   private spawn(slot: Slot): void {
     slot.starts += 1;
     slot.startedAtMs = Date.now();
-    slot.log.write(`--- bulwark up: start ${slot.starts} of replica ${slot.spec.id} at ${new Date().toISOString()} ---\n`);
     const child = spawn(process.execPath, [...slot.spec.args], { stdio: ["ignore", "pipe", "pipe"], detached: true });
     slot.child = child;
+    this.writeLog(slot, `--- bulwark up: start ${slot.starts} of replica ${slot.spec.id} (pid ${child.pid ?? "-"}) at ${new Date().toISOString()} ---\n`);
     let announced = false;
-    let pending = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      slot.log.write(chunk);
-      pending += chunk.toString("utf8");
-      const lines = pending.split("\n");
-      pending = lines.pop() ?? "";
-      for (const line of lines) {
-        this.remember(slot, line);
-        if (!announced && isStartedLine(line)) {
-          announced = true;
-          this.events.started?.(slot.spec.id, child.pid ?? 0, slot.starts - 1);
-          slot.onFirstStart?.();
-        }
+    const stdoutLines = new LineSplitter((line) => {
+      slot.tail.add(line);
+      if (!announced && isStartedLine(line)) {
+        announced = true;
+        this.events.started?.(slot.spec.id, child.pid ?? 0, slot.starts - 1);
+        slot.onFirstStart?.();
       }
     });
-    child.stderr.on("data", (chunk: Buffer) => {
-      slot.log.write(chunk);
-      for (const line of chunk.toString("utf8").split("\n")) this.remember(slot, line);
-    });
+    const stderrLines = new LineSplitter((line) => slot.tail.add(line));
+    for (const [stream, lines] of [
+      [child.stdout, stdoutLines],
+      [child.stderr, stderrLines],
+    ] as const) {
+      // The pipe writes at the disk's pace (the child waits when the file falls behind); a log
+      // that fails unpipes itself, and its error handler resumes the streams for the tail.
+      if (!slot.logFailed) stream.pipe(slot.log, { end: false });
+      stream.on("data", (chunk: Buffer) => lines.push(chunk));
+    }
     slot.exited = new Promise<ExitDescription>((resolve) => {
       // A spawn that fails (no such executable) emits "error" and then "close".
-      child.once("error", (error) => this.remember(slot, `could not start: ${error.message}`));
+      child.once("error", (error) => slot.tail.add(`could not start: ${error.message}`));
       child.once("close", (code, signal) => {
-        if (pending !== "") this.remember(slot, pending);
+        stdoutLines.end();
+        stderrLines.end();
         const exit = { code, signal };
         if (slot.child === child) slot.child = undefined;
-        slot.log.write(`--- bulwark up: replica ${slot.spec.id} (start ${slot.starts}) ended: ${describeExit(exit)} ---\n`);
+        this.writeLog(slot, `--- bulwark up: replica ${slot.spec.id} (start ${slot.starts}) ended: ${describeExit(exit)} ---\n`);
         resolve(exit);
         this.onExit(slot, exit);
       });
     });
   }
 
+  private writeLog(slot: Slot, text: string): void {
+    if (!slot.logFailed) slot.log.write(text);
+  }
+
   private onExit(slot: Slot, exit: ExitDescription): void {
     if (slot.onFirstStart !== undefined) {
-      slot.onFirstStart(new ReplicaStartError(slot.spec.id, exit, [...slot.tail], slot.spec.logPath));
+      slot.onFirstStart(new ReplicaStartError(slot.spec.id, exit, slot.tail.snapshot(), slot.spec.logPath));
       return;
     }
     if (this.stopping) return;
     const ranMs = Date.now() - slot.startedAtMs;
     slot.quickFailures = ranMs >= HEALTHY_RUN_MS ? 1 : slot.quickFailures + 1;
-    const tail = [...slot.tail];
+    const tail = slot.tail.snapshot();
     if (exit.code === EXIT_CODE_CONFIGURATION) {
       this.events.exited?.(slot.spec.id, exit, tail, { reason: "exit code 2 is a problem of its flags or files, which a restart would repeat" });
       return;
@@ -244,12 +331,6 @@ export class ReplicaProcesses {
       slot.restartTimer = undefined;
       if (!this.stopping) this.spawn(slot);
     }, inMs);
-  }
-
-  private remember(slot: Slot, line: string): void {
-    if (line.trim() === "") return;
-    slot.tail.push(line.length > LOG_LINE_CHARS_MAX ? `${line.slice(0, LOG_LINE_CHARS_MAX)}...` : line);
-    if (slot.tail.length > LOG_TAIL_LINES) slot.tail.splice(0, slot.tail.length - LOG_TAIL_LINES);
   }
 }
 

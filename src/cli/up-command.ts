@@ -1,9 +1,14 @@
 // `bulwark up`: a whole cluster on this machine in one command (issue 4 §4; `npm start` runs it).
 // It creates the cluster in --dir when cluster.json is absent (as `bulwark init` would), starts
 // each replica as a child process of its own (replica-processes.ts), waits until the cluster
-// commits a block, starts the HTTP gateway in this process, prints the URLs, and on Ctrl-C or
-// SIGTERM stops everything: the gateway first (no new requests), then the replicas (SIGTERM, and
-// SIGKILL for any still running after STOP_GRACE_MS), and exits 0. A second Ctrl-C kills at once.
+// commits a block, starts the HTTP gateway in this process, prints the URLs, and on Ctrl-C (or
+// SIGTERM, SIGHUP, SIGQUIT: stop-signals.ts) stops everything: the gateway first (no new requests),
+// then the replicas (SIGTERM, and SIGKILL for any still running after STOP_GRACE_MS), and exits 0.
+// A second Ctrl-C kills at once.
+//
+// The replicas share this machine's cores: each gets max(1, cores / n) signature-verification
+// workers, not the replica's default of one per core, which would run n times as many threads as
+// there are cores.
 //
 // Readiness is a read through consensus: the same path as a write (ordered by the primary,
 // prepared and committed by 2f + 1 replicas, executed into a block), without leaving a key behind.
@@ -15,10 +20,11 @@
 
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { destination, pino } from "pino";
 
 import { type BulwarkClient, TimeoutError, connect } from "../client/index.js";
@@ -27,29 +33,23 @@ import { startGateway } from "../gateway/index.js";
 import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT, type Gateway } from "../gateway/types.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { parseAddress } from "../node/address.js";
-import {
-  DEFAULT_CLUSTER_DIRECTORY,
-  EXIT_OK,
-  EXIT_UNAVAILABLE,
-  EXIT_USAGE,
-  UsageError,
-  exitCodeOf,
-  readClusterForCli,
-  usageErrorsExitWith2,
-} from "./cluster-client.js";
-import { listenProblem, parsePort } from "./gateway-command.js";
+import { METRICS_HOST_DEFAULT } from "../node/metrics-server.js";
+import { DEFAULT_CLUSTER_DIRECTORY, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError, readClusterForCli, reportFailure } from "./cluster-client.js";
+import { listenProblem } from "./gateway-command.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
 import type { CliOutput } from "./output.js";
+import { parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
 import { ReplicaProcesses, type ReplicaProcessSpec, ReplicaStartError, describeExit } from "./replica-processes.js";
+import { StartupCalls, StopSignals } from "./stop-signals.js";
 
 const COMMAND = "bulwark up";
+const PORT_MAX = 65_535;
+const parsePort = portParser(1);
 /** dist/src/cli/ → the repository root, where bin/bulwark.js loads dist/src/cli/main.js. */
 const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
-export const METRICS_BASE_PORT_DEFAULT = 9100;
-/** Metrics listen where `bulwark replica --metrics-port` binds by default. */
-const METRICS_HOST = "127.0.0.1";
-export const READY_TIMEOUT_SECONDS_DEFAULT = 60;
+const METRICS_BASE_PORT_DEFAULT = 9100;
+const READY_TIMEOUT_SECONDS_DEFAULT = 60;
 /** How long a SIGTERM'd replica may take to finish its blocks and close its store before SIGKILL. */
 const STOP_GRACE_MS = 10_000;
 /** How long the gateway may take to finish the requests in progress before the replicas stop anyway. */
@@ -83,57 +83,6 @@ class NotReadyInTime extends Error {
   override readonly name = "NotReadyInTime";
 }
 
-function parseSeconds(text: string): number {
-  const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) throw new InvalidArgumentError("expected a whole number of seconds, at least 1.");
-  return value;
-}
-
-function parseCount(text: string): number {
-  const value = Number(text);
-  if (text.trim() === "" || !Number.isSafeInteger(value)) throw new InvalidArgumentError("expected a whole number.");
-  return value;
-}
-
-/**
- * A signal this soon after the first is the same Ctrl-C delivered twice, not a second press:
- * under `npm start` the terminal sends SIGINT to the whole foreground group, and npm forwards its
- * own copy to its child, which is this process when the shell execs the command (bash does).
- */
-const SIGNAL_REPEAT_IGNORED_MS = 1_000;
-
-/** Ctrl-C and SIGTERM: the first asks for a clean stop, a later one for an immediate one. */
-class StopSignals {
-  readonly stopped: Promise<void>;
-  private requestedAtMs: number | undefined;
-  private resolveStopped!: () => void;
-  private onForce: (() => void) | undefined;
-  private readonly handler = (signal: NodeJS.Signals): void => {
-    if (this.requestedAtMs === undefined) {
-      this.requestedAtMs = Date.now();
-      this.output.err(`\n${COMMAND}: ${signal}: stopping the gateway and the replicas (press Ctrl-C again to kill them at once)\n`);
-      this.resolveStopped();
-      return;
-    }
-    if (Date.now() - this.requestedAtMs >= SIGNAL_REPEAT_IGNORED_MS) this.onForce?.();
-  };
-
-  constructor(private readonly output: CliOutput) {
-    this.stopped = new Promise((resolve) => (this.resolveStopped = resolve));
-    process.on("SIGINT", this.handler);
-    process.on("SIGTERM", this.handler);
-  }
-
-  whenForced(action: () => void): void {
-    this.onForce = action;
-  }
-
-  remove(): void {
-    process.off("SIGINT", this.handler);
-    process.off("SIGTERM", this.handler);
-  }
-}
-
 /** Whether `port` on `host` can be listened on now: undefined if so, else the listen error. */
 function tryListen(host: string, port: number): Promise<unknown> {
   return new Promise((resolve) => {
@@ -163,7 +112,7 @@ async function portProblems(replicas: readonly PlannedReplica[], existing: strin
     );
     if (flags.metrics) {
       wanted.push({
-        host: METRICS_HOST,
+        host: METRICS_HOST_DEFAULT,
         port: flags.metricsBasePort + replica.id,
         what: `replica ${replica.id}'s metrics, --metrics-base-port + ${replica.id}`,
         remedy: "choose another --metrics-base-port, or pass --no-metrics",
@@ -201,7 +150,13 @@ async function createCluster(flags: UpFlags, output: CliOutput): Promise<Cluster
   return readClusterForCli(join(flags.dir, CLUSTER_FILE_NAME));
 }
 
+/** Signature-verification threads per replica: the machine's cores shared among the n replicas. */
+function verifyWorkersPerReplica(n: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / n));
+}
+
 function replicaSpecs(cluster: ClusterConfig, clusterPath: string, flags: UpFlags): ReplicaProcessSpec[] {
+  const verifyWorkers = String(verifyWorkersPerReplica(cluster.n));
   return cluster.replicas.map(({ id }) => ({
     id,
     logPath: join(flags.dir, `replica-${id}.log`),
@@ -214,6 +169,8 @@ function replicaSpecs(cluster: ClusterConfig, clusterPath: string, flags: UpFlag
       String(id),
       "--data",
       join(flags.dir, `replica-${id}`),
+      "--verify-workers",
+      verifyWorkers,
       ...(flags.metrics ? ["--metrics-port", String(flags.metricsBasePort + id)] : []),
     ],
   }));
@@ -224,7 +181,7 @@ function summary(cluster: ClusterConfig, flags: UpFlags, url: string, specs: rea
   const clusterFlag = flags.dir === DEFAULT_CLUSTER_DIRECTORY ? "" : ` --cluster ${clusterPath}`;
   const rows = specs.map((spec) => {
     const address = cluster.replicas[spec.id]!.address;
-    const metrics = flags.metrics ? `  metrics http://${METRICS_HOST}:${flags.metricsBasePort + spec.id}/metrics` : "";
+    const metrics = flags.metrics ? `  metrics http://${METRICS_HOST_DEFAULT}:${flags.metricsBasePort + spec.id}/metrics` : "";
     return `  replica ${spec.id}  ${address}  pid ${replicas.pid(spec.id) ?? "-"}${metrics}  log ${spec.logPath}`;
   });
   return [
@@ -275,9 +232,29 @@ async function probe(client: BulwarkClient, signals: StopSignals, deadlineMs: nu
   }
 }
 
-async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput): Promise<number> {
-  const problems = initFlagProblems({ replicas: flags.replicas, host: INIT_DEFAULTS.host, basePort: flags.basePort, clusterId: INIT_DEFAULTS.clusterId });
-  if (flags.metrics && flags.metricsBasePort + flags.replicas - 1 > 65_535) problems.push(`--metrics-base-port: replica ${flags.replicas - 1}'s metrics port would be above 65535`);
+/**
+ * The problems of the flags for the cluster about to run, each naming its flag: for a new cluster
+ * what init checks, and for any cluster that each of its n replicas' metrics port is a port.
+ */
+function flagProblems(flags: UpFlags, existing: ClusterConfig | undefined): string[] {
+  const problems =
+    existing === undefined ? initFlagProblems({ replicas: flags.replicas, host: INIT_DEFAULTS.host, basePort: flags.basePort, clusterId: INIT_DEFAULTS.clusterId }) : [];
+  const n = existing?.n ?? flags.replicas;
+  if (flags.metrics && flags.metricsBasePort + n - 1 > PORT_MAX) {
+    problems.push(`--metrics-base-port: replica ${n - 1}'s metrics port would be ${flags.metricsBasePort + n - 1}, above ${PORT_MAX}; use at most ${PORT_MAX - n + 1}`);
+  }
+  return problems;
+}
+
+async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, startup: StartupCalls): Promise<number> {
+  const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
+  let existing: ClusterConfig | undefined;
+  try {
+    existing = existingCluster(flags, replicasGiven);
+  } catch (error) {
+    return reportFailure(COMMAND, error, output);
+  }
+  const problems = flagProblems(flags, existing);
   if (problems.length > 0) {
     for (const problem of problems) output.err(`${COMMAND}: ${problem}\n`);
     return EXIT_USAGE;
@@ -285,7 +262,9 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
   const startedAtMs = Date.now();
   const deadlineMs = startedAtMs + flags.readyTimeout * 1000;
   const progress = stderrProgress(output, { prefix: COMMAND });
-  const signals = new StopSignals(output);
+  const signals = new StopSignals((signal) =>
+    output.err(`\n${COMMAND}: ${signal}: stopping the gateway and the replicas (press Ctrl-C again to kill them at once)\n`),
+  );
   let replicas: ReplicaProcesses | undefined;
   let client: BulwarkClient | undefined;
   let gateway: Gateway | undefined;
@@ -298,8 +277,6 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
     process.exit(EXIT_FORCED);
   });
   try {
-    const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
-    const existing = existingCluster(flags, replicasGiven);
     const planned =
       existing?.replicas ?? Array.from({ length: flags.replicas }, (_, id) => ({ id, address: `${INIT_DEFAULTS.host}:${flags.basePort + id}` }));
     const busy = await portProblems(planned, existing === undefined ? undefined : clusterPath, flags);
@@ -337,6 +314,9 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
             `${tail.map((line) => `  ${line}`).join("\n")}${danger}\n`,
         );
       },
+      logFailed: (id, logPath, error) => {
+        output.err(`${COMMAND}: cannot write replica ${id}'s log ${logPath} (${error.message}); its output is dropped from now on, and it keeps running\n`);
+      },
     });
     progress.start(`starting ${cluster.n} replicas (logs in ${join(flags.dir, "replica-<id>.log")})`);
     await bounded(replicas.start(), signals, deadlineMs);
@@ -346,14 +326,14 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
     // The probe's client signs one read with a key of its own, so it shares no nonces with
     // client.key (which `bulwark client` uses); afterwards it serves the gateway's unsigned calls.
     const probeKey = generateEd25519KeyPair().privateKey;
-    clientConnecting = connect({ cluster, key: probeKey, firstNonce: 1 });
+    clientConnecting = startup.track(connect({ cluster, key: probeKey, firstNonce: 1 }));
     client = await bounded(clientConnecting, signals, deadlineMs);
     const height = await probe(client, signals, deadlineMs);
     progress.succeed(`the cluster committed a block (height ${height})`);
 
     progress.start(`starting the gateway on ${flags.host}:${flags.port}`);
     const gatewayLog = pino({ level: "info" }, destination({ dest: join(flags.dir, "gateway.log"), append: true, sync: true }));
-    gatewayStarting = startGateway({ cluster, clusterPath, privateKey: probeKey, client, host: flags.host, port: flags.port, logger: gatewayLog });
+    gatewayStarting = startup.track(startGateway({ cluster, clusterPath, privateKey: probeKey, client, host: flags.host, port: flags.port, logger: gatewayLog }));
     try {
       gateway = await bounded(gatewayStarting, signals, deadlineMs);
     } catch (error) {
@@ -378,32 +358,35 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
       output.err(`${COMMAND}: ${error.message}\n`);
       return EXIT_START_FAILED;
     }
-    const exitCode = exitCodeOf(error);
-    if (exitCode === undefined) throw error;
-    output.err(`${COMMAND}: ${(error as Error).message}\n`);
-    return exitCode;
+    return reportFailure(COMMAND, error, output);
   } finally {
-    await shutDown();
-    signals.remove();
+    try {
+      await shutDown();
+    } finally {
+      signals.remove();
+    }
   }
 
+  /** Stops the gateway, then the replicas; the replicas are stopped even when closing the gateway fails. */
   async function shutDown(): Promise<void> {
     if (gateway === undefined && replicas === undefined) return;
     progress.start("stopping the gateway and the replicas");
-    if (gateway !== undefined) {
-      const closing = gateway.close();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([closing, new Promise<void>((resolve) => (timer = setTimeout(resolve, GATEWAY_CLOSE_MS_MAX)))]);
-      clearTimeout(timer);
+    // A gateway or a connect still starting when the stop came is closed when it finishes (or the
+    // process exits first: StartupCalls).
+    if (gateway === undefined) void gatewayStarting?.then((late) => late.close()).catch(() => undefined);
+    void clientConnecting?.then((late) => late.close()).catch(() => undefined);
+    try {
+      if (gateway !== undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([gateway.close(), new Promise<void>((resolve) => (timer = setTimeout(resolve, GATEWAY_CLOSE_MS_MAX)))]).finally(() => clearTimeout(timer));
+      }
+      await client?.close();
+    } finally {
+      const killed = (await replicas?.stop(STOP_GRACE_MS)) ?? [];
+      progress.succeed("stopped");
+      if (killed.length > 0) output.err(`${COMMAND}: replicas ${killed.join(", ")} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM and were killed\n`);
+      output.err(`${COMMAND}: stopped\n`);
     }
-    // A gateway or a connect still starting when the stop came is closed when it finishes.
-    if (gateway === undefined) void gatewayStarting?.then((late) => late.close(), () => undefined);
-    void clientConnecting?.then((late) => late.close(), () => undefined);
-    await client?.close();
-    const killed = (await replicas?.stop(STOP_GRACE_MS)) ?? [];
-    progress.succeed("stopped");
-    if (killed.length > 0) output.err(`${COMMAND}: replicas ${killed.join(", ")} did not stop within ${STOP_GRACE_MS / 1000} s of SIGTERM and were killed\n`);
-    output.err(`${COMMAND}: stopped\n`);
   }
 }
 
@@ -412,24 +395,30 @@ export function registerUpCommand(program: Command, output: CliOutput, setExitCo
     program
       .command("up")
       .description("Run a whole cluster on this machine: create it if absent, start every replica as a child process and the HTTP gateway, and wait until it answers (Ctrl-C stops everything).")
-      .option("--replicas <n>", "replicas of a new cluster, n = 3f + 1 (4, 7, 10, ...)", parseCount, INIT_DEFAULTS.replicas)
+      .option("--replicas <n>", "replicas of a new cluster, n = 3f + 1 (4, 7, 10, ...)", parseInteger, INIT_DEFAULTS.replicas)
       .option("--dir <dir>", "the cluster's directory: cluster.json, keys, replica data and logs", DEFAULT_CLUSTER_DIRECTORY)
       .option("--port <port>", "the gateway's port", parsePort, GATEWAY_PORT_DEFAULT)
       .option("--host <host>", "the gateway's address (0.0.0.0 for every interface)", GATEWAY_HOST_DEFAULT)
       .option("--base-port <port>", "replica 0's port in a new cluster; replica i listens on base port + i", parsePort, INIT_DEFAULTS.basePort)
       .option("--metrics-base-port <port>", "replica i serves Prometheus metrics on this port + i", parsePort, METRICS_BASE_PORT_DEFAULT)
       .option("--no-metrics", "do not serve the replicas' metrics")
-      .option("--ready-timeout <seconds>", "give up when the cluster has not committed a block within this many seconds", parseSeconds, READY_TIMEOUT_SECONDS_DEFAULT)
+      .option("--ready-timeout <seconds>", "give up when the cluster has not answered a read through consensus within this many seconds", secondsParser(1), READY_TIMEOUT_SECONDS_DEFAULT)
       .addHelpText(
         "after",
         "\nReplica i stores its data in DIR/replica-<i> and logs to DIR/replica-<i>.log; the gateway logs to DIR/gateway.log.\n" +
+          "Each replica verifies client signatures on max(1, CPU cores / n) worker threads.\n" +
           "A replica that exits unexpectedly is reported and restarted with back-off (1 s doubling to 30 s).\n\n" +
           "Examples:\n  bulwark up\n  bulwark up --replicas 7 --dir ./staging --port 9080 --base-port 7100 --metrics-base-port 9200\n\n" +
-          "Exit code 0 after Ctrl-C or SIGTERM (130 after a second Ctrl-C, which kills the replicas at once);\n" +
+          "Exit code 0 after Ctrl-C, SIGTERM, SIGHUP or SIGQUIT (130 after a second Ctrl-C, which kills the replicas at once);\n" +
           "1 when a replica could not start; 2 on a bad option or a port in use; 3 when the cluster did not answer within --ready-timeout.",
       )
       .action(async (flags: UpFlags, command: Command) => {
-        setExitCode(await runUp(flags, command.getOptionValueSource("replicas") === "cli", output));
+        const startup = new StartupCalls();
+        const exitCode = await runUp(flags, command.getOptionValueSource("replicas") === "cli", output, startup);
+        // A connect or a gateway start that a stop cut short would keep the process alive until
+        // its own deadline, long after "stopped": everything else is stopped, so exit now.
+        startup.exitIfAbandoned(exitCode);
+        setExitCode(exitCode);
       }),
   );
 }

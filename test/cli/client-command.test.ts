@@ -62,7 +62,7 @@ describe("bulwark client and bulwark status", () => {
       const read = json(get);
       assert.equal(read.found, true);
       assert.equal(read.value, "hello");
-      assert.equal(read.valueHex, Buffer.from("hello").toString("hex"));
+      assert.equal(read.encoding, "utf8", "a value as GET /v1/kv answers it");
       assert.equal(read.consistency, "linearizable");
       assertHeight(read);
 
@@ -149,6 +149,24 @@ describe("bulwark client and bulwark status", () => {
       assert.equal(status.code, 3);
       const replicas = (json(status).replicas as Array<{ reachable: boolean }>).map((replica) => replica.reachable);
       assert.deepEqual(replicas, [true, false, false, false], "the table still shows which ports answer");
+    });
+
+    await t.test("--timeout bounds the whole command: the call gets what connecting left of it", async () => {
+      // Connecting waits until a second replica is up; the put then cannot commit (2 of the 3
+      // replicas consensus needs), and must give up when --timeout has passed since the start,
+      // not a whole --timeout after connecting.
+      const timeoutMs = 6_000;
+      const startedMs = Date.now();
+      const command = bulwark(["client", "put", "late", "x", "--cluster", cluster.clusterFile, "--timeout", String(timeoutMs), "--json"]);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await cluster.start(1);
+      const run = await command;
+      const elapsedMs = Date.now() - startedMs;
+      assert.equal(run.code, 3, run.stderr);
+      const answer = json(run);
+      assert.equal(answer.error, "timeout", JSON.stringify(answer));
+      assert.doesNotMatch(String(answer.message), /connected to 1 replica/, "it connected, and then ran out of time");
+      assert.ok(elapsedMs < timeoutMs + 1_000, `the command ended ${elapsedMs} ms after it started, with --timeout ${timeoutMs}`);
     });
   });
 

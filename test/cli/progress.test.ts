@@ -41,7 +41,7 @@ describe("progress on stderr", () => {
   });
 
   it("shows a delayed phase only once it has lasted the delay", (t) => {
-    t.mock.timers.enable({ apis: ["setInterval", "Date"] });
+    t.mock.timers.enable({ apis: ["setTimeout", "setInterval", "Date"] });
     const plain = sink(false);
     const progress = new Progress(plain, { prefix: "bulwark client", delayMs: 1_000 });
     progress.start("connecting");
@@ -53,7 +53,22 @@ describe("progress on stderr", () => {
     assert.equal(plain.text, "");
     t.mock.timers.tick(1);
     assert.equal(plain.text, "bulwark client: connecting...\n");
-    assert.equal(progress.shown, true);
+    t.mock.timers.tick(10_000);
+    assert.equal(plain.text, "bulwark client: connecting...\n", "a plain sink gets the phase's line once");
     progress.succeed();
+  });
+
+  it("schedules no repeating timer when stderr is not a terminal, and at most one timeout for a delayed phase", (t) => {
+    const intervals = t.mock.method(globalThis, "setInterval");
+    const timeouts = t.mock.method(globalThis, "setTimeout");
+    const immediate = new Progress(sink(false), { prefix: "bulwark up" });
+    immediate.start("starting 4 replicas");
+    immediate.succeed();
+    assert.equal(timeouts.mock.callCount(), 0, "a phase shown at once needs no timer");
+    const delayed = new Progress(sink(false), { prefix: "bulwark client", delayMs: 1_000 });
+    delayed.start("connecting");
+    delayed.succeed();
+    assert.equal(intervals.mock.callCount(), 0, "a plain sink is never redrawn");
+    assert.equal(timeouts.mock.callCount(), 1, "one timeout shows the delayed phase");
   });
 });

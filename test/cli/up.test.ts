@@ -1,14 +1,17 @@
 // `bulwark up` as a user runs it (issue 4 §4, "done when"): a real child process on free ports in a
 // temporary --dir prints the gateway's URL within 15 s; a PUT then a GET over real HTTP returns the
-// value with its height; a replica killed under it is restarted; SIGINT stops everything, leaves
-// no replica process behind and exits 0. The refusals (a port in use, a replica count that is not
-// 3f + 1) run in-process: they must not start anything.
+// value with its height; a replica killed under it is restarted; SIGINT stops everything, each
+// replica by its own clean exit, leaves no replica process behind and exits 0; run again on the
+// same --dir, SIGTERM does the same. A replica that cannot start ends `up` with every other one
+// stopped. The refusals (a port in use, a replica count that is not 3f + 1, metrics ports past
+// 65535 for an existing cluster) run in-process: they must not start anything.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, rmSync } from "node:fs";
 import { type Server, createServer } from "node:net";
+import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -106,6 +109,26 @@ class UpProcess {
   }
 }
 
+/** The pid of every start of every replica, from the "--- bulwark up: start ..." lines of their logs. */
+function loggedPids(directory: string, n: number): number[] {
+  const pids: number[] = [];
+  for (let id = 0; id < n; id += 1) {
+    const path = join(directory, `replica-${id}.log`);
+    if (!existsSync(path)) continue;
+    for (const match of readFileSync(path, "utf8").matchAll(/^--- bulwark up: start \d+ of replica \d+ \(pid (\d+)\)/gm)) pids.push(Number(match[1]));
+  }
+  return pids;
+}
+
+/** Every replica's log ends with its last start's clean exit: it stopped on SIGTERM, not killed after the grace period. */
+function assertCleanExits(directory: string, n: number, stderr: string): void {
+  assert.doesNotMatch(stderr, /did not stop within/);
+  for (let id = 0; id < n; id += 1) {
+    const log = readFileSync(join(directory, `replica-${id}.log`), "utf8");
+    assert.match(log, new RegExp(`--- bulwark up: replica ${id} \\(start \\d+\\) ended: exit code 0 ---\n$`), `replica ${id}'s log ends with a clean exit:\n${log.slice(-2_000)}`);
+  }
+}
+
 async function within<T>(promise: Promise<T>, timeoutMs: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
@@ -136,6 +159,13 @@ describe("bulwark up", () => {
     for (const match of up.stdout.matchAll(/replica (\d+)\s+\S+\s+pid (\d+)/g)) pids.add(Number(match[2]));
     assert.equal(pids.size, 4, `a pid for every replica\n${up.stdout}`);
     for (let id = 0; id < 4; id += 1) assert.ok(existsSync(join(directory, `replica-${id}.log`)), `replica ${id} logs to DIR/replica-${id}.log`);
+    // The replicas share the machine's cores instead of each taking all of them.
+    const startedLine = readFileSync(join(directory, "replica-0.log"), "utf8")
+      .split("\n")
+      .find((line) => line.includes('"msg":"replica started"'));
+    assert.ok(startedLine !== undefined);
+    const { verifyWorkers } = JSON.parse(startedLine) as { verifyWorkers?: unknown };
+    assert.equal(verifyWorkers, Math.max(1, Math.floor(availableParallelism() / 4)), "verification workers per replica");
 
     // The issue's own check: curl -X PUT localhost:8080/v1/kv/a -d 1, then curl localhost:8080/v1/kv/a.
     const form = { "content-type": "application/x-www-form-urlencoded" };
@@ -166,7 +196,46 @@ describe("bulwark up", () => {
     const exit = await within(up.exited, STOP_WITHIN_MS, "stopping after SIGINT");
     assert.deepEqual(exit, { code: 0, signal: null }, up.stderr);
     assert.match(up.stderr, /stopped\n$/);
+    assertCleanExits(directory, 4, up.stderr);
     assert.deepEqual([...pids].filter(alive), [], "no replica process is left running");
+
+    // The same --dir again: the existing cluster restarts from its stores, and SIGTERM stops it as cleanly.
+    const second = new UpProcess(["--dir", directory, "--port", String(base), "--metrics-base-port", String(base + 5)]);
+    t.after(async () => {
+      if (second.running) second.signal("SIGKILL");
+      await second.exited;
+    });
+    await second.waitFor(/Press Ctrl-C to stop\./, READY_WITHIN_MS);
+    assert.match(second.stdout, /from .*cluster/, "it runs the cluster that is there");
+    for (const pid of loggedPids(directory, 4)) pids.add(pid);
+    const kept = await fetch(`${url}/v1/kv/b`);
+    assert.equal(((await kept.json()) as { value?: unknown }).value, "2", "the cluster kept its state");
+    second.signal("SIGTERM");
+    assert.deepEqual(await within(second.exited, STOP_WITHIN_MS, "stopping after SIGTERM"), { code: 0, signal: null }, second.stderr);
+    assert.match(second.stderr, /SIGTERM: stopping the gateway and the replicas/);
+    assertCleanExits(directory, 4, second.stderr);
+    assert.deepEqual([...pids].filter(alive), [], "no replica process is left running");
+  });
+
+  it("stops the replicas that started when one cannot start, and exits 1 naming it", async (t) => {
+    const directory = join(temporaryDirectory(t, "bulwark-up-"), "cluster");
+    const base = await freePortRange(PORTS_NEEDED);
+    const init = captureOutput();
+    assert.equal(await main(["init", directory, "--base-port", String(base + 1)], init), 0, init.stderr);
+    rmSync(join(directory, "replica-2.key"));
+    const up = new UpProcess(["--dir", directory, "--port", String(base), "--metrics-base-port", String(base + 5)]);
+    t.after(async () => {
+      if (up.running) up.signal("SIGKILL");
+      for (const pid of loggedPids(directory, 4)) if (alive(pid)) process.kill(pid, "SIGKILL");
+      await up.exited;
+    });
+    const exit = await within(up.exited, READY_WITHIN_MS + STOP_WITHIN_MS, "giving up on a replica that cannot start");
+    assert.deepEqual(exit, { code: 1, signal: null }, up.stderr);
+    assert.match(up.stderr, /replica 2 exited \(exit code 2\) before it started; its last log lines/);
+    assert.match(up.stderr, /replica-2\.key/, "the report shows the replica's own complaint");
+    const pids = loggedPids(directory, 4);
+    assert.equal(pids.length, 4, "every replica was started once");
+    assert.deepEqual(pids.filter(alive), [], "no replica process is left running");
   });
 
   it("refuses a port in use, naming the port, before it creates or starts anything", async (t) => {
@@ -180,6 +249,16 @@ describe("bulwark up", () => {
     assert.equal(code, 2, output.stderr);
     assert.match(output.stderr, new RegExp(`port ${base} on 127\\.0\\.0\\.1 \\(the gateway, --port\\) is in use`));
     assert.equal(existsSync(directory), false, "nothing was created");
+  });
+
+  it("checks the metrics ports of an existing cluster's n replicas, not of --replicas' default", async (t) => {
+    const directory = join(temporaryDirectory(t, "bulwark-up-"), "cluster");
+    const init = captureOutput();
+    assert.equal(await main(["init", directory, "--replicas", "7", "--base-port", "7300"], init), 0, init.stderr);
+    const output = captureOutput();
+    const code = await main(["up", "--dir", directory, "--metrics-base-port", "65530"], output);
+    assert.equal(code, 2, output.stderr);
+    assert.match(output.stderr, /--metrics-base-port: replica 6's metrics port would be 65536, above 65535/);
   });
 
   it("refuses a replica count that is not 3f + 1 with init's message", async (t) => {
