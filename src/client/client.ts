@@ -365,8 +365,10 @@ export class BulwarkClient {
    * Reads this key's account by proof and moves the next nonce `submit` signs with up to the
    * account's (never down); returns it. `connect` does this for `firstNonce: "discover"`.
    *
-   * The proof must be at least as recent as the certified height f + 1 replicas report (their
-   * statuses), so one lagging or faulty replica cannot pass off an old state of the account: a
+   * The proof must be at least as recent as the executed height f + 1 replicas report (their
+   * statuses; executed, not certified: a block's certificate lags its execution, and the key's
+   * last transaction is often in the newest block), so one lagging or faulty replica cannot pass
+   * off an old state of the account: a
    * nonce too low would never be corrected, since replicas drop a request whose nonce is at or
    * below the key's last executed one without answering it (consensus/pbft/normal-case.ts), and
    * every call of the key would time out. Rejects with ClusterUnavailableError when fewer than
@@ -380,10 +382,10 @@ export class BulwarkClient {
     await this.whenOpen(certificateQuorum(this.options.cluster), STATUS_TIMEOUT_MS_DEFAULT, options.signal);
     if (this.closed) throw new ClientClosedError();
     const statuses = await this.reads.status(STATUS_TIMEOUT_MS_DEFAULT, options.signal);
-    const minHeight = vouched(statuses.map((status) => status.certifiedHeight), this.options.cluster.f);
+    const minHeight = vouched(statuses.map((status) => status.executedHeight), this.options.cluster.f);
     if (minHeight === null) {
       const failures = statuses.filter((status) => !status.reachable).map((status) => ({ replica: status.replica, reason: `no status within ${STATUS_TIMEOUT_MS_DEFAULT} ms` }));
-      throw new ReplicasFailedError(`the certified height f + 1 = ${this.matchesNeeded} replicas vouch for (needed to discover the nonce)`, failures);
+      throw new ReplicasFailedError(`the executed height f + 1 = ${this.matchesNeeded} replicas vouch for (needed to discover the nonce)`, failures);
     }
     const { nextNonce } = await this.account(this.publicKey, { ...options, consistency: "proof", minHeight });
     this.nextNonce = Math.max(this.nextNonce, nextNonce);

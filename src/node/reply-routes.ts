@@ -1,14 +1,17 @@
 // Where a replica sends the replies to a client's requests: the client connection its latest
 // verified request came from. A client may reconnect (another connection, even another gateway
-// process) and its replies must follow it; nobody else may take them. So a route moves only for a
-// request that
+// process, possibly while the replica still thinks the old connection is open) and its replies
+// must follow it. So a route moves for a request that
 //
 //   - verifies: its signature is the client's (a stranger's forged request moves nothing), and
-//   - is newer than the one that set the route: a replay of one of the client's old envelopes,
-//     which anyone can read in the blocks, does not move it. An equal nonce moves it only when
-//     the connection that holds it has closed or is closing: the same envelope replayed from
-//     elsewhere while the client's own connection is open leaves the replies where they were,
-//     and a client that reconnects and retransmits the same request still gets its reply.
+//   - is not older than the one that set the route: a replay of one of the client's old
+//     envelopes, which anyone can read in the blocks, does not move it.
+//
+// The same envelope offered again does move it: that is how a client that reconnected, or
+// retried through another gateway, gets its reply. Someone else holding that envelope (it is
+// public once executed) can take the route with it, but gains nothing: the client's own
+// retransmission moves the route back and, in the same step, the core answers it from the reply
+// cache (PBFT §4.1: a retransmitted request gets the cached reply).
 //
 // Memory is bounded by the connections: each holds at most `perConnectionMax` client keys, and a
 // connection's routes go when it closes (`forget`).
@@ -23,7 +26,7 @@ export interface ReplyRoutesOptions<C> {
   readonly isOpen: (connection: C) => boolean;
   /** Most client keys one connection may hold routes for. */
   readonly perConnectionMax: number;
-  /** Counts a refused move ("routes-stale", "routes-replayed", "routes-full"). */
+  /** Counts a refused move ("routes-stale", "routes-full"). */
   readonly count?: (name: string) => void;
 }
 
@@ -66,10 +69,6 @@ export class ReplyRoutes<C> {
       }
       if (nonce < previous.nonce) {
         this.count("routes-stale");
-        return false;
-      }
-      if (nonce === previous.nonce && this.isOpen(previous.connection)) {
-        this.count("routes-replayed");
         return false;
       }
     }
