@@ -4,8 +4,8 @@
 // own, and uses --key only to identify itself for the calls that sign nothing (proof reads,
 // status, blocks, pre-signed transactions). It runs until SIGINT, SIGTERM, SIGHUP or SIGQUIT, then
 // stops accepting requests, lets the ones in progress finish and exits 0. A stop while it is still
-// connecting exits at once: the connect cannot be cancelled, and would hold the process until its
-// own deadline (30 s) when the cluster is unreachable.
+// connecting aborts the connect (startGateway's signal) and exits 0 at once, rather than waiting
+// for the connect's own deadline (30 s) when the cluster is unreachable.
 
 import { existsSync } from "node:fs";
 
@@ -15,16 +15,21 @@ import { defaultClientKeyPath } from "../client/index.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { generateEd25519KeyPair } from "../crypto/ed25519.js";
 import { startGateway } from "../gateway/index.js";
-import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT, type Gateway } from "../gateway/types.js";
+import { GATEWAY_HOST_DEFAULT, GATEWAY_PORT_DEFAULT, type Gateway, WRITER_KEYS_DEFAULT } from "../gateway/types.js";
 import { DEFAULT_CLUSTER_PATH, EXIT_OK, EXIT_USAGE, UsageError, readClusterForCli, readPrivateKeyForCli, reportFailure } from "./cluster-client.js";
 import type { CliOutput } from "./output.js";
 import { portParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
-import { StartupCalls, StopSignals } from "./stop-signals.js";
+import { StopSignals, startupController } from "./stop-signals.js";
 
 const COMMAND = "bulwark gateway";
 /** Exit code after a second Ctrl-C, which does not wait (128 + SIGINT, as a shell reports it). */
 const EXIT_FORCED = 130;
+/**
+ * The most waits on a start-up's AbortSignal at once: startGateway's connects (the reader and one
+ * per writer key; the CLI keeps the default number) and the command's own wait on them.
+ */
+export const GATEWAY_START_LISTENERS_MAX = WRITER_KEYS_DEFAULT + 2;
 
 interface GatewayFlags {
   readonly cluster: string;
@@ -54,32 +59,34 @@ async function gatewayKey(flags: GatewayFlags, output: CliOutput): Promise<{ pri
   return { privateKey: generateEd25519KeyPair().privateKey, source: "a throwaway key (no --key, and no client.key beside the cluster file)" };
 }
 
-async function runGateway(flags: GatewayFlags, output: CliOutput, startup: StartupCalls): Promise<number> {
+async function runGateway(flags: GatewayFlags, output: CliOutput): Promise<number> {
   const progress = stderrProgress(output, { prefix: COMMAND });
-  // Installed before the start-up, so that Ctrl-C while connecting stops too.
+  // Installed before the start-up, so that Ctrl-C while connecting stops too: it aborts the start.
   const signals = new StopSignals();
+  const startup = startupController(signals, GATEWAY_START_LISTENERS_MAX);
   // A second Ctrl-C does not wait for the requests in progress.
   signals.whenForced(() => process.exit(EXIT_FORCED));
   try {
     const cluster = readClusterForCli(flags.cluster);
     const { privateKey, source } = await gatewayKey(flags, output);
     progress.start(`connecting to the cluster's ${cluster.n} replicas and listening on ${flags.host}:${flags.port}`);
-    const starting = startup.track(startGateway({ cluster, clusterPath: flags.cluster, privateKey, host: flags.host, port: flags.port }));
-    let gateway: Gateway | undefined;
+    let gateway: Gateway;
     try {
-      gateway = await Promise.race([starting, signals.stopped.then(() => undefined)]);
+      gateway = await startGateway({ cluster, clusterPath: flags.cluster, privateKey, host: flags.host, port: flags.port, signal: startup.signal });
     } catch (error) {
       progress.fail();
+      // A stop aborts the connect (RequestAbortedError); whatever the start failed with once a stop
+      // was asked for, the command did what was asked.
+      if (signals.requested) return stoppedBeforeStart(output);
       const problem = listenProblem(error, flags.host, flags.port, "--port", "choose another with --port");
       if (problem !== undefined) throw new UsageError(problem);
       throw error;
     }
-    if (gateway === undefined) {
+    if (signals.requested) {
+      // The stop came after the last abortable step (connecting), while it was starting to listen.
       progress.fail();
-      // Should it still start, it is closed at once (unless the process has exited by then).
-      void starting.then((late) => late.close()).catch(() => undefined);
-      output.err(`${COMMAND}: stopped before the gateway started\n`);
-      return EXIT_OK;
+      await gateway.close();
+      return stoppedBeforeStart(output);
     }
     progress.succeed();
     output.out(
@@ -100,6 +107,11 @@ async function runGateway(flags: GatewayFlags, output: CliOutput, startup: Start
   }
 }
 
+function stoppedBeforeStart(output: CliOutput): number {
+  output.err(`${COMMAND}: stopped before the gateway started\n`);
+  return EXIT_OK;
+}
+
 export function registerGatewayCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
   usageErrorsExitWith2(
     program
@@ -117,10 +129,7 @@ export function registerGatewayCommand(program: Command, output: CliOutput, setE
           "3 when the cluster cannot be reached.",
       )
       .action(async (flags: GatewayFlags) => {
-        const startup = new StartupCalls();
-        const exitCode = await runGateway(flags, output, startup);
-        startup.exitIfAbandoned(exitCode);
-        setExitCode(exitCode);
+        setExitCode(await runGateway(flags, output));
       }),
   );
 }

@@ -5,6 +5,8 @@
 // are detached, replica-processes.ts), and the gateway would drop the requests in progress. So all
 // four mean "stop cleanly"; a later one, "stop at once" (for the commands that offer it).
 
+import { setMaxListeners } from "node:events";
+
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /**
@@ -58,26 +60,15 @@ function ignoreOutputErrors(): void {
 }
 
 /**
- * Start-up calls that a stop cannot cancel: `connect` and `startGateway` take no AbortSignal, and a
- * connect waiting for an unreachable cluster holds its timers, and so the process, until its own
- * deadline (30 s by default), long after the command said "stopped". A command tracks them, and if
- * any is still running once it has stopped everything else, it exits at once (`exitIfAbandoned`):
- * nothing of theirs needs closing, as no request was ever served through them.
+ * Cancels a command's start-up (connecting, starting the gateway): aborted by the first stop
+ * signal, so Ctrl-C ends a connect to an unreachable cluster at once instead of after its own
+ * deadline; the command aborts it too when it gives up on the start-up for another reason.
+ * `listenersMax` is how many calls may wait on its signal at once without Node warning of a leak
+ * (its default is 10; startGateway alone hands the signal to one client per writer key).
  */
-export class StartupCalls {
-  private running = 0;
-
-  track<T>(call: Promise<T>): Promise<T> {
-    this.running += 1;
-    const done = (): void => {
-      this.running -= 1;
-    };
-    call.then(done, done);
-    return call;
-  }
-
-  /** Ends the process with `exitCode` when a tracked call is still running; returns otherwise. */
-  exitIfAbandoned(exitCode: number): void {
-    if (this.running > 0) process.exit(exitCode);
-  }
+export function startupController(signals: StopSignals, listenersMax: number): AbortController {
+  const controller = new AbortController();
+  setMaxListeners(listenersMax, controller.signal);
+  void signals.stopped.then(() => controller.abort());
+  return controller;
 }

@@ -35,13 +35,13 @@ import type { ClusterConfig } from "../ledger/cluster.js";
 import { parseAddress } from "../node/address.js";
 import { METRICS_HOST_DEFAULT } from "../node/metrics-server.js";
 import { DEFAULT_CLUSTER_DIRECTORY, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError, readClusterForCli, reportFailure } from "./cluster-client.js";
-import { listenProblem } from "./gateway-command.js";
+import { GATEWAY_START_LISTENERS_MAX, listenProblem } from "./gateway-command.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
 import type { CliOutput } from "./output.js";
 import { parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
 import { ReplicaProcesses, type ReplicaProcessSpec, ReplicaStartError, describeExit } from "./replica-processes.js";
-import { StartupCalls, StopSignals } from "./stop-signals.js";
+import { StopSignals, startupController } from "./stop-signals.js";
 
 const COMMAND = "bulwark up";
 const PORT_MAX = 65_535;
@@ -204,14 +204,32 @@ function summary(cluster: ClusterConfig, flags: UpFlags, url: string, specs: rea
 }
 
 /**
- * Resolves with `promise`, or rejects with StopRequested or NotReadyInTime, whichever comes first.
- * A promise that loses the race may still settle later; nothing is left unhandled.
+ * Resolves with `promise`, or rejects with StopRequested (when `stop` fires) or NotReadyInTime,
+ * whichever comes first. Whichever settles it clears the timer and removes the abort listener, so
+ * a call per probe round leaves nothing behind. A promise that loses the race may still settle
+ * later; nothing is left unhandled.
  */
-function bounded<T>(promise: Promise<T>, signals: StopSignals, deadlineMs: number): Promise<T> {
+function bounded<T>(promise: Promise<T>, stop: AbortSignal, deadlineMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new NotReadyInTime()), Math.max(0, deadlineMs - Date.now()));
-    void signals.stopped.then(() => reject(new StopRequested()));
-    void promise.then(resolve, reject).finally(() => clearTimeout(timer));
+    let timer: NodeJS.Timeout | undefined;
+    const cleanUp = (): void => {
+      clearTimeout(timer);
+      stop.removeEventListener("abort", onStop);
+    };
+    const onStop = (): void => {
+      cleanUp();
+      reject(new StopRequested());
+    };
+    if (stop.aborted) {
+      onStop();
+    } else {
+      timer = setTimeout(() => {
+        cleanUp();
+        reject(new NotReadyInTime());
+      }, Math.max(0, deadlineMs - Date.now()));
+      stop.addEventListener("abort", onStop, { once: true });
+    }
+    void promise.finally(cleanUp).then(resolve, reject);
   });
 }
 
@@ -219,11 +237,12 @@ function bounded<T>(promise: Promise<T>, signals: StopSignals, deadlineMs: numbe
  * Reads the probe key through consensus until it answers. A read that times out (a replica still
  * connecting, a view change) is tried again; the caller's deadline bounds the whole wait.
  */
-async function probe(client: BulwarkClient, signals: StopSignals, deadlineMs: number): Promise<number> {
+async function probe(client: BulwarkClient, stop: AbortSignal, deadlineMs: number): Promise<number> {
   for (;;) {
+    // Aborted when the read loses to a stop or the deadline, so it does not wait out its own timeout.
     const controller = new AbortController();
     try {
-      const { height } = await bounded(client.read(READY_PROBE_KEY, { signal: controller.signal }), signals, deadlineMs);
+      const { height } = await bounded(client.read(READY_PROBE_KEY, { signal: controller.signal }), stop, deadlineMs);
       return height;
     } catch (error) {
       controller.abort();
@@ -246,7 +265,7 @@ function flagProblems(flags: UpFlags, existing: ClusterConfig | undefined): stri
   return problems;
 }
 
-async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, startup: StartupCalls): Promise<number> {
+async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput): Promise<number> {
   const clusterPath = join(flags.dir, CLUSTER_FILE_NAME);
   let existing: ClusterConfig | undefined;
   try {
@@ -265,6 +284,10 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, 
   const signals = new StopSignals((signal) =>
     output.err(`\n${COMMAND}: ${signal}: stopping the gateway and the replicas (press Ctrl-C again to kill them at once)\n`),
   );
+  // Aborted by the first stop signal, and on the way out whatever ended the run, so that a connect
+  // or a gateway start the run no longer waits for (after NotReadyInTime, say) stops too instead
+  // of holding the process until its own 30 s deadline.
+  const startup = startupController(signals, GATEWAY_START_LISTENERS_MAX);
   let replicas: ReplicaProcesses | undefined;
   let client: BulwarkClient | undefined;
   let gateway: Gateway | undefined;
@@ -319,23 +342,23 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, 
       },
     });
     progress.start(`starting ${cluster.n} replicas (logs in ${join(flags.dir, "replica-<id>.log")})`);
-    await bounded(replicas.start(), signals, deadlineMs);
+    await bounded(replicas.start(), startup.signal, deadlineMs);
     progress.succeed(`${cluster.n} replicas started`);
 
     progress.start(`waiting for the cluster to commit a block (a read through consensus)`);
     // The probe's client signs one read with a key of its own, so it shares no nonces with
     // client.key (which `bulwark client` uses); afterwards it serves the gateway's unsigned calls.
     const probeKey = generateEd25519KeyPair().privateKey;
-    clientConnecting = startup.track(connect({ cluster, key: probeKey, firstNonce: 1 }));
-    client = await bounded(clientConnecting, signals, deadlineMs);
-    const height = await probe(client, signals, deadlineMs);
+    clientConnecting = connect({ cluster, key: probeKey, firstNonce: 1, signal: startup.signal });
+    client = await bounded(clientConnecting, startup.signal, deadlineMs);
+    const height = await probe(client, startup.signal, deadlineMs);
     progress.succeed(`the cluster committed a block (height ${height})`);
 
     progress.start(`starting the gateway on ${flags.host}:${flags.port}`);
     const gatewayLog = pino({ level: "info" }, destination({ dest: join(flags.dir, "gateway.log"), append: true, sync: true }));
-    gatewayStarting = startup.track(startGateway({ cluster, clusterPath, privateKey: probeKey, client, host: flags.host, port: flags.port, logger: gatewayLog }));
+    gatewayStarting = startGateway({ cluster, clusterPath, privateKey: probeKey, client, host: flags.host, port: flags.port, logger: gatewayLog, signal: startup.signal });
     try {
-      gateway = await bounded(gatewayStarting, signals, deadlineMs);
+      gateway = await bounded(gatewayStarting, startup.signal, deadlineMs);
     } catch (error) {
       const problem = listenProblem(error, flags.host, flags.port, "the gateway, --port", "choose another with --port");
       if (problem !== undefined) throw new UsageError(problem);
@@ -360,6 +383,7 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, 
     }
     return reportFailure(COMMAND, error, output);
   } finally {
+    startup.abort();
     try {
       await shutDown();
     } finally {
@@ -371,8 +395,8 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput, 
   async function shutDown(): Promise<void> {
     if (gateway === undefined && replicas === undefined) return;
     progress.start("stopping the gateway and the replicas");
-    // A gateway or a connect still starting when the stop came is closed when it finishes (or the
-    // process exits first: StartupCalls).
+    // A connect or a gateway start still running was aborted and leaves nothing running; one that
+    // got past its last abortable step (the gateway's listen) is closed when it finishes.
     if (gateway === undefined) void gatewayStarting?.then((late) => late.close()).catch(() => undefined);
     void clientConnecting?.then((late) => late.close()).catch(() => undefined);
     try {
@@ -413,12 +437,7 @@ export function registerUpCommand(program: Command, output: CliOutput, setExitCo
           "1 when a replica could not start; 2 on a bad option or a port in use; 3 when the cluster did not answer within --ready-timeout.",
       )
       .action(async (flags: UpFlags, command: Command) => {
-        const startup = new StartupCalls();
-        const exitCode = await runUp(flags, command.getOptionValueSource("replicas") === "cli", output, startup);
-        // A connect or a gateway start that a stop cut short would keep the process alive until
-        // its own deadline, long after "stopped": everything else is stopped, so exit now.
-        startup.exitIfAbandoned(exitCode);
-        setExitCode(exitCode);
+        setExitCode(await runUp(flags, command.getOptionValueSource("replicas") === "cli", output));
       }),
   );
 }

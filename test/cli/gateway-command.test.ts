@@ -1,6 +1,6 @@
 // `bulwark gateway` as a process, against a cluster none of whose replicas runs: a stop while it
-// is still connecting ends it at once with exit code 0 (the connect cannot be cancelled, and
-// waiting for its 30 s deadline would leave the command hanging after the user asked it to stop).
+// is still connecting ends it at once with exit code 0: the stop aborts the connect, rather than
+// leaving the command hanging until the connect's 30 s deadline after the user asked it to stop.
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";

@@ -5,7 +5,9 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 
-import { STOP_SIGNALS, StopSignals } from "../../src/cli/stop-signals.js";
+import { getMaxListeners } from "node:events";
+
+import { STOP_SIGNALS, StopSignals, startupController } from "../../src/cli/stop-signals.js";
 
 describe("stop signals", () => {
   it("listen to SIGINT, SIGTERM, SIGHUP and SIGQUIT until removed", () => {
@@ -39,4 +41,16 @@ describe("stop signals", () => {
       assert.equal(forced, 0, "a repeat within a second is the same request delivered twice");
     });
   }
+
+  it("abort a command's start-up on the first stop signal, and not before", async (t) => {
+    const signals = new StopSignals();
+    t.after(() => signals.remove());
+    const startup = startupController(signals, 18);
+    assert.equal(getMaxListeners(startup.signal), 18, "startGateway's many connects wait on it without a leak warning");
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(startup.signal.aborted, false);
+    process.emit("SIGINT", "SIGINT");
+    await signals.stopped;
+    assert.equal(startup.signal.aborted, true);
+  });
 });
