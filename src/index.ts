@@ -15,4 +15,4 @@ export {
 } from "./app/transaction.js";
 export { type TransactionResult, decodeResult } from "./app/result.js";
 export { type KeyFile, KeyFileError, readKeyFile } from "./node/keys.js";
-export { readClusterFile } from "./cli/cluster-file.js";
+export { readClusterFile } from "./ledger/cluster-json.js";

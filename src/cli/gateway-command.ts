@@ -20,11 +20,9 @@ import { DEFAULT_CLUSTER_PATH, EXIT_OK, EXIT_USAGE, UsageError, readClusterForCl
 import type { CliOutput } from "./output.js";
 import { portParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
-import { StopSignals, startupController } from "./stop-signals.js";
+import { EXIT_FORCED, StopSignals, startupController } from "./stop-signals.js";
 
 const COMMAND = "bulwark gateway";
-/** Exit code after a second Ctrl-C, which does not wait (128 + SIGINT, as a shell reports it). */
-const EXIT_FORCED = 130;
 /**
  * The most waits on a start-up's AbortSignal at once: startGateway's connects (the reader and one
  * per writer key; the CLI keeps the default number) and the command's own wait on them.

@@ -23,7 +23,7 @@ import {
 } from "../ledger/cluster.js";
 import { type KeyFile, KeyFileError, writeKeyFile } from "../node/keys.js";
 import type { CliOutput } from "./output.js";
-import { EXIT_USAGE, parseInteger, usageErrorsExitWith2 } from "./parse.js";
+import { EXIT_USAGE, PORT_MAX, parseInteger, usageErrorsExitWith2 } from "./parse.js";
 
 export const INIT_EXIT_OK = 0;
 /** The files could not be written (permissions, a full disk); the message names the file. */
@@ -38,7 +38,6 @@ export const INIT_DEFAULTS = Object.freeze({
   clusterId: "bulwark-local",
 });
 
-const PORT_MAX = 65535;
 /** Existing files a refusal names before it says "and N more". */
 const EXISTING_NAMED_MAX = 3;
 /** The largest n = 3f + 1 that a cluster config may list. */

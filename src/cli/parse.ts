@@ -8,7 +8,8 @@ import { type Command, CommanderError, InvalidArgumentError } from "commander";
 /** Exit code of every command for a bad flag or argument. */
 export const EXIT_USAGE = 2;
 
-const PORT_MAX = 65_535;
+/** The largest TCP port. */
+export const PORT_MAX = 65_535;
 const WHOLE_NUMBER = /^-?[0-9]+$/;
 
 /** The whole number `text` spells in decimal digits, or undefined. */

@@ -10,16 +10,16 @@ import { dirname, join } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pino } from "pino";
 
-import { ClusterConfigError } from "../ledger/cluster-json.js";
+import { ClusterConfigError, readClusterFile } from "../ledger/cluster-json.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { KeyFileError, readKeyFile } from "../node/keys.js";
 import { METRICS_HOST_DEFAULT, type MetricsServer, MetricsServerError, startMetricsServer } from "../node/metrics-server.js";
 import { ReplicaMetrics } from "../node/replica-metrics.js";
 import { ReplicaRuntime, type RuntimeLogger, VERIFY_WORKERS_MAX } from "../node/replica-runtime.js";
 import { StorageError } from "../storage/index.js";
-import { readClusterFile } from "./cluster-file.js";
+import { replicaKeyFileName } from "./init-command.js";
 import type { CliOutput } from "./output.js";
-import { portParser } from "./parse.js";
+import { EXIT_USAGE, integerParser, portParser, usageErrorsExitWith2 } from "./parse.js";
 
 interface ReplicaFlags {
   readonly cluster: string;
@@ -35,29 +35,20 @@ interface ReplicaFlags {
   readonly metricsHost: string;
 }
 
-function parseNonNegative(what: string): (text: string) => number {
-  return (text) => {
-    const value = Number(text);
-    if (!Number.isSafeInteger(value) || value < 0) throw new InvalidArgumentError(`expected ${what}, a whole number from 0.`);
-    return value;
-  };
-}
-
 const parsePort = portParser(0);
 
 /** More threads than cores only costs memory; beyond VERIFY_WORKERS_MAX it is surely a typo. */
 function parseVerifyWorkers(text: string): number {
-  const value = parseNonNegative("a number of threads")(text);
+  const value = integerParser("a number of threads", 0)(text);
   if (value > VERIFY_WORKERS_MAX) throw new InvalidArgumentError(`expected at most ${VERIFY_WORKERS_MAX} threads; more than one per CPU core (${availableParallelism()} here) does not verify faster.`);
   return value;
 }
 
 export function registerReplicaCommand(program: Command, output: CliOutput, setExitCode: (code: number) => void): void {
-  program
-    .command("replica")
+  usageErrorsExitWith2(program.command("replica"))
     .description("Run one replica of a cluster in the foreground (Ctrl-C or SIGTERM stops it cleanly).")
     .requiredOption("--cluster <file>", "the cluster's public config (cluster.json, written by bulwark init)")
-    .requiredOption("--id <n>", "this replica's id in the cluster (0 .. n - 1)", parseNonNegative("a replica id"))
+    .requiredOption("--id <n>", "this replica's id in the cluster (0 .. n - 1)", integerParser("a replica id", 0))
     .requiredOption("--data <dir>", "this replica's data directory (created if absent; one replica per directory)")
     .option("--key <file>", "this replica's private key file (default: replica-<id>.key beside the cluster file)")
     .addOption(
@@ -66,7 +57,7 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
         .default("durable"),
     )
     .option("--listen <host>", "address to bind (default: the host of this replica's address in the cluster file; 0.0.0.0 for all interfaces)")
-    .option("--retain-blocks <n>", "keep block bodies for this many heights below the tip and prune older ones (headers and certificates stay); default: keep all", parseNonNegative("a number of blocks"))
+    .option("--retain-blocks <n>", "keep block bodies for this many heights below the tip and prune older ones (headers and certificates stay); default: keep all", integerParser("a number of blocks", 0))
     .addOption(new Option("--log-level <level>", "log level").choices(["fatal", "error", "warn", "info", "debug", "trace"]).default("info"))
     .option(
       "--verify-workers <n>",
@@ -87,13 +78,13 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
   } catch (error) {
     if (!(error instanceof ClusterConfigError)) throw error;
     output.err(`bulwark replica: ${error.message}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   if (flags.id >= cluster.n) {
     output.err(`bulwark replica: --id ${flags.id} is not a replica of this cluster (ids 0 .. ${cluster.n - 1})\n`);
-    return 2;
+    return EXIT_USAGE;
   }
-  const keyPath = flags.key ?? join(dirname(flags.cluster), `replica-${flags.id}.key`);
+  const keyPath = flags.key ?? join(dirname(flags.cluster), replicaKeyFileName(flags.id));
   const logger = pino({ level: flags.logLevel, base: { replica: flags.id } });
   let privateKey;
   try {
@@ -101,13 +92,13 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
     const expected = cluster.replicas[flags.id]!.publicKey;
     if (!Buffer.from(key.publicKey).equals(expected)) {
       output.err(`bulwark replica: ${keyPath} is not replica ${flags.id}'s key (its public key differs from the one in ${flags.cluster})\n`);
-      return 2;
+      return EXIT_USAGE;
     }
     privateKey = key.privateKey;
   } catch (error) {
     if (!(error instanceof KeyFileError)) throw error;
     output.err(`bulwark replica: ${error.message}\n`);
-    return 2;
+    return EXIT_USAGE;
   }
   const runtimeLogger: RuntimeLogger = {
     debug: (fields, message) => logger.debug(fields, message),
@@ -130,7 +121,7 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
       metrics.close();
       if (!(error instanceof MetricsServerError)) throw error;
       output.err(`bulwark replica: ${error.message}\n`);
-      return 2;
+      return EXIT_USAGE;
     }
   }
   const closeExporter = async (): Promise<void> => {
@@ -156,7 +147,7 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
     await closeExporter();
     if (error instanceof StorageError || (error instanceof Error && /could not listen/.test(error.message))) {
       output.err(`bulwark replica: ${error.message}\n`);
-      return 2;
+      return EXIT_USAGE;
     }
     throw error;
   }

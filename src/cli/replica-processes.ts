@@ -25,6 +25,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { type WriteStream, createWriteStream } from "node:fs";
 import { StringDecoder } from "node:string_decoder";
 
+import { EXIT_USAGE } from "./parse.js";
+
 /** Log lines kept per replica for the report of an unexpected exit. */
 const LOG_TAIL_LINES = 15;
 /** Longest log line kept for such a report; pino lines with large fields are cut. */
@@ -40,8 +42,6 @@ const RESTART_DELAY_MS_MAX = 30_000;
 const HEALTHY_RUN_MS = 60_000;
 /** Quick failures in a row after which a replica is left down. */
 const RESTARTS_MAX = 5;
-/** `bulwark replica`'s exit code for a problem of its flags or files. */
-const EXIT_CODE_CONFIGURATION = 2;
 
 export interface ReplicaProcessSpec {
   readonly id: number;
@@ -317,7 +317,7 @@ export class ReplicaProcesses {
     const ranMs = Date.now() - slot.startedAtMs;
     slot.quickFailures = ranMs >= HEALTHY_RUN_MS ? 1 : slot.quickFailures + 1;
     const tail = slot.tail.snapshot();
-    if (exit.code === EXIT_CODE_CONFIGURATION) {
+    if (exit.code === EXIT_USAGE) {
       this.events.exited?.(slot.spec.id, exit, tail, { reason: "exit code 2 is a problem of its flags or files, which a restart would repeat" });
       return;
     }

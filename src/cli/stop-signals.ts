@@ -7,6 +7,9 @@
 
 import { setMaxListeners } from "node:events";
 
+/** Exit code after a second Ctrl-C, which kills instead of stopping (128 + SIGINT, as a shell reports it). */
+export const EXIT_FORCED = 130;
+
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT"];
 
 /**

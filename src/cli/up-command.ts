@@ -38,13 +38,12 @@ import { DEFAULT_CLUSTER_DIRECTORY, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, Usage
 import { GATEWAY_START_LISTENERS_MAX, listenProblem } from "./gateway-command.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
 import type { CliOutput } from "./output.js";
-import { parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
+import { PORT_MAX, parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
 import { ReplicaProcesses, type ReplicaProcessSpec, ReplicaStartError, describeExit } from "./replica-processes.js";
-import { StopSignals, startupController } from "./stop-signals.js";
+import { EXIT_FORCED, StopSignals, startupController } from "./stop-signals.js";
 
 const COMMAND = "bulwark up";
-const PORT_MAX = 65_535;
 const parsePort = portParser(1);
 /** dist/src/cli/ → the repository root, where bin/bulwark.js loads dist/src/cli/main.js. */
 const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
@@ -58,8 +57,6 @@ const GATEWAY_CLOSE_MS_MAX = 5_000;
 const READY_PROBE_KEY = "_bulwark/ready";
 /** Exit code when the replicas could not be started or the cluster did not become ready. */
 const EXIT_START_FAILED = 1;
-/** Exit code after a second Ctrl-C, which kills instead of stopping (128 + SIGINT, as a shell reports it). */
-const EXIT_FORCED = 130;
 
 interface UpFlags {
   readonly replicas: number;
@@ -317,13 +314,13 @@ async function runUp(flags: UpFlags, replicasGiven: boolean, output: CliOutput):
 
     const specs = replicaSpecs(cluster, clusterPath, flags);
     const down = new Set<number>();
-    let startedCount = 0;
+    const started = new Set<number>();
     replicas = new ReplicaProcesses(specs, {
       started: (id, pid, restarts) => {
-        startedCount += 1;
-        progress.detail(`${startedCount} of ${cluster.n} started`);
-        if (restarts > 0) output.err(`${COMMAND}: replica ${id} restarted (pid ${pid})\n`);
         down.delete(id);
+        started.add(id);
+        progress.detail(`${[...started].filter((replica) => !down.has(replica)).length} of ${cluster.n} started`);
+        if (restarts > 0) output.err(`${COMMAND}: replica ${id} restarted (pid ${pid})\n`);
       },
       exited: (id, exit, tail, restart) => {
         down.add(id);

@@ -7,11 +7,10 @@ import { availableParallelism } from "node:os";
 
 import { type Command, InvalidArgumentError } from "commander";
 
-import { ClusterConfigError } from "../ledger/cluster-json.js";
+import { ClusterConfigError, readClusterFile } from "../ledger/cluster-json.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { type AuditReport, auditStore } from "../node/store-audit.js";
 import { ReplicaStore, StorageError } from "../storage/index.js";
-import { readClusterFile } from "./cluster-file.js";
 import type { CliOutput } from "./output.js";
 
 interface VerifyFlags {

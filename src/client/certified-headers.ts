@@ -27,8 +27,4 @@ export class CertifiedHeaders {
     this.headers.set(height, header.slice());
     if (this.headers.size > this.capacity) this.headers.delete(this.headers.keys().next().value!);
   }
-
-  get size(): number {
-    return this.headers.size;
-  }
 }

@@ -69,11 +69,6 @@ export class ReplyTally {
     return { result, resultBytes: bytes, replicas, height: vouched };
   }
 
-  /** Forgets every reply: the request goes out again, and what was said about its last ordering no longer counts. */
-  clear(): void {
-    this.slots.fill(undefined);
-  }
-
   /** The replies so far, grouped by result, largest group first (for a TimeoutError). */
   groups(): ReplyGroup[] {
     const byResult = new Map<string, { result: string; replicas: number[] }>();

@@ -8,6 +8,9 @@
 // which may all be lies, cannot raise it. A wrong estimate costs only time: a request the
 // presumed primary ignores is re-broadcast to every replica after the attempt timeout.
 
+import { primaryOf } from "../consensus/pbft/quorum.js";
+import { vouched } from "./status-summary.js";
+
 export class ViewEstimate {
   // The highest view each replica reported; one slot per replica, so bounded by n.
   private readonly views: number[];
@@ -26,18 +29,17 @@ export class ViewEstimate {
 
   /** The replica the client believes is the primary. */
   get primary(): number {
-    return this.estimate % this.views.length;
+    return primaryOf(this.estimate, this.views.length);
   }
 
   /** Records that `replica` (an authenticated replica id) reported `view`. */
   record(replica: number, view: number): void {
     const known = this.views[replica];
     if (known === undefined) throw new RangeError(`replica ${replica} is not in the cluster`);
-    // Views only grow at a correct replica, so an older report adds nothing. Sorting happens only
-    // when some replica's view rises: rare next to replies.
+    // Views only grow at a correct replica, so an older report adds nothing. The sort inside `vouched`
+    // happens only when some replica's view rises: rare next to replies.
     if (!(Number.isSafeInteger(view) && view > known)) return;
     this.views[replica] = view;
-    const sorted = [...this.views].sort((a, b) => b - a);
-    this.estimate = sorted[this.f] ?? 0;
+    this.estimate = vouched(this.views, this.f) ?? 0;
   }
 }

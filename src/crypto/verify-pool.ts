@@ -456,7 +456,8 @@ export class VerifyPool {
   }
 }
 
-function positiveInteger(name: string, value: number): number {
+/** The one check of a count or size option, here and across the replica's node/ modules. */
+export function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);
   return value;
 }

@@ -4,7 +4,7 @@
 // not share counts. The SDK's counters are plain numbers on each client; they are read when
 // Prometheus scrapes, as gauges, rather than mirrored on every change.
 
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import { Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 
 import type { ClientCounters } from "../client/types.js";
 import type { LedgerPool } from "./ledger-pool.js";
@@ -17,21 +17,14 @@ const DURATION_BUCKETS_SECONDS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.0
 
 export class GatewayMetrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<HttpLabel>;
   private readonly durations: Histogram<HttpLabel>;
 
   constructor(pool: LedgerPool) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.requests = new Counter({
-      name: "bulwark_gateway_http_requests_total",
-      help: "HTTP requests answered, by method, route pattern and status code.",
-      labelNames: ["method", "route", "status_code"],
-      registers,
-    });
     this.durations = new Histogram({
       name: "bulwark_gateway_http_request_duration_seconds",
-      help: "Time from receiving an HTTP request to answering it, by method, route pattern and status code.",
+      help: "Time from receiving an HTTP request to answering it, by method, route pattern and status code (its _count is the number of requests answered).",
       labelNames: ["method", "route", "status_code"],
       buckets: DURATION_BUCKETS_SECONDS,
       registers,
@@ -63,7 +56,6 @@ export class GatewayMetrics {
   /** Records one answered request; `route` is the route's pattern, so URLs with different keys share a series. */
   observe(method: string, route: string, statusCode: number, seconds: number): void {
     const labels = { method, route, status_code: String(statusCode) };
-    this.requests.inc(labels);
     this.durations.observe(labels, seconds);
   }
 

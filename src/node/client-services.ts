@@ -40,15 +40,15 @@ import { encodeStateProof } from "../ledger/state-tree-proof.js";
 import type { ReadUnavailableReason, WireBlock, WireFrame } from "./wire-types.js";
 
 /** How long a read waits for the certificate of the block it was proven at. */
-export const READ_HOLD_MS = 2_000;
+const READ_HOLD_MS = 2_000;
 /** Most reads waiting for a certificate, over all connections, and per connection. */
-export const READS_HELD_MAX = 1_024;
-export const READS_HELD_PER_CONNECTION_MAX = 256;
+const READS_HELD_MAX = 1_024;
+const READS_HELD_PER_CONNECTION_MAX = 256;
 /** Tokens a client connection earns per second, and the most it can save up. */
-export const QUERY_RATE_PER_SECOND = 2_000;
+const QUERY_RATE_PER_SECOND = 2_000;
 export const QUERY_BURST = 4_000;
 /** A blocks answer costs one token per this many bytes (a full 8 MiB answer: 2,048 tokens, about a second of the rate). */
-export const BLOCKS_ANSWER_BYTES_PER_TOKEN = 4_096;
+const BLOCKS_ANSWER_BYTES_PER_TOKEN = 4_096;
 /** Above this many bytes queued to a client connection, nothing more is built for it until it reads. */
 export const ANSWER_BACKLOG_BYTES_MAX = 1024 * 1024;
 /** How far below the executed height the start looks for the highest stored certificate. */

@@ -453,10 +453,18 @@ export class ReplicaRuntime {
   /** An input whose client signatures have their verdicts now (request-verification.ts), from `source`. */
   private stepVerified(input: StagedInput, source: Connection<PeerSession>): void {
     if (this.stopping || this.fatalError !== undefined) return;
-    // The verdict is cached by now, and the core's own check of the same request reuses it.
-    if (input.type === "request") this.routes.offer(input.request, source);
-    this.core.step(input);
-    this.timeVerified(input);
+    // This runs from a settled verification batch (a promise callback) as often as from a frame
+    // handler; the core never throws on input, so a throw here is a bug, and it must stop the
+    // replica through its fatal path rather than escape as an unhandled rejection.
+    try {
+      // The verdict is cached by now, and the core's own check of the same request reuses it.
+      if (input.type === "request") this.routes.offer(input.request, source);
+      this.core.step(input);
+      this.timeVerified(input);
+    } catch (error) {
+      this.fatal(error);
+      return;
+    }
     this.process();
   }
 
@@ -467,6 +475,9 @@ export class ReplicaRuntime {
    */
   private timeVerified(input: StagedInput): void {
     if (this.observer.requestsVerified === undefined) return;
+    // Requests arrive first as requests or in a pre-prepare; the other carriers (certificates,
+    // view changes) only repeat requests already timed here.
+    if (input.type === "message" && input.message.type !== "pre-prepare") return;
     const verified = requestsCarried(input).filter((request) => this.crypto.verdictOf(request) === true);
     if (verified.length > 0) this.observer.requestsVerified(verified);
   }

@@ -17,7 +17,7 @@
 // connection's routes go when it closes (`forget`).
 
 import type { ClientRequest } from "../consensus/pbft/types.js";
-import { positiveInteger } from "./signature-pool.js";
+import { positiveInteger } from "../crypto/verify-pool.js";
 
 export interface ReplyRoutesOptions<C> {
   /** Whether the request's signature and fields verify (the core's check; it remembers its verdict). */
@@ -84,7 +84,11 @@ export class ReplyRoutes<C> {
       this.keysOf.set(connection, keys);
     }
     keys.add(client);
-    if (previous !== undefined) this.keysOf.get(previous.connection)?.delete(client);
+    if (previous !== undefined) {
+      const previousKeys = this.keysOf.get(previous.connection);
+      previousKeys?.delete(client);
+      if (previousKeys?.size === 0) this.keysOf.delete(previous.connection);
+    }
     this.routes.set(client, { connection, nonce });
     return true;
   }

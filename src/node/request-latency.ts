@@ -7,9 +7,9 @@
 // requests that never execute (refused, superseded), which age out the same way.
 
 import type { ClientRequest } from "../consensus/pbft/types.js";
-import { positiveInteger } from "./signature-pool.js";
+import { positiveInteger } from "../crypto/verify-pool.js";
 
-export const REQUEST_LATENCY_ENTRIES_MAX_DEFAULT = 65_536;
+const REQUEST_LATENCY_ENTRIES_MAX_DEFAULT = 65_536;
 
 export class RequestLatency {
   private readonly entriesMax: number;

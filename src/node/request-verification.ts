@@ -33,8 +33,8 @@
 // gets the batch again later; only a pool that fails otherwise sends inputs on unverified.
 
 import type { ClientRequest, Input, PrePrepare, PreparedCertificate, ViewChange } from "../consensus/pbft/types.js";
-import { type SignedItem, VerifyPoolError } from "../crypto/verify-pool.js";
-import { type PrecomputedVerdictStats, PrecomputedVerifier, positiveInteger, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
+import { type SignedItem, VerifyPoolError, positiveInteger } from "../crypto/verify-pool.js";
+import { type PrecomputedVerdictStats, PrecomputedVerifier, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
 
 /** The core inputs that can carry client requests. */
 export type StagedInput = Extract<Input, { type: "message" | "request" }>;
@@ -122,21 +122,21 @@ export interface RequestVerificationStats {
   readonly pool: VerdictSourceStats | undefined;
 }
 
-export const VERIFY_BATCH_ITEMS_MAX_DEFAULT = 1_024;
+const VERIFY_BATCH_ITEMS_MAX_DEFAULT = 1_024;
 /** Enough to keep every worker of a large machine busy (the pool splits a batch across its workers). */
-export const VERIFY_BATCHES_IN_FLIGHT_MAX_DEFAULT = 16;
-export const VERIFY_REPLICA_INPUTS_MAX_DEFAULT = 4_096;
-export const VERIFY_REPLICA_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
-export const VERIFY_CLIENT_INPUTS_MAX_DEFAULT = 4_096;
-export const VERIFY_CLIENT_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
+const VERIFY_BATCHES_IN_FLIGHT_MAX_DEFAULT = 16;
+const VERIFY_REPLICA_INPUTS_MAX_DEFAULT = 4_096;
+const VERIFY_REPLICA_BYTES_MAX_DEFAULT = 64 * 1024 * 1024;
+const VERIFY_CLIENT_INPUTS_MAX_DEFAULT = 4_096;
+const VERIFY_CLIENT_BYTES_MAX_DEFAULT = 32 * 1024 * 1024;
 /**
  * One client connection's share: a gateway carries many users' requests over one connection, and
  * its requests wait only for one batch's verdicts (milliseconds), so a few hundred suffice.
  */
-export const VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT = 1_024;
-export const VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
+const VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT = 1_024;
+const VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
 /** Valid verdicts kept: a few watermark windows of full default batches (512 × 256). */
-export const VERIFY_VERDICTS_MAX_DEFAULT = 262_144;
+const VERIFY_VERDICTS_MAX_DEFAULT = 262_144;
 
 interface Waiting<S> {
   readonly source: S;

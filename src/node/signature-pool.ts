@@ -9,20 +9,20 @@ import { createHash } from "node:crypto";
 
 import { type Transaction, TransactionDecodeError, TransactionEncodeError, decodeTransaction, transactionSigningMessage } from "../app/transaction.js";
 import { Ed25519Verifier } from "../crypto/ed25519.js";
-import { type Ed25519VerifyBackend, type SignedItem, type VerifyPool, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
+import { type Ed25519VerifyBackend, type SignedItem, type VerifyPool, createEd25519VerifyBackend, positiveInteger } from "../crypto/verify-pool.js";
 
 /** Stands in for an envelope that does not decode: the pool's verdict for it is 0. */
 const UNDECODABLE: SignedItem = Object.freeze({ publicKey: new Uint8Array(0), message: new Uint8Array(0), signature: new Uint8Array(0) });
 
 /** Generous default: a replay keeps one block's verdicts, a replica passes a tighter bound. */
-export const PRECOMPUTED_VERDICTS_MAX_DEFAULT = 1_048_576;
+const PRECOMPUTED_VERDICTS_MAX_DEFAULT = 1_048_576;
 /**
  * Invalid verdicts kept, apart from the valid ones: a flood of forged signatures then forgets
  * only other invalid verdicts, never the valid ones the core still needs. They are needed only
  * between the pool's answer and the core's check of the input that carried them, so this covers
  * many full batches.
  */
-export const PRECOMPUTED_INVALID_VERDICTS_MAX_DEFAULT = 16_384;
+const PRECOMPUTED_INVALID_VERDICTS_MAX_DEFAULT = 16_384;
 
 /** The signature a decoded transaction carries. */
 export function signedItemOfTransaction(transaction: Transaction): SignedItem {
@@ -204,10 +204,4 @@ export function signedItemKey(item: SignedItem): string {
   lengthPrefix.writeUInt32BE(publicKey.length, 0);
   lengthPrefix.writeUInt32BE(signature.length, 4);
   return createHash("sha256").update(lengthPrefix).update(publicKey).update(signature).update(message).digest("binary");
-}
-
-/** The one check of a count or size option (used across the replica's node/ modules). */
-export function positiveInteger(name: string, value: number): number {
-  if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);
-  return value;
 }

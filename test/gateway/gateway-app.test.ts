@@ -164,10 +164,9 @@ describe("GET /metrics", () => {
     assert.match(String(response.headers["content-type"]), /^text\/plain/);
     const text = response.body;
     for (const line of [
-      'bulwark_gateway_http_requests_total{method="PUT",route="/v1/kv/:key",status_code="200"} 2',
-      'bulwark_gateway_http_requests_total{method="GET",route="/v1/kv/:key",status_code="404"} 1',
-      'bulwark_gateway_http_requests_total{method="GET",route="unmatched",status_code="404"} 1',
       'bulwark_gateway_http_request_duration_seconds_count{method="PUT",route="/v1/kv/:key",status_code="200"} 2',
+      'bulwark_gateway_http_request_duration_seconds_count{method="GET",route="/v1/kv/:key",status_code="404"} 1',
+      'bulwark_gateway_http_request_duration_seconds_count{method="GET",route="unmatched",status_code="404"} 1',
       'bulwark_gateway_client_replies_received{client="writer-1"} 3',
       'bulwark_gateway_client_rebroadcasts{client="reader"} 2',
       'bulwark_gateway_client_connected_replicas{client="writer-0"} 4',
