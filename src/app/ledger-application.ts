@@ -33,11 +33,11 @@ import { bytesToHex, canonicalHexToBytes } from "./bytes.js";
 import { kvStore } from "./kv-store.js";
 import type { LedgerService } from "./ledger-service.js";
 import { LedgerSnapshot, LedgerStateImport } from "./ledger-snapshot.js";
-import { LedgerState, LedgerStateError } from "./ledger-state.js";
+import { LedgerState, LedgerStateError, SESSION_MARK } from "./ledger-state.js";
 import { admitRequest } from "./request.js";
 import { encodeResult, errorResult } from "./result.js";
 import { type TokenLedgerOptions, tokenLedger } from "./token-ledger.js";
-import type { OperationType, Transaction } from "./transaction.js";
+import { type OperationType, type Transaction, isSessionTransaction } from "./transaction.js";
 
 export interface LedgerApplicationOptions {
   readonly services: readonly LedgerService[];
@@ -74,6 +74,13 @@ export class LedgerApplication implements Application<Transaction> {
   private readonly serviceOf = new Map<OperationType, LedgerService>();
   private readonly verifySignatures: boolean;
   private readonly verifier: Ed25519Verifier | undefined;
+  /**
+   * The request `execute` ran last and its transaction, until `record` consumes them: the
+   * executor records the request it just executed, and recognising it saves decoding the
+   * entry's hex fields back into the bytes the transaction already holds.
+   */
+  private executedRequest: ClientRequest | undefined = undefined;
+  private executedTransaction: Transaction | undefined = undefined;
 
   constructor(options: LedgerApplicationOptions) {
     for (const service of options.services) {
@@ -93,7 +100,8 @@ export class LedgerApplication implements Application<Transaction> {
   }
 
   admit(requests: readonly ClientRequest[]): Admission<Transaction>[] {
-    const options = { verifySignature: this.verifySignatures, ...(this.verifier === undefined ? {} : { verifier: this.verifier }) };
+    // Execution runs committed batches only, so session requests are authentic (request.ts, `acceptSessions`).
+    const options = { verifySignature: this.verifySignatures, acceptSessions: true, ...(this.verifier === undefined ? {} : { verifier: this.verifier }) };
     return requests.map((request) => {
       const admission = admitRequest(request, options);
       return admission.ok ? { admitted: true, value: admission.transaction } : { admitted: false, result: errorResult(admission.error) };
@@ -101,25 +109,34 @@ export class LedgerApplication implements Application<Transaction> {
   }
 
   lastReply(client: ClientId): ClientEntry | undefined {
-    const publicKey = canonicalHexToBytes(client, ED25519_PUBLIC_KEY_BYTES);
-    if (publicKey === undefined) return undefined;
-    const record = this.state.reply(publicKey);
-    if (record === undefined) return undefined;
-    return { client, timestamp: record.nonce, signature: bytesToHex(record.signature), result: record.result };
+    return this.state.lastTurn(client);
   }
 
-  execute(_request: ClientRequest, transaction: Transaction): Uint8Array {
+  execute(request: ClientRequest, transaction: Transaction): Uint8Array {
+    this.executedRequest = request;
+    this.executedTransaction = transaction;
     const service = this.serviceOf.get(transaction.operation.type);
     if (service === undefined) return errorResult("unknown-op");
     return service.execute(this.state, transaction);
   }
 
   record(entry: ClientEntry): void {
+    const request = this.executedRequest;
+    const transaction = this.executedTransaction;
+    this.executedRequest = undefined;
+    this.executedTransaction = undefined;
+    // The request just executed, as admission bound it: its client and signature fields are the
+    // hex of the transaction's key and signature, so the bytes need no decoding.
+    if (request !== undefined && transaction !== undefined && entry.client === request.client && entry.signature === request.signature && entry.timestamp === transaction.nonce) {
+      const signature = isSessionTransaction(transaction) ? SESSION_MARK : transaction.signature;
+      this.state.recordTurn(transaction.clientKey, { nonce: entry.timestamp, signature, result: entry.result }, entry.signature);
+      return;
+    }
     const publicKey = canonicalHexToBytes(entry.client, ED25519_PUBLIC_KEY_BYTES);
-    const signature = canonicalHexToBytes(entry.signature, ED25519_SIGNATURE_BYTES);
+    const signature = entry.signature === "" ? SESSION_MARK : canonicalHexToBytes(entry.signature, ED25519_SIGNATURE_BYTES);
     // Only admitted requests are recorded, and admission checked both fields' form.
     if (publicKey === undefined || signature === undefined) throw new LedgerStateError(`recording a request that was not admitted (client ${entry.client})`);
-    this.state.recordTurn(publicKey, { nonce: entry.timestamp, signature, result: entry.result });
+    this.state.recordTurn(publicKey, { nonce: entry.timestamp, signature, result: entry.result }, entry.signature);
   }
 
   outOfTurnResult(reason: OutOfTurn, nextTimestamp: number): Uint8Array {

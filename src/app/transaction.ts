@@ -7,12 +7,19 @@
 // Layout (integers big-endian, lengths in bytes):
 //
 //   offset  size  field
-//   0       1     format version, 1
+//   0       1     format version: 1 signed, 2 session-authenticated
 //   1       32    client public key (Ed25519, raw; also the client's token account)
 //   33      8     nonce, uint64 (at most 2^53 - 1, see `TransactionBody.nonce`)
 //   41      1     operation tag (below)
 //   42      ...   operation body
-//   end-64  64    Ed25519 signature over SIGNING_DOMAIN || bytes[0 .. end-64)
+//   end-64  64    version 1 only: Ed25519 signature over SIGNING_DOMAIN || bytes[0 .. end-64)
+//
+// Version 2 (issue 5, `--auth session`) carries no signature: its client authenticated the
+// connection it arrived on once (a signed session attachment) and that connection's per-frame MAC
+// authenticates the request, as PBFT's MAC authenticators do (seed 003, "cryptography"). Such a
+// transaction convinces only the replicas that received it; anyone else relies on the commit
+// certificate of the block that holds it (2f + 1 replicas, at least f + 1 of them correct, each of
+// which accepted it only from an authenticated session). In memory its `signature` is empty.
 //
 //   tag  operation  body
 //   1    put        keyLength u16, key, valueLength u32, value
@@ -23,6 +30,7 @@
 //   5    mint       to (32-byte public key), amount u64
 //   6    transfer   to (32-byte public key), amount u64
 //   7    balance    account (32-byte public key)
+//   8    noop       (empty): changes nothing but the nonce; consensus and execution cost alone
 //
 // Tag 0 is never used, so a zero-filled buffer does not decode.
 //
@@ -43,6 +51,10 @@ import {
 } from "../crypto/ed25519.js";
 
 export const TRANSACTION_FORMAT_VERSION = 1;
+/** The format of session-authenticated transactions: version 1's layout without the signature. */
+export const SESSION_TRANSACTION_FORMAT_VERSION = 2;
+/** The `signature` of a session-authenticated transaction: none. */
+export const SESSION_SIGNATURE: Uint8Array = new Uint8Array(0);
 
 /** Longest key-value store key. Keys are at least one byte: an empty key is a client bug. */
 export const TRANSACTION_KEY_BYTES_MAX = 1024;
@@ -86,6 +98,7 @@ const OPERATION_TAGS = {
   mint: 5,
   transfer: 6,
   balance: 7,
+  noop: 8,
 } as const;
 
 export type OperationType = keyof typeof OPERATION_TAGS;
@@ -126,6 +139,10 @@ export interface BalanceOperation {
   readonly type: "balance";
   readonly account: Uint8Array;
 }
+/** Nothing but the nonce: what consensus and execution cost with no work of the application's. */
+export interface NoopOperation {
+  readonly type: "noop";
+}
 
 export type Operation =
   | PutOperation
@@ -134,7 +151,8 @@ export type Operation =
   | CasOperation
   | MintOperation
   | TransferOperation
-  | BalanceOperation;
+  | BalanceOperation
+  | NoopOperation;
 
 /** What the client signs. */
 export interface TransactionBody {
@@ -150,10 +168,20 @@ export interface TransactionBody {
   readonly operation: Operation;
 }
 
-/** A signed transaction. */
+/** A signed or session-authenticated transaction. */
 export interface Transaction extends TransactionBody {
-  /** Ed25519 signature over `transactionSigningMessage(body)`. */
+  /** Ed25519 signature over `transactionSigningMessage(body)`; empty for a session-authenticated one. */
   readonly signature: Uint8Array;
+}
+
+/** True for a session-authenticated transaction (format version 2, no signature). */
+export function isSessionTransaction(transaction: Pick<Transaction, "signature">): boolean {
+  return transaction.signature.length === 0;
+}
+
+/** A session-authenticated transaction of `body`: it goes out unsigned over a session its key attached to. */
+export function sessionTransaction(body: TransactionBody): Transaction {
+  return { clientKey: body.clientKey, nonce: body.nonce, operation: body.operation, signature: SESSION_SIGNATURE };
 }
 
 export type TransactionDecodeErrorCode =
@@ -185,15 +213,15 @@ export class TransactionEncodeError extends Error {
   override readonly name = "TransactionEncodeError";
 }
 
-/** The canonical encoding of a signed transaction: what is stored, hashed and sent. */
+/** The canonical encoding of a transaction: what is stored, hashed and sent. */
 export function encodeTransaction(transaction: Transaction): Uint8Array {
   const { signature } = transaction;
-  if (!(signature instanceof Uint8Array) || signature.length !== ED25519_SIGNATURE_BYTES) {
-    throw new TransactionEncodeError(`a signature is ${ED25519_SIGNATURE_BYTES} bytes`);
+  if (!(signature instanceof Uint8Array) || (signature.length !== ED25519_SIGNATURE_BYTES && signature.length !== 0)) {
+    throw new TransactionEncodeError(`a signature is ${ED25519_SIGNATURE_BYTES} bytes (or none, for a session-authenticated transaction)`);
   }
   const bodyBytes = checkedBodyBytes(transaction);
-  const encoding = new Uint8Array(bodyBytes + ED25519_SIGNATURE_BYTES);
-  writeBody(encoding, 0, transaction);
+  const encoding = new Uint8Array(bodyBytes + signature.length);
+  writeBody(encoding, 0, transaction, signature.length === 0 ? SESSION_TRANSACTION_FORMAT_VERSION : TRANSACTION_FORMAT_VERSION);
   encoding.set(signature, bodyBytes);
   return encoding;
 }
@@ -215,16 +243,16 @@ export function decodeTransaction(bytes: Uint8Array): Transaction {
   }
   const reader = new Reader(bytes);
   const version = reader.u8("format version");
-  if (version !== TRANSACTION_FORMAT_VERSION) {
+  if (version !== TRANSACTION_FORMAT_VERSION && version !== SESSION_TRANSACTION_FORMAT_VERSION) {
     throw new TransactionDecodeError(
       "unsupported-version",
-      `transaction format version ${version} is not supported; this build reads version ${TRANSACTION_FORMAT_VERSION}`,
+      `transaction format version ${version} is not supported; this build reads versions ${TRANSACTION_FORMAT_VERSION} (signed) and ${SESSION_TRANSACTION_FORMAT_VERSION} (session)`,
     );
   }
   const clientKey = reader.publicKey("client key");
   const nonce = reader.nonce();
   const operation = readOperation(reader);
-  const signature = reader.bytes(ED25519_SIGNATURE_BYTES, "signature");
+  const signature = version === SESSION_TRANSACTION_FORMAT_VERSION ? SESSION_SIGNATURE : reader.bytes(ED25519_SIGNATURE_BYTES, "signature");
   if (reader.remaining() !== 0) {
     throw new TransactionDecodeError(
       "trailing-bytes",
@@ -239,7 +267,7 @@ export function transactionSigningMessage(body: TransactionBody): Uint8Array {
   const bodyBytes = checkedBodyBytes(body);
   const message = new Uint8Array(SIGNING_DOMAIN.length + bodyBytes);
   message.set(SIGNING_DOMAIN, 0);
-  writeBody(message, SIGNING_DOMAIN.length, body);
+  writeBody(message, SIGNING_DOMAIN.length, body, TRANSACTION_FORMAT_VERSION);
   return message;
 }
 
@@ -260,6 +288,8 @@ export function signTransaction(privateKey: Ed25519PrivateKey, body: Transaction
  * the verification pool has its own); by default the thread's shared one is used.
  */
 export function verifyTransaction(transaction: Transaction, verifier?: Ed25519Verifier): boolean {
+  // A session-authenticated transaction has no signature to check: only the session it arrived on vouches for it.
+  if (isSessionTransaction(transaction)) return false;
   let message: Uint8Array;
   try {
     message = transactionSigningMessage(transaction);
@@ -314,6 +344,8 @@ function checkedOperationBytes(operation: Operation): number {
     case "balance":
       checkPublicKey(operation.account, "account");
       return ED25519_PUBLIC_KEY_BYTES;
+    case "noop":
+      return 0;
     default:
       // Reachable only from untyped callers (JSON, JavaScript).
       throw new TransactionEncodeError(`unknown operation type ${String((operation as { type: unknown }).type)}`);
@@ -347,9 +379,9 @@ function checkAmount(amount: bigint): void {
 }
 
 /** Writes the checked body at `offset` of `target`, which has room for it. */
-function writeBody(target: Uint8Array, offset: number, body: TransactionBody): void {
+function writeBody(target: Uint8Array, offset: number, body: TransactionBody, version: number): void {
   const writer = new Writer(target, offset);
-  writer.u8(TRANSACTION_FORMAT_VERSION);
+  writer.u8(version);
   writer.bytes(body.clientKey);
   writer.u64(BigInt(body.nonce));
   const { operation } = body;
@@ -376,6 +408,8 @@ function writeBody(target: Uint8Array, offset: number, body: TransactionBody): v
       break;
     case "balance":
       writer.bytes(operation.account);
+      break;
+    case "noop":
       break;
   }
 }
@@ -451,6 +485,8 @@ function readOperation(reader: Reader): Operation {
       return { type, to: reader.publicKey("recipient"), amount: reader.u64("amount") };
     case "balance":
       return { type, account: reader.publicKey("account") };
+    case "noop":
+      return { type };
     case undefined:
       throw new TransactionDecodeError("unknown-operation", `operation tag ${tag} is not a known operation`);
   }

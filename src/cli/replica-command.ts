@@ -33,6 +33,7 @@ interface ReplicaFlags {
   readonly verifyWorkers?: number;
   readonly metricsPort?: number;
   readonly metricsHost: string;
+  readonly sessionAuth?: boolean;
 }
 
 const parsePort = portParser(0);
@@ -66,6 +67,10 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
     )
     .option("--metrics-port <port>", "serve Prometheus metrics at http://<metrics-host>:<port>/metrics (0 picks a free port; the log line \"metrics served\" names it); default: no metrics server", parsePort)
     .option("--metrics-host <host>", "address the metrics server binds", METRICS_HOST_DEFAULT)
+    .option(
+      "--session-auth",
+      "also take session-authenticated requests (a key attaches to a connection once; its unsigned requests are then authenticated by the connection's MAC): for clients the operator trusts, since one can force view changes (docs/PERFORMANCE.md)",
+    )
     .action(async (flags: ReplicaFlags) => {
       setExitCode(await runReplica(flags, output));
     });
@@ -141,6 +146,7 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
       logger: runtimeLogger,
       onFatal: (error) => fatal?.(error),
       ...(flags.verifyWorkers === undefined ? {} : { verifyWorkers: flags.verifyWorkers }),
+      sessionAuth: flags.sessionAuth === true,
       ...(exporter === undefined ? {} : { observer: exporter.metrics }),
     });
   } catch (error) {

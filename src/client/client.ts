@@ -55,14 +55,16 @@ import { EMPTY_ACCOUNT, accountStateKey, decodeAccount, kvStateKey } from "../ap
 import {
   type Operation,
   TRANSACTION_KEY_BYTES_MAX,
+  SESSION_TRANSACTION_FORMAT_VERSION,
   TRANSACTION_NONCE_MAX,
   type Transaction,
   decodeTransaction,
   encodeTransaction,
   signTransaction,
 } from "../app/transaction.js";
-import { ED25519_PUBLIC_KEY_BYTES, ed25519PublicKeyOf } from "../crypto/ed25519.js";
+import { ED25519_PUBLIC_KEY_BYTES, type Ed25519PrivateKey, ed25519PublicKeyOf } from "../crypto/ed25519.js";
 import { certificateQuorum } from "../ledger/cluster.js";
+import { SESSION_KEYS_PER_CONNECTION_MAX, sessionAttachFrame } from "../node/session-attach.js";
 import { encodeWireFrame } from "../node/wire.js";
 import { BLOCKS_LIMIT_MAX, ClusterReads, STATUS_TIMEOUT_MS_DEFAULT } from "./cluster-reads.js";
 import { ClientClosedError, NonceError, ReplicasFailedError, RequestAbortedError, TimeoutError, TooFewReplicasError } from "./errors.js";
@@ -123,6 +125,11 @@ interface Request {
   readonly nonce: number;
   /** Whether it is this client's own key: its replies are routed per connection, see "Sending". */
   readonly own: boolean;
+  /**
+   * Whether every attempt goes to every replica: envelopes of other keys (their routes are not
+   * tracked) and session envelopes (each replica must receive its own copy to authenticate it).
+   */
+  readonly broadcast: boolean;
   /** The encoded client-request frame, built once and sent as often as needed. */
   readonly frame: Uint8Array;
   readonly tally: ReplyTally;
@@ -169,6 +176,9 @@ export class BulwarkClient {
   private heightSeen = 0;
   /** Every request in flight, by (client key, nonce). */
   private readonly pending = new Map<string, Request>();
+  /** Keys attached to every connection for session requests (`addSessionKey`), in order, and their hex. */
+  private readonly sessionKeys: Ed25519PrivateKey[] = [];
+  private readonly sessionKeyHexes = new Set<string>();
   /** The lanes with a request in flight or calls waiting, by key. */
   private readonly lanes = new Map<string, Lane>();
   /** Lanes whose next call waits for the in-flight count to drop below inFlightMax, first come first served. */
@@ -273,6 +283,33 @@ export class BulwarkClient {
    * returned as committed. Rejects as `submit` does, and with TransactionDecodeError for bytes that
    * are not a transaction.
    */
+  /**
+   * Session authentication (issue 5, `--auth session`; node/session-attach.ts): attaches
+   * `privateKey`'s public key to every connection, one signed attachment per connection and again
+   * on each reconnect. From then on the replicas take that key's session envelopes
+   * (`sessionTransaction`, format version 2, no signature) on these connections, authenticated by
+   * the connections' frame MACs: submit them with `submitEnvelope`. They go to every replica, as
+   * each must receive its own copy. Adding a key twice does nothing; at most
+   * SESSION_KEYS_PER_CONNECTION_MAX keys.
+   */
+  addSessionKey(privateKey: Ed25519PrivateKey): void {
+    const keyHex = bytesToHex(ed25519PublicKeyOf(privateKey));
+    if (this.sessionKeyHexes.has(keyHex)) return;
+    if (this.sessionKeys.length >= SESSION_KEYS_PER_CONNECTION_MAX) {
+      throw new RangeError(`a client attaches at most ${SESSION_KEYS_PER_CONNECTION_MAX} session keys`);
+    }
+    this.sessionKeyHexes.add(keyHex);
+    this.sessionKeys.push(privateKey);
+    for (let replica = 0; replica < this.replicaCount; replica++) if (this.links.isOpen(replica)) this.attachSessionKeys(replica, [privateKey]);
+  }
+
+  /** Sends the attachments of `keys` on `replica`'s current connection (bound to its handshake). */
+  private attachSessionKeys(replica: number, keys: readonly Ed25519PrivateKey[]): void {
+    const binding = this.links.binding(replica);
+    if (binding === undefined) return;
+    for (const key of keys) this.links.send(replica, encodeWireFrame(sessionAttachFrame(key, binding)));
+  }
+
   submitEnvelope(envelope: Uint8Array, options: SubmitEnvelopeOptions = {}): Promise<Committed> {
     let transaction: Pick<Transaction, "clientKey" | "nonce">;
     try {
@@ -528,6 +565,7 @@ export class BulwarkClient {
       call,
       nonce,
       own: call.keyHex === this.publicKeyHex,
+      broadcast: call.keyHex !== this.publicKeyHex || envelope[0] === SESSION_TRANSACTION_FORMAT_VERSION,
       frame: encodeWireFrame({ kind: "client-request", transaction: envelope }),
       tally: new ReplyTally(this.replicaCount, this.matchesNeeded),
       attemptTimer: undefined,
@@ -607,14 +645,14 @@ export class BulwarkClient {
   /**
    * Sends the request to the presumed primary, and to every replica whose connection has not yet
    * carried this client's key (see "Sending"), or to every replica; then arms the attempt timer.
-   * Envelopes of other keys always go to every replica: the client does not track their routes.
+   * Envelopes of other keys always go to every replica (the client does not track their routes), and so do session envelopes (each replica authenticates its own copy).
    */
   private transmit(request: Request, everyone: boolean): void {
     request.attempts += 1;
     const primary = this.view.primary;
     for (let replica = 0; replica < this.replicaCount; replica++) {
       const unrouted = request.own && !this.routed[replica];
-      if (!(everyone || !request.own || replica === primary || unrouted)) continue;
+      if (!(everyone || request.broadcast || replica === primary || unrouted)) continue;
       // A link that is down would queue a copy per attempt; `onLinkOpen` sends what is in flight
       // once it is back.
       if (!this.links.isOpen(replica)) continue;
@@ -635,6 +673,8 @@ export class BulwarkClient {
     // A new connection: the replica routes replies by connection, so it knows nothing of this one.
     // Every request in flight goes to it, so its reply can come back this way.
     this.routed[replica] = false;
+    // Attachments first: the replica takes session requests only from keys attached before them.
+    if (this.sessionKeys.length > 0) this.attachSessionKeys(replica, this.sessionKeys);
     for (const request of this.pending.values()) {
       if (this.links.send(replica, request.frame) && request.own) this.routed[replica] = true;
     }

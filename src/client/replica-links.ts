@@ -77,6 +77,11 @@ export class ReplicaLinks {
     return this.links[replica]?.state === "open";
   }
 
+  /** The handshake binding of `replica`'s open connection (node/session-attach.ts); undefined when it is not open. */
+  binding(replica: number): Uint8Array | undefined {
+    return this.links[replica]?.session?.binding;
+  }
+
   /** Queues `payload` for `replica`; false when the link's queue is full (the frame is dropped and counted there). */
   send(replica: number, payload: Uint8Array): boolean {
     const link = this.links[replica];

@@ -225,7 +225,7 @@ class InitiatorHandshake implements Handshake<PeerSession> {
     const proof = encodeProof(ed25519Sign(this.privateKey, signedTranscript(INITIATOR_DOMAIN, body)));
     const authenticator = frameMac({ sendKey: keys.initiatorToResponder, receiveKey: keys.responderToInitiator });
     zeroKeys(keys); // the authenticator holds its own copies
-    return { kind: "done", session: { kind: "replica", id: this.peer }, send: [proof], authenticator };
+    return { kind: "done", session: { kind: "replica", id: this.peer, binding: sha256(body) }, send: [proof], authenticator };
   }
 
   private finish(step: Step): Step {
@@ -315,7 +315,7 @@ class ResponderHandshake implements Handshake<PeerSession> {
       if (keys === undefined) return fail("the peer's ephemeral key is of small order");
       const authenticator = frameMac({ sendKey: keys.responderToInitiator, receiveKey: keys.initiatorToResponder });
       zeroKeys(keys); // the authenticator holds its own copies
-      return { kind: "done", session: role, authenticator };
+      return { kind: "done", session: { ...role, binding: sha256(accepted.body) }, authenticator };
     } finally {
       this.abandon(); // accepted or refused, the scalar is never needed again
     }

@@ -17,11 +17,12 @@
 
 import { type Hash, createHash } from "node:crypto";
 
-import { requestVerifier } from "../app/request.js";
+import { admitRequest, requestVerifier } from "../app/request.js";
 import type { ClientRequest, Digest, PbftCrypto, ReplicaId, Signature } from "../consensus/pbft/types.js";
 import { ED25519_SIGNATURE_BYTES, type Ed25519PrivateKey, type Ed25519Verifier, ed25519Sign } from "../crypto/ed25519.js";
 import { type Ed25519VerifyBackend, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
+import { type SessionRequests, isSessionRequest } from "./session-requests.js";
 import { PrecomputedVerifier } from "./signature-pool.js";
 
 const BATCH_DOMAIN = "bulwark/batch/v2\0";
@@ -30,6 +31,8 @@ const SIGNATURE_HEX = new RegExp(`^[0-9a-f]{${2 * ED25519_SIGNATURE_BYTES}}$`);
 export interface ReplicaCryptoOptions {
   /** Checks client requests' signatures; default: a PrecomputedVerifier without verdicts, which verifies inline with the "auto" backend. */
   readonly requestVerifier?: Ed25519Verifier;
+  /** The session-authenticated requests this replica received; without it, session requests are accepted only when vouched for. */
+  readonly sessions?: SessionRequests;
 }
 
 export class ReplicaCrypto implements PbftCrypto {
@@ -37,6 +40,7 @@ export class ReplicaCrypto implements PbftCrypto {
   private readonly privateKey: Ed25519PrivateKey;
   private readonly backend: Ed25519VerifyBackend = createEd25519VerifyBackend("auto");
   private readonly checkRequest: (request: ClientRequest) => boolean;
+  private readonly sessions: SessionRequests | undefined;
   /** The verdict on each request object checked so far; an object is forgotten with its request. */
   private readonly requestVerdicts = new WeakMap<ClientRequest, boolean>();
   private readonly lengthBytes = Buffer.alloc(4);
@@ -46,6 +50,7 @@ export class ReplicaCrypto implements PbftCrypto {
     this.cluster = cluster;
     this.privateKey = privateKey;
     this.checkRequest = requestVerifier(options.requestVerifier ?? new PrecomputedVerifier({ fallback: this.backend }));
+    this.sessions = options.sessions;
   }
 
   /**
@@ -85,13 +90,20 @@ export class ReplicaCrypto implements PbftCrypto {
     return this.backend.verify(publicKey, Buffer.from(payload, "utf8"), Buffer.from(signature, "hex"));
   }
 
-  verifyRequest(request: ClientRequest): boolean {
+  verifyRequest(request: ClientRequest, vouched = false): boolean {
     if (typeof request !== "object" || request === null) return false;
     let valid = this.requestVerdicts.get(request);
-    if (valid === undefined) {
-      valid = this.checkRequest(request);
-      this.requestVerdicts.set(request, valid);
+    if (valid !== undefined) return valid;
+    if (isSessionRequest(request)) {
+      // A session request (session-requests.ts) is this replica's own to vouch for once it arrived
+      // over an attached session, or 2f + 1 replicas' (then only its form is checked). A "no" is
+      // not remembered: the client's copy may still arrive.
+      valid = vouched ? admitRequest(request, { acceptSessions: true }).ok : this.sessions?.has(request) === true;
+      if (valid) this.requestVerdicts.set(request, true);
+      return valid;
     }
+    valid = this.checkRequest(request);
+    this.requestVerdicts.set(request, valid);
     return valid;
   }
 

@@ -32,7 +32,7 @@ import { availableParallelism } from "node:os";
 
 import { createLedgerApplication } from "../app/ledger-application.js";
 import { requestFromTransaction } from "../app/request.js";
-import { type Transaction, TransactionDecodeError, decodeTransaction } from "../app/transaction.js";
+import { type Transaction, TransactionDecodeError, decodeTransaction, isSessionTransaction } from "../app/transaction.js";
 import { PbftReplica, type ReplicaStatus } from "../consensus/pbft/replica.js";
 import type { CheckpointProof, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
@@ -58,6 +58,8 @@ import { ReplicaCrypto } from "./replica-crypto.js";
 import type { ReplicaMetricsSnapshot, RuntimeObserver } from "./replica-metrics.js";
 import { ReplyRoutes } from "./reply-routes.js";
 import { RequestVerification, type StagedInput, requestsCarried } from "./request-verification.js";
+import { SessionAttachments } from "./session-attach.js";
+import { SessionRequests } from "./session-requests.js";
 import { signedItemOfTransaction } from "./signature-pool.js";
 import { type FetchedState, StateFetch, StateServer } from "./state-transfer.js";
 import { WireDecodeError, decodeWireFrame, encodeWireFrame } from "./wire.js";
@@ -74,6 +76,12 @@ export interface ReplicaRuntimeOptions {
   readonly dataDirectory: string;
   /** "durable" (default): a vote leaves only after its record is fsynced. See storage/README.md. */
   readonly sync?: SyncPolicy;
+  /**
+   * Take session-authenticated requests (node/session-requests.ts; issue 5 `--auth session`).
+   * Default false: attachments are refused and such requests dropped and counted, because a client
+   * whose key is attached can force view changes; only for clients the operator trusts.
+   */
+  readonly sessionAuth?: boolean;
   /** Address to bind; default: the host of this replica's address in the cluster config. */
   readonly listenHost?: string;
   /** Keep block bodies for this many heights below the tip; older bodies are pruned (headers and certificates stay). */
@@ -183,6 +191,9 @@ export class ReplicaRuntime {
   private fatalError: unknown = undefined;
   /** Client signatures verified on worker threads before their inputs reach the core. */
   private readonly verification: RequestVerification<Connection<PeerSession>>;
+  /** Session-authenticated requests received, and the keys attached to each client connection (issue 5, `--auth session`). */
+  private readonly sessions = new SessionRequests();
+  private readonly attachments = new SessionAttachments<Connection<PeerSession>>();
   private readonly observer: RuntimeObserver;
 
   private constructor(options: ReplicaRuntimeOptions, store: ReplicaStore, pool: VerifyPool | undefined) {
@@ -204,8 +215,10 @@ export class ReplicaRuntime {
       pool,
       deliver: (input, source) => this.stepVerified(input, source),
       hooks: this.observer,
+      sessions: this.sessions,
+      replicaCount: cluster.n,
     });
-    this.crypto = new ReplicaCrypto(cluster, options.privateKey, { requestVerifier: this.verification.verifier });
+    this.crypto = new ReplicaCrypto(cluster, options.privateKey, { requestVerifier: this.verification.verifier, sessions: this.sessions });
     this.routes = new ReplyRoutes<Connection<PeerSession>>({
       verify: (request) => this.crypto.verifyRequest(request),
       isOpen: (connection) => connection.state === "open",
@@ -359,6 +372,7 @@ export class ReplicaRuntime {
   private onTick(): void {
     if (this.stopped) return;
     this.core.step({ type: "tick" });
+    this.verification.expire();
     this.process();
     const nowMs = Date.now();
     if (nowMs - this.lastGraceCheckMs >= REPAIR_INTERVAL_MS) {
@@ -398,6 +412,7 @@ export class ReplicaRuntime {
       return;
     }
     if (session.kind === "client") {
+      if (frame.kind === "session-attach") return this.onSessionAttach(connection, session.binding, frame.key, frame.signature);
       if (frame.kind !== "client-request") return this.clientServices.onFrame(connection, frame);
       if (this.stopping) return;
       return this.onClientRequest(connection, frame.transaction);
@@ -426,6 +441,7 @@ export class ReplicaRuntime {
       case "blocks":
         return this.onBlocks(from, frame);
       case "client-request":
+      case "session-attach":
       case "client-reply":
       case "status-request":
       case "status":
@@ -447,7 +463,30 @@ export class ReplicaRuntime {
       return;
     }
     const request = requestFromTransaction(transaction);
+    if (isSessionTransaction(transaction)) {
+      // Authentic when its key attached to this connection (session-attach.ts); then this replica
+      // can vouch for it (session-requests.ts) and pre-prepares waiting for it may go on.
+      if (!this.attachments.carries(connection, request)) return this.count("session-requests-unattached");
+      this.sessions.record(request);
+      this.verification.sessionArrived(request);
+      this.verification.submit(connection, { type: "request", request }, envelope.length);
+      return;
+    }
     this.verification.submit(connection, { type: "request", request }, envelope.length, signedItemOfTransaction(transaction));
+  }
+
+  /** A client attaches a key to this connection for session requests; a bad attachment or too many close it. */
+  private onSessionAttach(connection: Connection<PeerSession>, binding: Uint8Array | undefined, key: Uint8Array, signature: Uint8Array): void {
+    if (binding === undefined) throw new Error("replica runtime: a client session without a handshake binding");
+    if (this.options.sessionAuth !== true) {
+      this.count("session-attach-disabled");
+      connection.protocolError("this replica does not take session authentication (start it with --session-auth)");
+      return;
+    }
+    const outcome = this.attachments.attach(connection, binding, key, signature);
+    if (outcome === "attached") return this.count("session-keys-attached");
+    this.count(outcome === "too-many" ? "session-attach-over-limit" : "session-attach-refused");
+    connection.protocolError(outcome === "too-many" ? "too many session attachments on one connection" : "a session attachment's signature does not verify");
   }
 
   /** An input whose client signatures have their verdicts now (request-verification.ts), from `source`. */
@@ -575,6 +614,7 @@ export class ReplicaRuntime {
     if (checkpoint) this.stateServer.pinCheckpoint(batch.seq);
     this.core.step(checkpoint ? { type: "executed", seq: batch.seq, stateDigest: headerDigest(header) } : { type: "executed", seq: batch.seq });
     this.verification.executed(batch.requests);
+    this.sessions.forget(batch.requests);
     this.observer.batchExecuted?.(batch.requests);
     for (const request of committed.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
     const own = signBlock(this.options.privateKey, this.id, header);

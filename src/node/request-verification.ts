@@ -27,13 +27,24 @@
 // PrecomputedVerifier (valid and invalid ones apart, so forged signatures never push out the
 // verdicts the core needs), and forgotten when the requests they answered for execute.
 //
+// Session requests (issue 5, `--auth session`; session-requests.ts). A session request carries no
+// signature: a backup may accept it in a pre-prepare only once its own copy arrived from the
+// client over an attached session. The client sends it to every replica at once, but the primary's
+// pre-prepare can overtake the client's copy, so a pre-prepare whose session requests are not all
+// recorded waits here, like one waiting for verdicts, until they are (`sessionArrived`) or until
+// `sessionWaitMs` passed (`expire`); then it goes on and the core refuses it, and the replica
+// catches up from the others' certificates. Certificates, view changes and new views need no
+// wait: 2f + 1 replicas vouch for their batches.
+//
 // Backpressure. At most `batchesInFlightMax` batches are at the pool at once; beyond that the
 // signatures keep collecting into batches that leave as answers come back, so a saturated pool
 // makes batches larger rather than the queue longer. A pool that still answers "queue-full"
 // gets the batch again later; only a pool that fails otherwise sends inputs on unverified.
 
+import { primaryOf } from "../consensus/pbft/quorum.js";
 import type { ClientRequest, Input, PrePrepare, PreparedCertificate, ViewChange } from "../consensus/pbft/types.js";
 import { type SignedItem, VerifyPoolError, positiveInteger } from "../crypto/verify-pool.js";
+import { type SessionRequests, isSessionRequest, sessionRequestKey } from "./session-requests.js";
 import { type PrecomputedVerdictStats, PrecomputedVerifier, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
 
 /** The core inputs that can carry client requests. */
@@ -91,6 +102,12 @@ export interface RequestVerificationOptions<S extends object> {
   readonly clientSourceInputsMax?: number;
   readonly clientSourceBytesMax?: number;
   readonly hooks?: VerificationHooks;
+  /** The session requests received; with it, a pre-prepare waits for the session requests it carries (see the header). */
+  readonly sessions?: SessionRequests;
+  /** How long a pre-prepare waits for its session requests. Default 1,000. */
+  readonly sessionWaitMs?: number;
+  /** The cluster's n: only the view's primary's pre-prepares wait for session requests. Without it none wait. */
+  readonly replicaCount?: number;
   /** Runs `flush` after the current turn's input has been read; default: setImmediate. */
   readonly schedule?: (flush: () => void) => void;
   /** Clock for the batch latency hook; default: performance.now(). */
@@ -117,6 +134,9 @@ export interface RequestVerificationStats {
   readonly batchesDeferred: number;
   /** Signatures the pool answered. */
   readonly itemsVerified: number;
+  /** Session requests pre-prepares are waiting for, and the waits that ran out. */
+  readonly sessionWaits: number;
+  readonly sessionWaitsExpired: number;
   readonly verdicts: PrecomputedVerdictStats;
   /** The pool's own figures; undefined without a pool. */
   readonly pool: VerdictSourceStats | undefined;
@@ -137,6 +157,8 @@ const VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT = 1_024;
 const VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT = 8 * 1024 * 1024;
 /** Valid verdicts kept: a few watermark windows of full default batches (512 × 256). */
 const VERIFY_VERDICTS_MAX_DEFAULT = 262_144;
+/** A client sends a session request to every replica at once; a second covers a slow link, not a lost one. */
+export const SESSION_WAIT_MS_DEFAULT = 1_000;
 
 interface Waiting<S> {
   readonly source: S;
@@ -158,6 +180,12 @@ interface Batch<S> {
   readonly keys: string[];
   readonly waiters: Waiting<S>[];
   sentAtMs: number;
+}
+
+/** Inputs waiting for one session request, since `sinceMs`. */
+interface SessionWait<S> {
+  readonly waiters: Waiting<S>[];
+  readonly sinceMs: number;
 }
 
 interface Budget {
@@ -195,6 +223,12 @@ export class RequestVerification<S extends object = object> {
   private batchesFailed = 0;
   private batchesDeferred = 0;
   private itemsVerified = 0;
+  private readonly sessions: SessionRequests | undefined;
+  private readonly sessionWaitMs: number;
+  private readonly replicaCount: number | undefined;
+  /** Session request key → the inputs waiting for it, oldest first. */
+  private readonly sessionWaits = new Map<string, SessionWait<S>>();
+  private sessionWaitsExpired = 0;
   private closed = false;
 
   constructor(options: RequestVerificationOptions<S>) {
@@ -216,6 +250,9 @@ export class RequestVerification<S extends object = object> {
     this.clientSourceInputsMax = positiveInteger("clientSourceInputsMax", options.clientSourceInputsMax ?? VERIFY_CLIENT_SOURCE_INPUTS_MAX_DEFAULT);
     this.clientSourceBytesMax = positiveInteger("clientSourceBytesMax", options.clientSourceBytesMax ?? VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT);
     this.hooks = options.hooks ?? {};
+    this.sessions = options.sessions;
+    this.sessionWaitMs = positiveInteger("sessionWaitMs", options.sessionWaitMs ?? SESSION_WAIT_MS_DEFAULT);
+    this.replicaCount = options.replicaCount === undefined ? undefined : positiveInteger("replicaCount", options.replicaCount);
     this.schedule = options.schedule ?? ((flush) => void setImmediate(flush));
     this.nowMs = options.nowMs ?? (() => performance.now());
   }
@@ -229,22 +266,29 @@ export class RequestVerification<S extends object = object> {
    */
   submit(source: S, input: StagedInput, bytes: number, signed?: SignedItem): boolean {
     if (this.closed) return false;
-    if (this.pool === undefined) {
+    const origin: InputOrigin = input.type === "request" ? "client" : "replica";
+    const queue = this.queues.get(source);
+    const missing = this.missingSessions(input);
+    if (this.pool === undefined && queue === undefined && missing.length === 0) {
       this.deliver(input, source);
       return true;
     }
-    const origin: InputOrigin = input.type === "request" ? "client" : "replica";
-    const queue = this.queues.get(source);
     const admitted = this.admits(origin, queue, bytes);
     // An input that would have to wait and has no room is dropped before anything is decoded.
     if (!admitted && queue !== undefined) return this.drop(origin);
-    const unverified = this.unverified(input, signed);
-    if (queue === undefined && unverified.length === 0) {
+    const unverified = this.pool === undefined ? [] : this.unverified(input, signed);
+    if (queue === undefined && unverified.length === 0 && missing.length === 0) {
       this.deliver(input, source);
       return true;
     }
     if (!admitted) return this.drop(origin);
-    const waiting: Waiting<S> = { source, origin, input, bytes, outstanding: 0 };
+    const waiting: Waiting<S> = { source, origin, input, bytes, outstanding: missing.length };
+    const nowMs = missing.length > 0 ? this.nowMs() : 0;
+    for (const key of missing) {
+      const wait = this.sessionWaits.get(key);
+      if (wait === undefined) this.sessionWaits.set(key, { waiters: [waiting], sinceMs: nowMs });
+      else wait.waiters.push(waiting);
+    }
     const batches = new Set<Batch<S>>();
     for (const { key, item } of unverified) {
       const batch = this.inFlight.get(key) ?? this.collect(key, item);
@@ -253,7 +297,7 @@ export class RequestVerification<S extends object = object> {
         batch.waiters.push(waiting);
       }
     }
-    waiting.outstanding = batches.size;
+    waiting.outstanding += batches.size;
     if (queue === undefined) this.queues.set(source, { entries: [waiting], bytes });
     else {
       queue.entries.push(waiting);
@@ -284,6 +328,28 @@ export class RequestVerification<S extends object = object> {
     }
   }
 
+  /** A session request was recorded (it arrived over an attached session): the inputs waiting for it may go on. */
+  sessionArrived(request: ClientRequest): void {
+    if (this.sessionWaits.size === 0 || this.closed) return;
+    const key = sessionRequestKey(request);
+    const wait = this.sessionWaits.get(key);
+    if (wait === undefined) return;
+    this.sessionWaits.delete(key);
+    this.settleWaiters(wait.waiters);
+  }
+
+  /** Ends the session waits older than `sessionWaitMs`: their inputs go on, and the core judges them as they are. */
+  expire(nowMs: number = this.nowMs()): void {
+    const waiters: Waiting<S>[] = [];
+    for (const [key, wait] of this.sessionWaits) {
+      if (nowMs - wait.sinceMs < this.sessionWaitMs) break; // Map order is arrival order
+      this.sessionWaits.delete(key);
+      this.sessionWaitsExpired++;
+      for (const waiting of wait.waiters) waiters.push(waiting);
+    }
+    if (waiters.length > 0) this.settleWaiters(waiters);
+  }
+
   stats(): RequestVerificationStats {
     const waiting = (budget: Budget): WaitingStats => ({ inputs: budget.inputs, bytes: budget.bytes });
     return {
@@ -295,6 +361,8 @@ export class RequestVerification<S extends object = object> {
       batchesFailed: this.batchesFailed,
       batchesDeferred: this.batchesDeferred,
       itemsVerified: this.itemsVerified,
+      sessionWaits: this.sessionWaits.size,
+      sessionWaitsExpired: this.sessionWaitsExpired,
       verdicts: this.verifier.stats(),
       pool: this.pool?.stats?.(),
     };
@@ -306,6 +374,7 @@ export class RequestVerification<S extends object = object> {
     this.closed = true;
     this.queues.clear();
     this.inFlight.clear();
+    this.sessionWaits.clear();
     this.unsent.length = 0;
     for (const budget of Object.values(this.budgets)) {
       budget.inputs = 0;
@@ -329,10 +398,28 @@ export class RequestVerification<S extends object = object> {
     return false;
   }
 
+  /** The keys of the session requests a pre-prepare carries that have not arrived from their clients, once each. */
+  private missingSessions(input: StagedInput): string[] {
+    const sessions = this.sessions;
+    if (sessions === undefined || input.type !== "message" || input.message.type !== "pre-prepare") return [];
+    // Only the view's primary's own pre-prepare may hold inputs back: any other replica's would be
+    // refused by the core anyway, and must not occupy the replicas' budget for sessionWaitMs.
+    const pp = input.message;
+    if (this.replicaCount === undefined || input.from !== pp.replica || pp.replica !== primaryOf(pp.view, this.replicaCount)) return [];
+    let missing: Set<string> | undefined;
+    for (const request of pp.requests) {
+      if (!isSessionRequest(request) || sessions.has(request)) continue;
+      (missing ??= new Set()).add(sessionRequestKey(request));
+    }
+    return missing === undefined ? [] : [...missing];
+  }
+
   /** The signatures carried by `input` that have no verdict yet, with their keys. */
   private unverified(input: StagedInput, signed: SignedItem | undefined): { key: string; item: SignedItem }[] {
     const unverified: { key: string; item: SignedItem }[] = [];
     for (const request of requestsCarried(input)) {
+      // Session requests carry no signature (session-requests.ts).
+      if (isSessionRequest(request)) continue;
       let key = this.keyOf.get(request);
       if (key !== undefined && this.verifier.knows(key)) continue;
       // The caller's item, or the envelope decoded here. An envelope that does not decode needs
@@ -420,8 +507,13 @@ export class RequestVerification<S extends object = object> {
   }
 
   private settle(batch: Batch<S>): void {
+    this.settleWaiters(batch.waiters);
+  }
+
+  /** One thing each of `waiters` waited for is in; the sources whose front input has everything go on. */
+  private settleWaiters(waiters: readonly Waiting<S>[]): void {
     const sources = new Set<S>();
-    for (const waiting of batch.waiters) {
+    for (const waiting of waiters) {
       waiting.outstanding--;
       if (waiting.outstanding === 0) sources.add(waiting.source);
     }

@@ -7,7 +7,7 @@
 
 import { createHash } from "node:crypto";
 
-import { type Transaction, TransactionDecodeError, TransactionEncodeError, decodeTransaction, transactionSigningMessage } from "../app/transaction.js";
+import { type Transaction, TransactionDecodeError, TransactionEncodeError, decodeTransaction, isSessionTransaction, transactionSigningMessage } from "../app/transaction.js";
 import { Ed25519Verifier } from "../crypto/ed25519.js";
 import { type Ed25519VerifyBackend, type SignedItem, type VerifyPool, createEd25519VerifyBackend, positiveInteger } from "../crypto/verify-pool.js";
 
@@ -29,10 +29,11 @@ export function signedItemOfTransaction(transaction: Transaction): SignedItem {
   return { publicKey: transaction.clientKey, message: transactionSigningMessage(transaction), signature: transaction.signature };
 }
 
-/** The signature an envelope carries, or undefined when the envelope does not decode. */
+/** The signature an envelope carries, or undefined when the envelope does not decode or is session-authenticated (it has none). */
 export function signedItemOfEnvelope(envelope: Uint8Array): SignedItem | undefined {
   try {
-    return signedItemOfTransaction(decodeTransaction(envelope));
+    const transaction = decodeTransaction(envelope);
+    return isSessionTransaction(transaction) ? undefined : signedItemOfTransaction(transaction);
   } catch (error) {
     if (!(error instanceof TransactionDecodeError) && !(error instanceof TransactionEncodeError)) throw error;
     return undefined;

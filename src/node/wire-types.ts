@@ -17,9 +17,12 @@ import { STATE_PROOF_BYTES_MAX } from "../ledger/state-tree-proof.js";
 /** Who the other end of a connection proved to be. */
 export type PeerSession =
   /** Replica `id` of the cluster: it signed the handshake with that replica's key. */
-  | { readonly kind: "replica"; readonly id: number }
+  | { readonly kind: "replica"; readonly id: number; readonly binding?: Uint8Array }
   /** A client: it signed the handshake with `key` (raw 32-byte Ed25519 public key). */
-  | { readonly kind: "client"; readonly key: Uint8Array };
+  | { readonly kind: "client"; readonly key: Uint8Array; readonly binding?: Uint8Array };
+// `binding`: SHA-256 of the handshake transcript, which holds both sides' ephemeral keys, so it
+// names this one connection; both ends know it, and a session attachment signs it. Set by the
+// handshakes in handshake.ts.
 
 /** One stored block, as state transfer and block backfill move it. */
 export interface WireBlock {
@@ -69,6 +72,12 @@ export type WireFrame =
   | { readonly kind: "signatures-request"; readonly from: number; readonly to: number }
   /** A signed transaction envelope (app/transaction.ts) to order and execute. */
   | { readonly kind: "client-request"; readonly transaction: Uint8Array }
+  /**
+   * Client → replica: session requests (format version 2, no signature) of `key` are accepted on
+   * this connection from now on. `signature` is `key`'s over the connection's binding
+   * (session-attach.ts).
+   */
+  | { readonly kind: "session-attach"; readonly key: Uint8Array; readonly signature: Uint8Array }
   /**
    * A replica's answer to one transaction: `client` (raw public key) and `nonce` name it; `result`
    * is its encoded result (app/result.ts). `height` is the block that holds the transaction, or 0

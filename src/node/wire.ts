@@ -29,6 +29,7 @@
 //   14   read-proof         u64 requestId | u64 height | bytes header | bytes certificate | opt bytes value
 //                           | bytes proof (<= WIRE_READ_PROOF_BYTES_MAX)
 //   15   read-unavailable   u64 requestId | u8 reason (1 uncertified, 2 overloaded, 3 stopping)
+//   16   session-attach     32 bytes key | 64 bytes signature (client to replica; session-attach.ts)
 //
 // Decoding trusts nothing. Every length and count is checked against the bytes that remain before
 // anything is allocated for it, so a hostile length or count costs nothing. Decoded byte fields
@@ -80,6 +81,7 @@ const TAGS = {
   "read-request": 13,
   "read-proof": 14,
   "read-unavailable": 15,
+  "session-attach": 16,
 } as const satisfies Record<WireFrameKind, number>;
 
 export class WireDecodeError extends Error {
@@ -171,6 +173,8 @@ function measureBody(frame: Exclude<WireFrame, { kind: "consensus" }>): number {
     }
     case "client-request":
       return stringBytes(frame.transaction, "transaction");
+    case "session-attach":
+      return fixedBytes(frame.key, CLIENT_KEY_BYTES, "key") + fixedBytes(frame.signature, SIGNATURE_BYTES, "signature");
     case "client-reply":
       return (
         u16Bytes(frame.replica, "replica") +
@@ -313,6 +317,10 @@ function writeBody(w: Writer, frame: Exclude<WireFrame, { kind: "consensus" }>):
       return;
     case "client-request":
       w.string(frame.transaction);
+      return;
+    case "session-attach":
+      w.raw(frame.key);
+      w.raw(frame.signature);
       return;
     case "client-reply":
       w.u16(frame.replica);
@@ -535,6 +543,8 @@ function readBody(r: Reader, tag: number): WireFrame {
     }
     case TAGS["client-request"]:
       return { kind: "client-request", transaction: r.string("transaction") };
+    case TAGS["session-attach"]:
+      return { kind: "session-attach", key: r.fixed(CLIENT_KEY_BYTES, "key"), signature: r.fixed(SIGNATURE_BYTES, "signature") };
     case TAGS["client-reply"]:
       return {
         kind: "client-reply",

@@ -138,6 +138,8 @@ class FakeLedger {
       }
       case "balance":
         return ok({ ok: true, kind: "amount", amount: this.balances.get(bytesToHex(operation.account)) ?? 0n });
+      case "noop":
+        return DONE;
     }
   }
 }

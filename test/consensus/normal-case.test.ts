@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { sign, type PrePrepare, type Prepare, type Commit } from "../../src/consensus/pbft/index.js";
-import { TestCluster, config, request, testCrypto } from "./harness.js";
+import { PbftReplica, sign, type PrePrepare, type Prepare, type Commit } from "../../src/consensus/pbft/index.js";
+import { TestCluster, TestService, config, request, testCrypto } from "./harness.js";
 
 for (const n of [4, 7, 10]) {
   test(`normal case with n = ${n}: every replica executes every request once, in the same order`, () => {
@@ -161,6 +161,25 @@ test("clients: a backup forwards a request to the primary, which orders it", () 
   assert.ok(c.inFlight.some((m) => m.to === 0 && m.message.type === "request"));
   c.deliverAll();
   for (const node of c.nodes) assert.deepEqual(node.service.applied, ["a/1"]);
+});
+
+test("clients: a request without a signature (session-authenticated) is never relayed: the primary could not authenticate the copy", () => {
+  const c = new TestCluster(4);
+  // A crypto that authenticates session requests as this backup's own copies do (node/session-requests.ts).
+  const backup = new PbftReplica({ id: 2, config: c.cfg, crypto: { ...testCrypto(2), verifyRequest: (r) => r.signature === "" || testCrypto(2).verifyRequest(r) }, replies: new TestService() });
+  const sent: string[] = [];
+  const record = (): void => {
+    for (const out of backup.drain().send) sent.push(`${String(out.to)}:${out.message.type}`);
+  };
+  backup.step({ type: "request", request: { ...request("a", 1), signature: "" } });
+  record();
+  for (let tick = 0; tick < 12; tick++) {
+    backup.step({ type: "tick" }); // past two status intervals (5 ticks): the retransmission round does not forward it either
+    record();
+  }
+  assert.ok(sent.includes("all:status"), "the retransmission rounds ran");
+  assert.ok(!sent.some((entry) => entry.endsWith(":request")), sent.join(", "));
+  assert.equal(backup.status().pendingRequests, 1);
 });
 
 test("clients: a different request signed with an executed timestamp is refused, not answered with the cached result", () => {

@@ -86,6 +86,8 @@ export class FakeCluster {
         return { ok: false, error: "insufficient-balance" };
       case "balance":
         return { ok: true, kind: "amount", amount: this.account(operation.account).balance };
+      case "noop":
+        return { ok: true, kind: "done" };
     }
   }
 }

@@ -48,6 +48,8 @@ function snapshot(overrides: Partial<ReplicaMetricsSnapshot> = {}): ReplicaMetri
       batchesVerified: 10,
       batchesFailed: 0,
       batchesDeferred: 3,
+      sessionWaits: 0,
+      sessionWaitsExpired: 0,
       itemsVerified: 300,
       verdicts: { verdicts: 11, invalidVerdicts: 2, hits: 290, misses: 3, evictions: 0 },
       pool: { backend: "sodium-native", workerCount: 2, pendingBatches: 1, queuedChunks: 0, inFlightChunks: 1, workerCrashes: 0 },

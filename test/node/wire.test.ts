@@ -95,6 +95,7 @@ const samples: readonly (readonly [name: string, frame: WireFrame])[] = [
   ["read-unavailable, uncertified", { kind: "read-unavailable", requestId: 14, reason: "uncertified" }],
   ["read-unavailable, overloaded", { kind: "read-unavailable", requestId: MAX, reason: "overloaded" }],
   ["read-unavailable, stopping", { kind: "read-unavailable", requestId: 0, reason: "stopping" }],
+  ["session-attach", { kind: "session-attach", key: new Uint8Array(32).fill(7), signature: new Uint8Array(64).fill(9) }],
 ];
 
 function sample(name: string): WireFrame {
@@ -144,7 +145,7 @@ function largestUint8ArrayAllocated(action: () => void): number {
 describe("wire frames", () => {
   it("round-trip every kind of frame", () => {
     const kinds = new Set(samples.map(([, frame]) => frame.kind));
-    assert.equal(kinds.size, 15, "the samples cover every kind of frame");
+    assert.equal(kinds.size, 16, "the samples cover every kind of frame");
     for (const [name, frame] of samples) {
       assert.deepEqual(decodeWireFrame(encodeWireFrame(frame)), frame, name);
     }
@@ -217,7 +218,7 @@ describe("wire frames", () => {
       bytes[0] = version;
       assert.throws(() => decodeWireFrame(bytes), /unsupported wire format version/);
     }
-    for (const tag of [0, 16, 255]) {
+    for (const tag of [0, 17, 255]) {
       const bytes = Uint8Array.from(valid);
       bytes[1] = tag;
       assert.throws(() => decodeWireFrame(bytes), /unknown wire frame tag/);

@@ -56,7 +56,7 @@ export class CertificateValidator {
    * fully validated batch is remembered. The digest is recomputed every time: it binds these exact
    * requests to the remembered signed payload, which carries the digest.
    */
-  validPrePrepare(pp: PrePrepare): boolean {
+  validPrePrepare(pp: PrePrepare, vouched = false): boolean {
     if (pp.replica !== primaryOf(pp.view, this.n)) return false;
     if (pp.seq === 0) return false;
     if (this.crypto.batchDigest(pp.requests) !== pp.digest) return false;
@@ -64,7 +64,9 @@ export class CertificateValidator {
     const payload = signingPayload(pp);
     if (this.verified.get(batchKey) === payload) return true;
     if (!this.verifySignature(pp.replica, pp)) return false;
-    if (!pp.requests.every((request) => this.crypto.verifyRequest(request))) return false;
+    if (!pp.requests.every((request) => this.crypto.verifyRequest(request, vouched))) return false;
+    // Remembered either way: a vouched batch is one 2f + 1 replicas accepted, so its requests are
+    // authentic wherever it shows up next (the same pre-prepare arriving late, say).
     this.remember(batchKey, payload);
     return true;
   }
@@ -82,17 +84,21 @@ export class CertificateValidator {
   }
 
   /** Pre-prepare plus 2f matching prepares from distinct backups (PBFT §4.2, "prepared"). */
+  /**
+   * The votes are counted before the pre-prepare is validated: only once 2f + 1 replicas are known
+   * to have accepted the batch may its requests count as vouched for (see `PbftCrypto.verifyRequest`).
+   */
   validPreparedCertificate(cert: PreparedCertificate, prepareQuorum = this.quorums.prepare): boolean {
-    if (!this.validPrePrepare(cert.prePrepare)) return false;
     if (cert.prepares.length < prepareQuorum) return false;
-    return this.countMatchingVotes(cert.prepares, cert.prePrepare, cert.prePrepare.replica) >= prepareQuorum;
+    if (this.countMatchingVotes(cert.prepares, cert.prePrepare, cert.prePrepare.replica) < prepareQuorum) return false;
+    return this.validPrePrepare(cert.prePrepare, true);
   }
 
   /** Pre-prepare plus 2f + 1 matching commits from distinct replicas: the request committed. */
   validCommitCertificate(cert: CommitCertificate): boolean {
-    if (!this.validPrePrepare(cert.prePrepare)) return false;
     if (cert.commits.length < this.quorums.commit) return false;
-    return this.countMatchingVotes(cert.commits, cert.prePrepare, undefined) >= this.quorums.commit;
+    if (this.countMatchingVotes(cert.commits, cert.prePrepare, undefined) < this.quorums.commit) return false;
+    return this.validPrePrepare(cert.prePrepare, true);
   }
 
   /**

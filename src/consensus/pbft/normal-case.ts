@@ -31,7 +31,11 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
     enqueue(r, request);
     proposeBatches(r);
   } else {
-    r.send(r.primary, { type: "request", request });
+    // PBFT §4.1: a backup relays a request it received to the primary. Not a request without a
+    // signature (a session-authenticated one, node/session-requests.ts): only the replicas that
+    // received it from its client can authenticate it, so the primary could not take a relayed
+    // copy; its client sends it to every replica, the primary included.
+    if (request.signature !== "") r.send(r.primary, { type: "request", request });
     startRequestTimer(r);
   }
 }

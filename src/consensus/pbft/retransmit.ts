@@ -50,7 +50,8 @@ export function retransmit(r: ReplicaState): void {
   }
   if (!r.isPrimary) {
     for (const waiting of r.pending.values()) {
-      if (r.now - waiting.sinceTick >= r.config.statusIntervalTicks) r.send(r.primary, { type: "request", request: waiting.request });
+      // Not a session request (no signature): the primary could not authenticate a relayed copy.
+      if (r.now - waiting.sinceTick >= r.config.statusIntervalTicks && waiting.request.signature !== "") r.send(r.primary, { type: "request", request: waiting.request });
     }
   }
 }

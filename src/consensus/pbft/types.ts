@@ -176,8 +176,15 @@ export interface PbftCrypto {
   sign(payload: string): Signature;
   /** True when `signature` is `replica`'s signature over `payload`. */
   verify(replica: ReplicaId, payload: string, signature: Signature): boolean;
-  /** True when the request carries its client's valid signature. */
-  verifyRequest(request: ClientRequest): boolean;
+  /**
+   * True when the request is its client's: it carries the client's valid signature, or (a crypto
+   * with MAC-authenticated client sessions, seed 003's authenticators) this replica received it
+   * over a session the client authenticated. `vouched` says the request sits in a batch that
+   * 2f + 1 replicas accepted (a prepared or commit certificate, or a NEW-VIEW re-proposal whose
+   * digest such a certificate fixed), so at least f + 1 correct replicas authenticated it; a
+   * request only its receivers could authenticate is then accepted on that ground.
+   */
+  verifyRequest(request: ClientRequest, vouched?: boolean): boolean;
 }
 
 // ---------------------------------------------------------------------------------------------
