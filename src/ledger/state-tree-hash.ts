@@ -68,42 +68,99 @@ export function leafNodeHash(keyHash: HashString, valueHash: HashString): HashSt
 /**
  * The bytes an internal node hashes: prefix, bitmap and the hashes of its present children. The
  * tree keeps one per node, so that a commit after value updates rewrites only the children that
- * changed: writing a hash string costs ~60 ns, and a node has up to 16 of them.
+ * changed: writing a hash string costs ~60 ns, and a node has up to 16 of them. A child added or
+ * removed shifts the others in place (`insertChild`, `removeChild`) instead of rewriting them all,
+ * with room to grow kept by doubling, so a growing tree rarely allocates a new input either.
  */
 export class InternalNodeHashInput {
-  readonly childCount: number;
-  private readonly bytes: Buffer;
+  private count: number;
+  /** Room for `capacity` children; the first 3 + count × 32 bytes are the message. */
+  private bytes: Buffer;
+  /** `bytes` cut to the message: what `hash` hashes, kept to save a view per hash. */
+  private message: Buffer;
 
   constructor(childBitmap: number) {
-    this.childCount = bitCount16(childBitmap);
-    if (this.childCount === 0 || childBitmap > 0xffff) throw new Error(`InternalNodeHashInput: bitmap ${childBitmap}`);
+    const childCount = bitCount16(childBitmap);
+    if (childCount === 0 || childBitmap > 0xffff) throw new Error(`InternalNodeHashInput: bitmap ${childBitmap}`);
+    this.count = childCount;
     // Small unsafe allocations come from Node's shared pool, which matters at one per node. Every
     // byte is written before the first hash: the header here, each child by the caller.
-    this.bytes = Buffer.allocUnsafe(3 + this.childCount * STATE_HASH_BYTES);
+    this.bytes = Buffer.allocUnsafe(messageBytes(childCount));
     this.bytes[0] = INTERNAL_PREFIX;
-    this.bytes[1] = childBitmap >>> 8;
-    this.bytes[2] = childBitmap & 0xff;
+    this.message = this.bytes;
+    this.writeBitmap(childBitmap);
+  }
+
+  get childCount(): number {
+    return this.count;
   }
 
   /** Sets the hash of the child at `position` among the present children (not its slot). */
   setChildHash(position: number, childHash: HashString): void {
-    if (position >= this.childCount || childHash.length !== STATE_HASH_BYTES) {
-      throw new Error(`InternalNodeHashInput: child ${position} of ${this.childCount}`);
+    if (position >= this.count || childHash.length !== STATE_HASH_BYTES) {
+      throw new Error(`InternalNodeHashInput: child ${position} of ${this.count}`);
     }
     this.bytes.write(childHash, 3 + position * STATE_HASH_BYTES, "latin1");
   }
 
   /** `setChildHash` for a hash in byte form, as proofs carry them; saves converting to a string. */
   setChildHashBytes(position: number, childHash: Uint8Array): void {
-    if (position >= this.childCount || childHash.length !== STATE_HASH_BYTES) {
-      throw new Error(`InternalNodeHashInput: child ${position} of ${this.childCount}`);
+    if (position >= this.count || childHash.length !== STATE_HASH_BYTES) {
+      throw new Error(`InternalNodeHashInput: child ${position} of ${this.count}`);
     }
     this.bytes.set(childHash, 3 + position * STATE_HASH_BYTES);
   }
 
-  hash(): HashString {
-    return sha256(this.bytes);
+  /**
+   * A child was added at `position`, giving the node `childBitmap`: the children from there on
+   * move up one place, and the new child's hash is unset until `setChildHash`.
+   */
+  insertChild(position: number, childBitmap: number): void {
+    const count = this.count + 1;
+    if (position >= count || bitCount16(childBitmap) !== count) throw new Error(`InternalNodeHashInput: insert at ${position} for bitmap ${childBitmap}`);
+    const from = 3 + position * STATE_HASH_BYTES;
+    const end = messageBytes(this.count);
+    if (messageBytes(count) > this.bytes.length) {
+      const grown = Buffer.allocUnsafe(messageBytes(Math.min(STATE_TREE_RADIX, 2 * count)));
+      this.bytes.copy(grown, 0, 0, from);
+      this.bytes.copy(grown, from + STATE_HASH_BYTES, from, end);
+      this.bytes = grown;
+    } else {
+      this.bytes.copyWithin(from + STATE_HASH_BYTES, from, end);
+    }
+    this.count = count;
+    this.message = this.bytes.subarray(0, messageBytes(count));
+    this.writeBitmap(childBitmap);
   }
+
+  /**
+   * The child at `position` was removed, leaving the node `childBitmap`: the children after it
+   * move down one place. Returns false when no child is left (the input is then unusable).
+   */
+  removeChild(position: number, childBitmap: number): boolean {
+    const count = this.count - 1;
+    if (position > count || bitCount16(childBitmap) !== count) throw new Error(`InternalNodeHashInput: remove at ${position} for bitmap ${childBitmap}`);
+    if (count === 0) return false;
+    const to = 3 + position * STATE_HASH_BYTES;
+    this.bytes.copyWithin(to, to + STATE_HASH_BYTES, messageBytes(this.count));
+    this.count = count;
+    this.message = this.bytes.subarray(0, messageBytes(count));
+    this.writeBitmap(childBitmap);
+    return true;
+  }
+
+  hash(): HashString {
+    return sha256(this.message);
+  }
+
+  private writeBitmap(childBitmap: number): void {
+    this.bytes[1] = childBitmap >>> 8;
+    this.bytes[2] = childBitmap & 0xff;
+  }
+}
+
+function messageBytes(childCount: number): number {
+  return 3 + childCount * STATE_HASH_BYTES;
 }
 
 /**

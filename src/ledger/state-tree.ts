@@ -17,21 +17,8 @@
 // rehashes each dirty node once. A block of updates shares its upper levels, so it costs far fewer
 // than depth hashes per update. See state-tree-hash.ts for the hash definitions.
 
-import {
-  EMPTY_STATE_ROOT,
-  STATE_HASH_BYTES,
-  STATE_TREE_DEPTH_MAX,
-  STATE_TREE_RADIX,
-  type HashString,
-  InternalNodeHashInput,
-  bitCount16,
-  copyBytes,
-  hashBytes,
-  hashString,
-  leafNodeHash,
-  nibbleAt,
-  sha256,
-} from "./state-tree-hash.js";
+import { EMPTY_STATE_ROOT, STATE_HASH_BYTES, STATE_TREE_RADIX, type HashString, copyBytes, hashBytes, hashString, nibbleAt, sha256 } from "./state-tree-hash.js";
+import { InternalNode, LeafNode, type TreeNode, hashOf, markAncestorsDirty, splitLeaf } from "./state-tree-node.js";
 import type { StateProof, StateProofLevel } from "./state-tree-proof.js";
 import { type StateEntry, StateSnapshotDecodeError, decodeSnapshotChunk, encodeSnapshotChunk } from "./state-tree-snapshot.js";
 
@@ -47,42 +34,38 @@ export {
 } from "./state-tree-proof.js";
 export { type StateEntry, StateSnapshotDecodeError, decodeSnapshotChunk, encodeSnapshotChunk } from "./state-tree-snapshot.js";
 
-class LeafNode {
-  /** Undefined while the value changed since the last commit. */
-  hash: HashString | undefined = undefined;
-  constructor(
-    readonly keyHash: HashString,
+/**
+ * A state key with its SHA-256, the key's path in the tree. Hashing a key costs about as much as
+ * the rest of a lookup, so a caller that touches one key many times (the ledger's account and
+ * reply entries, once per transaction) hashes it once and keeps one of these. Only `of` and
+ * `adopt` make one, so the hash always belongs to the key.
+ */
+export class HashedKey {
+  private constructor(
+    /** Owned by this object (and, once put, by the tree): never modified. */
     readonly key: Uint8Array,
-    public value: Uint8Array,
+    readonly keyHash: HashString,
   ) {}
-}
 
-class InternalNode {
-  readonly children: Array<TreeNode | undefined> = new Array<TreeNode | undefined>(STATE_TREE_RADIX).fill(undefined);
-  /** Bit n is set when `children[n]` is present. */
-  childBitmap = 0;
-  /** Undefined while something below changed since the last commit. */
-  hash: HashString | undefined = undefined;
-  /**
-   * The bytes hashed at the last commit. Value updates below leave it in place, so the next
-   * commit rewrites only the children whose hashes changed; any change to which nodes are the
-   * children drops it, because a clean child may then sit at a new position.
-   */
-  hashInput: InternalNodeHashInput | undefined = undefined;
-
-  get childCount(): number {
-    return bitCount16(this.childBitmap);
+  /** `key`, copied, with its hash. */
+  static of(key: Uint8Array): HashedKey {
+    return HashedKey.adopt(copyBytes(key));
   }
 
-  setChild(slot: number, child: TreeNode | undefined): void {
-    this.children[slot] = child;
-    if (child === undefined) this.childBitmap &= ~(1 << slot);
-    else this.childBitmap |= 1 << slot;
-    this.hashInput = undefined;
+  /** `key` itself, with its hash: the caller hands the array over and never modifies it again. */
+  static adopt(key: Uint8Array): HashedKey {
+    if (!(key instanceof Uint8Array)) throw new TypeError("HashedKey: a key must be a Uint8Array");
+    return new HashedKey(key, sha256(key));
   }
 }
 
-type TreeNode = LeafNode | InternalNode;
+/**
+ * An entry of one tree as its holder keeps it between uses: `StateTree.update` writes through it
+ * without walking down from the root. Opaque; only the tree that made it may use it.
+ */
+export interface StateLeafHandle {
+  readonly key: Uint8Array;
+}
 
 /** One chunk of a key-hash-ordered export (see `StateTree.exportChunk`). */
 export interface StateSnapshotChunk {
@@ -103,7 +86,7 @@ export class StateTree {
    * The keys `put` or `delete` touched since the last `takeChanges`, by key hash; undefined until
    * `recordChanges` turns the journal on (trees that are never persisted pay nothing for it).
    */
-  private changedKeys: Map<HashString, Uint8Array> | undefined = undefined;
+  private changedKeys: Map<HashString, LeafNode> | undefined = undefined;
 
   /** A tree holding `entries`; a key that appears twice takes its later value, as in a Map. */
   static fromEntries(entries: Iterable<StateEntry>): StateTree {
@@ -123,9 +106,33 @@ export class StateTree {
     return this.entryCount;
   }
 
+  /**
+   * A number that changes with every put and delete: a cache of decoded entries (the ledger's)
+   * compares it with the value after its own last write to notice a change it did not make.
+   */
+  get version(): number {
+    return this.mutationCount;
+  }
+
   get(key: Uint8Array): Uint8Array | undefined {
     const leaf = this.findLeaf(sha256(key));
     return leaf === undefined ? undefined : copyBytes(leaf.value);
+  }
+
+  /** `get` for a key whose hash the caller kept; a copy of the value, or undefined. */
+  getHashed(key: HashedKey): Uint8Array | undefined {
+    const leaf = this.findLeaf(key.keyHash);
+    return leaf === undefined ? undefined : copyBytes(leaf.value);
+  }
+
+  /** The entry of `key`, to read and update through; undefined when the key is absent. */
+  findHashed(key: HashedKey): StateLeafHandle | undefined {
+    return this.findLeaf(key.keyHash);
+  }
+
+  /** A copy of the value of the entry `handle`. */
+  valueOf(handle: StateLeafHandle): Uint8Array {
+    return copyBytes(this.ownLeaf(handle).value);
   }
 
   /** Sets `key` to `value`. Both are copied: a caller reusing its buffers cannot change the tree. */
@@ -133,10 +140,43 @@ export class StateTree {
     if (!(key instanceof Uint8Array) || !(value instanceof Uint8Array)) {
       throw new TypeError("StateTree.put: key and value must be Uint8Arrays");
     }
-    const keyHash = sha256(key);
-    const owned = copyBytes(key);
-    this.changedKeys?.set(keyHash, owned);
-    this.insert(keyHash, owned, copyBytes(value));
+    this.putHashed(HashedKey.of(key), copyBytes(value));
+  }
+
+  /**
+   * `put` for a key whose hash the caller kept; returns the entry, for `update`. The tree takes
+   * `value` itself, not a copy: the caller hands it over and never uses it again (the tree may
+   * write over it, see `rewrite`; the key is immutable in a HashedKey).
+   */
+  putHashed(key: HashedKey, value: Uint8Array): StateLeafHandle {
+    if (!(value instanceof Uint8Array)) throw new TypeError("StateTree.putHashed: a value must be a Uint8Array");
+    const leaf = this.insert(key.keyHash, key.key, value);
+    this.changedKeys?.set(leaf.keyHash, leaf);
+    return leaf;
+  }
+
+  /**
+   * Sets the value of the entry `handle` (from `findHashed` or `putHashed` on this tree, its key
+   * not deleted since), taking `value` itself as `putHashed` does (never use it again). It marks only the nodes above
+   * the entry that are not marked already, where a put walks down from the root.
+   */
+  update(handle: StateLeafHandle, value: Uint8Array): void {
+    if (!(value instanceof Uint8Array)) throw new TypeError("StateTree.update: a value must be a Uint8Array");
+    const leaf = this.ownLeaf(handle);
+    leaf.value = value;
+    this.changed(leaf);
+  }
+
+  /**
+   * `update` with a copy of `bytes`, written over the entry's own array when it has the same
+   * length: a caller that encodes into a scratch buffer then allocates nothing. (The tree lends its
+   * arrays to nobody and takes only arrays handed over for good, so nobody else sees them change.)
+   */
+  rewrite(handle: StateLeafHandle, bytes: Uint8Array): void {
+    const leaf = this.ownLeaf(handle);
+    if (leaf.value.length === bytes.length) leaf.value.set(bytes);
+    else leaf.value = copyBytes(bytes);
+    this.changed(leaf);
   }
 
   /**
@@ -156,9 +196,10 @@ export class StateTree {
     const changedKeys = this.changedKeys;
     if (changedKeys === undefined) throw new Error("StateTree.takeChanges: call recordChanges first");
     const changes: Array<[Uint8Array, Uint8Array | null]> = [];
-    for (const [keyHash, key] of changedKeys) {
-      const leaf = this.findLeaf(keyHash);
-      changes.push([copyBytes(key), leaf === undefined ? null : copyBytes(leaf.value)]);
+    for (const [keyHash, changed] of changedKeys) {
+      // The leaf of the key's last change holds its value, unless that change deleted it.
+      const leaf = changed.removed ? this.findLeaf(keyHash) : changed;
+      changes.push([copyBytes(changed.key), leaf === undefined ? null : copyBytes(leaf.value)]);
     }
     changedKeys.clear();
     return changes;
@@ -178,10 +219,15 @@ export class StateTree {
     }
     if (node === undefined || node.keyHash !== keyHash) return false;
 
-    this.changedKeys?.set(keyHash, node.key);
+    this.changedKeys?.set(keyHash, node);
     this.mutationCount++;
     this.entryCount--;
-    for (const ancestor of path) ancestor.hash = undefined;
+    node.removed = true;
+    node.parent = undefined;
+    path.forEach((ancestor, depth) => {
+      ancestor.hash = undefined;
+      ancestor.dirtyMask |= 1 << slots[depth]!;
+    });
     // Restore the canonical shape bottom-up: a node left with a single leaf below it is replaced
     // by that leaf, exactly as if the deleted key had never been inserted. A node whose only
     // child is internal stays: it is a chain node above at least two leaves.
@@ -194,7 +240,7 @@ export class StateTree {
       if (!(onlyChild instanceof LeafNode)) return true;
       replacement = onlyChild;
     }
-    this.rootNode = replacement;
+    this.setRoot(replacement);
     return true;
   }
 
@@ -301,8 +347,8 @@ export class StateTree {
     return node;
   }
 
-  /** `key` and `value` are owned by the tree from here on. */
-  private insert(keyHash: HashString, key: Uint8Array, value: Uint8Array): void {
+  /** `key` and `value` are owned by the tree from here on; returns the key's leaf. */
+  private insert(keyHash: HashString, key: Uint8Array, value: Uint8Array): LeafNode {
     this.mutationCount++;
     let parent: InternalNode | undefined;
     let parentSlot = 0;
@@ -310,34 +356,60 @@ export class StateTree {
     for (let depth = 0; ; depth++) {
       if (node === undefined) {
         // Only an empty tree leads here; an empty slot inside the tree is filled below.
-        this.rootNode = new LeafNode(keyHash, key, value);
+        const leaf = new LeafNode(keyHash, key, value);
+        this.setRoot(leaf);
         this.entryCount++;
-        return;
+        return leaf;
       }
       if (node instanceof LeafNode) {
         if (node.keyHash === keyHash) {
+          // The leaf stays, so a handle to it stays valid; its key is the same bytes.
           node.value = value;
           node.hash = undefined;
-          return;
+          return node;
         }
-        const branch = splitLeaf(node, new LeafNode(keyHash, key, value), depth);
-        if (parent === undefined) this.rootNode = branch;
+        const leaf = new LeafNode(keyHash, key, value);
+        const branch = splitLeaf(node, leaf, depth);
+        if (parent === undefined) this.setRoot(branch);
         else parent.setChild(parentSlot, branch);
         this.entryCount++;
-        return;
+        return leaf;
       }
-      node.hash = undefined;
       const slot = nibbleAt(keyHash, depth);
+      node.hash = undefined;
+      node.dirtyMask |= 1 << slot;
       const child = node.children[slot];
       if (child === undefined) {
-        node.setChild(slot, new LeafNode(keyHash, key, value));
+        const leaf = new LeafNode(keyHash, key, value);
+        node.setChild(slot, leaf);
         this.entryCount++;
-        return;
+        return leaf;
       }
       parent = node;
       parentSlot = slot;
       node = child;
     }
+  }
+
+  /** Records that `leaf`'s value changed in place. */
+  private changed(leaf: LeafNode): void {
+    this.mutationCount++;
+    if (leaf.hash !== undefined) {
+      leaf.hash = undefined;
+      markAncestorsDirty(leaf);
+    }
+    this.changedKeys?.set(leaf.keyHash, leaf);
+  }
+
+  private setRoot(node: TreeNode | undefined): void {
+    if (node !== undefined) node.parent = undefined;
+    this.rootNode = node;
+  }
+
+  /** The leaf behind a handle from this tree whose key was not deleted since. */
+  private ownLeaf(handle: StateLeafHandle): LeafNode {
+    if (!(handle instanceof LeafNode) || handle.removed) throw new Error("StateTree: a handle to an entry that is not in the tree");
+    return handle;
   }
 
   private findLeaf(keyHash: HashString): LeafNode | undefined {
@@ -393,48 +465,4 @@ export class StateTree {
       }
     }
   }
-}
-
-/** The node's hash, computing it (and any dirty hashes below it) first. */
-function hashOf(node: TreeNode): HashString {
-  if (node.hash !== undefined) return node.hash;
-  if (node instanceof LeafNode) {
-    node.hash = leafNodeHash(node.keyHash, sha256(node.value));
-    return node.hash;
-  }
-  // A clean node has only clean descendants (every change marks its whole path dirty), so with
-  // the input kept from the last commit, the dirty children are exactly the ones to rewrite.
-  const kept = node.hashInput;
-  const input = kept ?? new InternalNodeHashInput(node.childBitmap);
-  let position = 0;
-  for (const child of node.children) {
-    if (child === undefined) continue;
-    if (kept === undefined || child.hash === undefined) input.setChildHash(position, hashOf(child));
-    position++;
-  }
-  node.hashInput = input;
-  node.hash = input.hash();
-  return node.hash;
-}
-
-/**
- * The subtree at `depth` holding exactly two leaves: one-child internal nodes down to the first
- * nibble where their key hashes differ, and a node there with both leaves.
- */
-function splitLeaf(existing: LeafNode, added: LeafNode, depth: number): InternalNode {
-  const top = new InternalNode();
-  let node = top;
-  for (let level = depth; level < STATE_TREE_DEPTH_MAX; level++) {
-    const existingSlot = nibbleAt(existing.keyHash, level);
-    const addedSlot = nibbleAt(added.keyHash, level);
-    if (existingSlot !== addedSlot) {
-      node.setChild(existingSlot, existing);
-      node.setChild(addedSlot, added);
-      return top;
-    }
-    const next = new InternalNode();
-    node.setChild(existingSlot, next);
-    node = next;
-  }
-  throw new Error("StateTree: two distinct keys have the same SHA-256 hash");
 }
