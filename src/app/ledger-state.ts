@@ -367,7 +367,9 @@ export class LedgerState {
    * Records that the client `publicKey`'s transaction `record.nonce` took its turn: the reply row
    * and the account's next nonce, together (see the file comment). `signatureHex`, when the
    * caller has it, is `turnSignature(record.signature)` (the executor's form, which `lastTurn`
-   * returns); passing it saves a conversion, and the caller vouches that it matches.
+   * returns); passing it saves a conversion, and the caller vouches that it matches. The row
+   * keeps `record.result` itself for `lastTurn` (readers get copies): hand over an array that no
+   * one modifies afterwards, as the executor's results are.
    */
   recordTurn(publicKey: Uint8Array, record: ReplyRecord, signatureHex?: string): void {
     const slot = this.slotOf(publicKey);

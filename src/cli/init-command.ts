@@ -20,6 +20,7 @@ import {
   CLUSTER_REPLICAS_MAX,
   type ClusterConfig,
   DEFAULT_PROTOCOL_PARAMETERS,
+  type ProtocolParameters,
 } from "../ledger/cluster.js";
 import { type KeyFile, KeyFileError, writeKeyFile } from "../node/keys.js";
 import type { CliOutput } from "./output.js";
@@ -51,6 +52,8 @@ export interface InitFlags {
   readonly basePort: number;
   readonly clusterId: string;
   readonly force?: boolean;
+  /** Protocol parameters other than the defaults (`bulwark bench --batch-size` sets maxBatchSize); not a flag of init. */
+  readonly protocol?: Partial<ProtocolParameters>;
 }
 
 export const CLUSTER_FILE_NAME = "cluster.json";
@@ -124,7 +127,7 @@ function planInit(directory: string, flags: InitFlags): InitPlan {
     f: (n - 1) / 3,
     replicas: replicaKeys.map(({ key }, id) => ({ id, address: `${host}:${flags.basePort + id}`, publicKey: key.publicKey })),
     genesisAuthority: client.publicKey,
-    protocol: { ...DEFAULT_PROTOCOL_PARAMETERS },
+    protocol: { ...DEFAULT_PROTOCOL_PARAMETERS, ...flags.protocol },
   };
   const clusterPath = join(directory, CLUSTER_FILE_NAME);
   const clusterText = clusterConfigToJson(config);

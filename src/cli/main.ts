@@ -3,6 +3,7 @@
 
 import { Command, CommanderError } from "commander";
 
+import { registerBenchCommand } from "./bench-command.js";
 import { registerClientCommand } from "./client-command.js";
 import { registerGatewayCommand } from "./gateway-command.js";
 import { registerInitCommand } from "./init-command.js";
@@ -33,6 +34,7 @@ export async function main(argv: string[], output: CliOutput = processOutput): P
   registerGatewayCommand(program, output, setExitCode);
   registerVerifyCommand(program, output, setExitCode);
   registerSimCommand(program, output, setExitCode);
+  registerBenchCommand(program, output, setExitCode);
   if (argv.length === 0) {
     program.outputHelp();
     return 0;

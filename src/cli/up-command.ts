@@ -20,9 +20,7 @@
 
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
-import { availableParallelism } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 
 import type { Command } from "commander";
 import { destination, pino } from "pino";
@@ -37,6 +35,7 @@ import { METRICS_HOST_DEFAULT } from "../node/metrics-server.js";
 import { DEFAULT_CLUSTER_DIRECTORY, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError, readClusterForCli, reportFailure } from "./cluster-client.js";
 import { GATEWAY_START_LISTENERS_MAX, listenProblem } from "./gateway-command.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
+import { STOP_GRACE_MS, localReplicaSpecs } from "./local-replicas.js";
 import type { CliOutput } from "./output.js";
 import { PORT_MAX, parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
@@ -45,12 +44,8 @@ import { EXIT_FORCED, StopSignals, startupController } from "./stop-signals.js";
 
 const COMMAND = "bulwark up";
 const parsePort = portParser(1);
-/** dist/src/cli/ → the repository root, where bin/bulwark.js loads dist/src/cli/main.js. */
-const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
 const METRICS_BASE_PORT_DEFAULT = 9100;
 const READY_TIMEOUT_SECONDS_DEFAULT = 60;
-/** How long a SIGTERM'd replica may take to finish its blocks and close its store before SIGKILL. */
-const STOP_GRACE_MS = 10_000;
 /** How long the gateway may take to finish the requests in progress before the replicas stop anyway. */
 const GATEWAY_CLOSE_MS_MAX = 5_000;
 /** The key the readiness probe reads: any key will do, and reading leaves nothing behind. */
@@ -147,30 +142,8 @@ async function createCluster(flags: UpFlags, output: CliOutput): Promise<Cluster
   return readClusterForCli(join(flags.dir, CLUSTER_FILE_NAME));
 }
 
-/** Signature-verification threads per replica: the machine's cores shared among the n replicas. */
-function verifyWorkersPerReplica(n: number): number {
-  return Math.max(1, Math.floor(availableParallelism() / n));
-}
-
 function replicaSpecs(cluster: ClusterConfig, clusterPath: string, flags: UpFlags): ReplicaProcessSpec[] {
-  const verifyWorkers = String(verifyWorkersPerReplica(cluster.n));
-  return cluster.replicas.map(({ id }) => ({
-    id,
-    logPath: join(flags.dir, `replica-${id}.log`),
-    args: [
-      BULWARK_BIN,
-      "replica",
-      "--cluster",
-      clusterPath,
-      "--id",
-      String(id),
-      "--data",
-      join(flags.dir, `replica-${id}`),
-      "--verify-workers",
-      verifyWorkers,
-      ...(flags.metrics ? ["--metrics-port", String(flags.metricsBasePort + id)] : []),
-    ],
-  }));
+  return localReplicaSpecs({ cluster, clusterPath, dir: flags.dir, ...(flags.metrics ? { metricsBasePort: flags.metricsBasePort } : {}) });
 }
 
 function summary(cluster: ClusterConfig, flags: UpFlags, url: string, specs: readonly ReplicaProcessSpec[], replicas: ReplicaProcesses, created: boolean, elapsedMs: number): string {

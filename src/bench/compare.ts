@@ -1,0 +1,111 @@
+// `bulwark bench compare A.json B.json`: two reports side by side, each figure with the ratio
+// B / A, after the settings, commits and machines of both, and a warning for every setting that
+// differs (a comparison across settings is a comparison of settings).
+
+import { readFile } from "node:fs/promises";
+
+import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, describeSettings, formatCount, formatMs, table } from "./report.js";
+
+/** A report file that cannot be compared: unreadable, not JSON, or not a bench report. */
+export class ReportFileError extends Error {
+  override readonly name = "ReportFileError";
+}
+
+const MIB = 1024 * 1024;
+
+export async function readReport(path: string): Promise<BenchReport> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ReportFileError(`cannot read ${path}: ${(error as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new ReportFileError(`${path} is not JSON: ${(error as Error).message}`);
+  }
+  return checkReport(parsed, path);
+}
+
+/** The parsed JSON as a report, after checking the parts `compare` reads. */
+export function checkReport(parsed: unknown, source: string): BenchReport {
+  const report = parsed as Partial<BenchReport> | null;
+  if (typeof report !== "object" || report === null || report.format !== BENCH_REPORT_FORMAT) {
+    throw new ReportFileError(`${source} is not a bulwark bench report (its "format" is not "${BENCH_REPORT_FORMAT}"); write one with bulwark bench --json FILE`);
+  }
+  const result = report.result as Partial<RunReport> | undefined;
+  if (typeof result !== "object" || result === null || typeof result.throughputTps !== "number" || typeof result.latency !== "object" || !Array.isArray(result.processes)) {
+    throw new ReportFileError(`${source}: its "result" lacks throughput, latency or processes`);
+  }
+  if (typeof report.settings !== "object" || report.settings === null || typeof report.machine !== "object" || typeof report.commit !== "object") {
+    throw new ReportFileError(`${source}: it lacks "settings", "machine" or "commit"`);
+  }
+  return report as BenchReport;
+}
+
+function ratio(a: number | null | undefined, b: number | null | undefined): string {
+  if (a === null || a === undefined || b === null || b === undefined) return "n/a";
+  if (a === 0) return b === 0 ? "1.00x" : "n/a";
+  return `${(b / a).toFixed(2)}x`;
+}
+
+type Row = readonly [label: string, a: number | null | undefined, b: number | null | undefined, format: (value: number) => string];
+
+function cell(value: number | null | undefined, format: (value: number) => string): string {
+  return value === null || value === undefined ? "n/a" : format(value);
+}
+
+const count = (value: number): string => formatCount(value);
+const ms = (value: number): string => `${formatMs(value)} ms`;
+const seconds = (value: number): string => value.toFixed(3);
+const mib = (value: number): string => `${(value / MIB).toFixed(0)} MiB`;
+
+function runRows(prefix: string, a: RunReport | null, b: RunReport | null): Row[] {
+  const rows: Row[] = [
+    [`${prefix}throughput (tx/s)`, a?.throughputTps, b?.throughputTps, count],
+    [`${prefix}committed`, a?.committed, b?.committed, count],
+    [`${prefix}latency p50`, a?.latency.p50Ms, b?.latency.p50Ms, ms],
+    [`${prefix}latency p90`, a?.latency.p90Ms, b?.latency.p90Ms, ms],
+    [`${prefix}latency p99`, a?.latency.p99Ms, b?.latency.p99Ms, ms],
+    [`${prefix}latency max`, a?.latency.maxMs, b?.latency.maxMs, ms],
+    [`${prefix}errors`, a?.errors, b?.errors, count],
+  ];
+  if ((a?.views ?? null) !== null || (b?.views ?? null) !== null) rows.push([`${prefix}view changes`, a?.views?.viewChanges, b?.views?.viewChanges, count]);
+  const names = [...new Set([...(a?.processes ?? []), ...(b?.processes ?? [])].map((p) => p.name))];
+  for (const name of names) {
+    const pa = a?.processes.find((p) => p.name === name);
+    const pb = b?.processes.find((p) => p.name === name);
+    rows.push([`${prefix}${name} CPU s / 1000 tx`, pa?.cpuSecondsPer1000Tx, pb?.cpuSecondsPer1000Tx, seconds]);
+    rows.push([`${prefix}${name} peak RSS`, pa?.peakRssBytes, pb?.peakRssBytes, mib]);
+  }
+  return rows;
+}
+
+/** The settings whose values differ between the two reports, as "name: a vs b". */
+export function settingDifferences(a: BenchReport, b: BenchReport): string[] {
+  const keys = [...new Set([...Object.keys(a.settings), ...Object.keys(b.settings)])] as Array<keyof BenchReport["settings"]>;
+  return keys
+    .filter((key) => JSON.stringify(a.settings[key]) !== JSON.stringify(b.settings[key]))
+    .map((key) => `${key}: ${JSON.stringify(a.settings[key])} vs ${JSON.stringify(b.settings[key])}`);
+}
+
+export function formatComparison(a: BenchReport, b: BenchReport, nameA: string, nameB: string): string {
+  const describe = (report: BenchReport, name: string, label: string): string[] => [
+    `${label}: ${name}, ${report.startedAt}`,
+    `   ${describeSettings(report.settings)}`,
+    `   commit ${report.commit.hash.slice(0, 12)}${report.commit.dirty === true ? " (dirty)" : ""}; ${report.machine.cores} cores, ${report.machine.cpuModel}, node ${report.machine.nodeVersion}`,
+  ];
+  const rows: Row[] = [...runRows("", a.result, b.result)];
+  if (a.baseline !== null || b.baseline !== null) {
+    rows.push(...runRows("baseline ", a.baseline, b.baseline));
+    rows.push(["replicated / baseline", a.replicatedToBaselineRatio, b.replicatedToBaselineRatio, (value) => value.toFixed(3)]);
+  }
+  const lines = [...describe(a, nameA, "A"), ...describe(b, nameB, "B"), ""];
+  lines.push(...table([["", "A", "B", "B / A"], ...rows.map(([label, va, vb, format]) => [label, cell(va, format), cell(vb, format), ratio(va, vb)])], ""));
+  const differences = settingDifferences(a, b);
+  if (differences.length > 0) lines.push("", "warning: the runs differ in settings:", ...differences.map((line) => `  ${line}`));
+  if (a.machine.cpuModel !== b.machine.cpuModel || a.machine.cores !== b.machine.cores) lines.push("", "warning: the runs are from different machines");
+  return `${lines.join("\n")}\n`;
+}

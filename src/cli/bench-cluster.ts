@@ -1,0 +1,118 @@
+// The local cluster `bulwark bench` measures when no --cluster is given: created in a directory
+// (a fresh temporary one by default, removed afterwards) as `bulwark init` would, with the
+// benchmark's batch size, on free localhost ports, its replicas real `bulwark replica` processes
+// started as `bulwark up` starts them (local-replicas.ts). Storage stays durable, as a replica's
+// default is. With --profile the replicas run under node's --cpu-prof, and since a profile is
+// written only when the process exits on its own, they are always stopped with SIGTERM first.
+
+import { existsSync } from "node:fs";
+import { rm } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+
+import type { ClusterConfig } from "../ledger/cluster.js";
+import { UsageError, readClusterForCli } from "./cluster-client.js";
+import { CLUSTER_FILE_NAME, INIT_DEFAULTS, runInit } from "./init-command.js";
+import { STOP_GRACE_MS, localReplicaSpecs } from "./local-replicas.js";
+import type { CliOutput } from "./output.js";
+import { PORT_MAX } from "./parse.js";
+import { ReplicaProcesses, type ReplicaProcessEvents } from "./replica-processes.js";
+
+/** Where the search for free replica ports starts: above `bulwark up`'s default 7000, so a running local cluster is left alone. */
+const BASE_PORT_FIRST = 7400;
+const BASE_PORT_STEP = 16;
+const BASE_PORT_ATTEMPTS = 200;
+
+export interface BenchClusterOptions {
+  readonly dir: string;
+  /** Whether `dir` is the bench's own temporary directory, removed when the cluster stops. */
+  readonly temporary: boolean;
+  readonly replicas: number;
+  readonly batchSize: number;
+  /** Whether --batch-size was given (an existing cluster with another batch size is then refused). */
+  readonly batchSizeGiven: boolean;
+  /** Write the replicas' CPU profiles here (node --cpu-prof). */
+  readonly profileDir?: string;
+  readonly output: CliOutput;
+  readonly events?: ReplicaProcessEvents;
+}
+
+/** Whether `port` on `host` can be listened on now. */
+function portFree(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
+  });
+}
+
+/** The first base port from which `n` consecutive ports are free. */
+async function freeBasePort(host: string, n: number): Promise<number> {
+  for (let attempt = 0; attempt < BASE_PORT_ATTEMPTS; attempt++) {
+    const base = BASE_PORT_FIRST + attempt * BASE_PORT_STEP;
+    if (base + n - 1 > PORT_MAX) break;
+    let free = true;
+    for (let id = 0; id < n && free; id++) free = await portFree(host, base + id);
+    if (free) return base;
+  }
+  throw new Error(`no ${n} consecutive free ports on ${host} from ${BASE_PORT_FIRST}`);
+}
+
+export class BenchCluster {
+  private constructor(
+    readonly config: ClusterConfig,
+    readonly clusterPath: string,
+    private readonly processes: ReplicaProcesses,
+    private readonly options: BenchClusterOptions,
+    /** Whether the cluster was created for this run (so its authority's nonce starts at 1). */
+    readonly created: boolean,
+  ) {}
+
+  /**
+   * Creates the cluster in `dir` unless it is there already, and starts its replicas; resolves
+   * once each one logged "replica started". Whatever fails, nothing is left running.
+   */
+  static async start(options: BenchClusterOptions): Promise<BenchCluster> {
+    const clusterPath = join(options.dir, CLUSTER_FILE_NAME);
+    let created = false;
+    if (!existsSync(clusterPath)) {
+      const basePort = await freeBasePort(INIT_DEFAULTS.host, options.replicas);
+      const quiet: CliOutput = { out: () => undefined, err: (text) => options.output.err(text), interactive: false };
+      const flags = { replicas: options.replicas, host: INIT_DEFAULTS.host, basePort, clusterId: "bulwark-bench", protocol: { maxBatchSize: options.batchSize } };
+      const code = await runInit(options.dir, flags, quiet);
+      if (code !== 0) throw new UsageError(`could not create the benchmark's cluster in ${options.dir} (see above)`);
+      created = true;
+    }
+    const config = readClusterForCli(clusterPath);
+    if (!created && options.batchSizeGiven && config.protocol.maxBatchSize !== options.batchSize) {
+      throw new UsageError(`${clusterPath} has a batch size of ${config.protocol.maxBatchSize}, not --batch-size ${options.batchSize}; drop --batch-size, or use another --dir`);
+    }
+    const nodeFlags = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+    const processes = new ReplicaProcesses(localReplicaSpecs({ cluster: config, clusterPath, dir: options.dir, nodeFlags, sessionAuth: true }), options.events);
+    const cluster = new BenchCluster(config, clusterPath, processes, options, created);
+    try {
+      await processes.start();
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** Replica `id`'s process id while it runs. */
+  pid(id: number): number | undefined {
+    return this.processes.pid(id);
+  }
+
+  /** Stops every replica (SIGTERM, SIGKILL after the grace period) and removes a temporary directory; the ids that had to be killed. */
+  async stop(): Promise<number[]> {
+    const killed = await this.processes.stop(STOP_GRACE_MS);
+    if (this.options.temporary) await rm(this.options.dir, { recursive: true, force: true });
+    return killed;
+  }
+
+  /** SIGKILLs every replica at once (a second Ctrl-C). */
+  killAll(): void {
+    this.processes.killAll();
+  }
+}

@@ -1,0 +1,61 @@
+// How the commands that run a cluster on this machine (`bulwark up`, `bulwark bench`) start its
+// replicas: each is `bulwark replica` in a child process of its own (replica-processes.ts), with
+// its data and log in the cluster's directory, and the machine's cores shared among them.
+
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+import type { ClusterConfig } from "../ledger/cluster.js";
+import type { ReplicaProcessSpec } from "./replica-processes.js";
+
+/** dist/src/cli/ → the repository root, where bin/bulwark.js loads dist/src/cli/main.js. */
+export const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
+/** How long a SIGTERM'd replica may take to finish its blocks and close its store before SIGKILL. */
+export const STOP_GRACE_MS = 10_000;
+
+/**
+ * Signature-verification threads per replica: the machine's cores shared among the n replicas,
+ * not the replica's default of one per core, which would run n times as many threads as there
+ * are cores.
+ */
+export function verifyWorkersPerReplica(n: number): number {
+  return Math.max(1, Math.floor(availableParallelism() / n));
+}
+
+export interface LocalReplicaOptions {
+  readonly cluster: ClusterConfig;
+  readonly clusterPath: string;
+  /** Replica i keeps its data in DIR/replica-<i> and logs to DIR/replica-<i>.log. */
+  readonly dir: string;
+  /** Replica i serves metrics on this port + i; none when undefined. */
+  readonly metricsBasePort?: number;
+  /** Node flags before the script (e.g. --cpu-prof); none by default. */
+  readonly nodeFlags?: readonly string[];
+  /** Start the replicas with --session-auth (the benchmark's `--auth session`); off by default. */
+  readonly sessionAuth?: boolean;
+}
+
+export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessSpec[] {
+  const { cluster, clusterPath, dir, metricsBasePort, nodeFlags = [] } = options;
+  const verifyWorkers = String(verifyWorkersPerReplica(cluster.n));
+  return cluster.replicas.map(({ id }) => ({
+    id,
+    logPath: join(dir, `replica-${id}.log`),
+    args: [
+      ...nodeFlags,
+      BULWARK_BIN,
+      "replica",
+      "--cluster",
+      clusterPath,
+      "--id",
+      String(id),
+      "--data",
+      join(dir, `replica-${id}`),
+      "--verify-workers",
+      verifyWorkers,
+      ...(metricsBasePort === undefined ? [] : ["--metrics-port", String(metricsBasePort + id)]),
+      ...(options.sessionAuth === true ? ["--session-auth"] : []),
+    ],
+  }));
+}
