@@ -61,14 +61,11 @@ export class LatencyHistogram {
   summary(): LatencySummary {
     const h = this.histogram;
     if (h.totalCount === 0) return { count: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 };
-    return {
-      count: h.totalCount,
-      meanMs: microsToMs(h.mean),
-      p50Ms: microsToMs(h.getValueAtPercentile(50)),
-      p90Ms: microsToMs(h.getValueAtPercentile(90)),
-      p99Ms: microsToMs(h.getValueAtPercentile(99)),
-      maxMs: microsToMs(h.maxValue),
-    };
+    const max = h.maxValue;
+    // A percentile is its bucket's highest equivalent value, which may lie above the largest value
+    // recorded; no percentile exceeds the maximum.
+    const at = (percentile: number): number => microsToMs(Math.min(h.getValueAtPercentile(percentile), max));
+    return { count: h.totalCount, meanMs: microsToMs(h.mean), p50Ms: at(50), p90Ms: at(90), p99Ms: at(99), maxMs: microsToMs(max) };
   }
 
   /** The histogram as compressed base64 (HdrHistogram's own format): a few hundred bytes, for JSON reports and loader threads. */

@@ -19,6 +19,15 @@ describe("the latency histogram", () => {
     assert.ok(summary.p50Ms <= summary.p90Ms && summary.p90Ms <= summary.p99Ms && summary.p99Ms <= summary.maxMs);
   });
 
+  it("never reports a percentile above the maximum, though a bucket's upper bound may lie above it", () => {
+    const histogram = new LatencyHistogram();
+    histogram.recordMicros(182_765);
+    const summary = histogram.summary();
+    assert.equal(summary.maxMs, 182.765);
+    assert.equal(summary.p99Ms, 182.765);
+    assert.equal(summary.p50Ms, 182.765);
+  });
+
   it("reports zeros, not NaN, when empty", () => {
     assert.deepEqual(new LatencyHistogram().summary(), { count: 0, meanMs: 0, p50Ms: 0, p90Ms: 0, p99Ms: 0, maxMs: 0 });
   });
