@@ -23,8 +23,9 @@ export const kvStore: LedgerService = {
   execute(state: LedgerState, transaction: Transaction): Uint8Array {
     const { operation } = transaction;
     switch (operation.type) {
+      // The transaction was decoded for this execution, so its value can go into the state as it is.
       case "put":
-        state.putValue(operation.key, operation.value);
+        state.adoptValue(operation.key, operation.value);
         return encodeResult({ ok: true, kind: "done" });
       case "get": {
         const value = state.getValue(operation.key);
@@ -35,7 +36,7 @@ export const kvStore: LedgerService = {
       case "cas": {
         const current = state.getValue(operation.key);
         const matches = operation.expected === null ? current === undefined : current !== undefined && equalBytes(current, operation.expected);
-        if (matches) state.putValue(operation.key, operation.value);
+        if (matches) state.adoptValue(operation.key, operation.value);
         return encodeResult({ ok: true, kind: "flag", flag: matches });
       }
       case "noop":

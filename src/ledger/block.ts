@@ -88,7 +88,7 @@ export function transactionIds(transactions: readonly Uint8Array[]): Uint8Array[
 
 /** The tree behind txRoot; build it once per block to serve every transaction's proof. */
 export function transactionTree(transactions: readonly Uint8Array[]): MerkleTree {
-  return MerkleTree.fromLeaves(transactionIds(transactions));
+  return MerkleTree.fromDigestsOf(transactions);
 }
 
 /** The tree behind resultsRoot: the encoded results themselves are its leaves. */

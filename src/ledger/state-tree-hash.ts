@@ -196,9 +196,13 @@ export function nibbleAt(keyHash: HashString, depth: number): number {
 }
 
 export function bitCount16(bitmap: number): number {
-  let count = 0;
-  for (let rest = bitmap & 0xffff; rest !== 0; rest &= rest - 1) count++;
-  return count;
+  // A branch-free population count (Hacker's Delight 5-1): it runs for every dirty child at
+  // every commit, where a loop over the set bits would take up to 16 rounds.
+  let bits = bitmap & 0xffff;
+  bits -= (bits >>> 1) & 0x5555;
+  bits = (bits & 0x3333) + ((bits >>> 2) & 0x3333);
+  bits = (bits + (bits >>> 4)) & 0x0f0f;
+  return (bits + (bits >>> 8)) & 0x1f;
 }
 
 /**

@@ -14,8 +14,12 @@
 // replicas compare state digests.
 //
 // Cost. `put` and `delete` only mark the path they touch as dirty; `root` (alias `commit`) then
-// rehashes each dirty node once. A block of updates shares its upper levels, so it costs far fewer
-// than depth hashes per update. See state-tree-hash.ts for the hash definitions.
+// rehashes each dirty node once, rewriting only the dirty children's hashes in the input each node
+// kept (state-tree-node.ts). A block of updates shares its upper levels, so it costs far fewer
+// than depth hashes per update. A caller that writes the same keys again and again (the ledger's
+// accounts) keeps their hashes (`HashedKey`) and their entries (`StateLeafHandle`), and then pays
+// neither the key's SHA-256 nor the walk from the root. See state-tree-hash.ts for the hash
+// definitions.
 
 import { EMPTY_STATE_ROOT, STATE_HASH_BYTES, STATE_TREE_RADIX, type HashString, copyBytes, hashBytes, hashString, nibbleAt, sha256 } from "./state-tree-hash.js";
 import { InternalNode, LeafNode, type TreeNode, hashOf, markAncestorsDirty, splitLeaf } from "./state-tree-node.js";
@@ -59,12 +63,19 @@ export class HashedKey {
   }
 }
 
+declare const stateLeafBrand: unique symbol;
+
 /**
  * An entry of one tree as its holder keeps it between uses: `StateTree.update` writes through it
  * without walking down from the root. Opaque; only the tree that made it may use it.
  */
 export interface StateLeafHandle {
-  readonly key: Uint8Array;
+  readonly [stateLeafBrand]: true;
+}
+
+/** The handle of `leaf`: the leaf itself, behind a type that exposes nothing of it. */
+function handleOf(leaf: LeafNode): StateLeafHandle {
+  return leaf as unknown as StateLeafHandle;
 }
 
 /** One chunk of a key-hash-ordered export (see `StateTree.exportChunk`). */
@@ -127,7 +138,8 @@ export class StateTree {
 
   /** The entry of `key`, to read and update through; undefined when the key is absent. */
   findHashed(key: HashedKey): StateLeafHandle | undefined {
-    return this.findLeaf(key.keyHash);
+    const leaf = this.findLeaf(key.keyHash);
+    return leaf === undefined ? undefined : handleOf(leaf);
   }
 
   /** A copy of the value of the entry `handle`. */
@@ -152,7 +164,7 @@ export class StateTree {
     if (!(value instanceof Uint8Array)) throw new TypeError("StateTree.putHashed: a value must be a Uint8Array");
     const leaf = this.insert(key.keyHash, key.key, value);
     this.changedKeys?.set(leaf.keyHash, leaf);
-    return leaf;
+    return handleOf(leaf);
   }
 
   /**
@@ -193,13 +205,22 @@ export class StateTree {
    * again reports null, which deletes nothing in a store that never held it.
    */
   takeChanges(): Array<[key: Uint8Array, value: Uint8Array | null]> {
+    return this.drainChanges().map(([key, value]) => [copyBytes(key), value === null ? null : copyBytes(value)]);
+  }
+
+  /**
+   * `takeChanges` without the copies: the keys and values are the tree's own arrays, which later
+   * changes to the tree may overwrite. For a caller that copies them at once (the block
+   * pipeline hands them to the store, which frames each one before it returns).
+   */
+  drainChanges(): Array<[key: Uint8Array, value: Uint8Array | null]> {
     const changedKeys = this.changedKeys;
     if (changedKeys === undefined) throw new Error("StateTree.takeChanges: call recordChanges first");
     const changes: Array<[Uint8Array, Uint8Array | null]> = [];
     for (const [keyHash, changed] of changedKeys) {
       // The leaf of the key's last change holds its value, unless that change deleted it.
       const leaf = changed.removed ? this.findLeaf(keyHash) : changed;
-      changes.push([copyBytes(changed.key), leaf === undefined ? null : copyBytes(leaf.value)]);
+      changes.push([changed.key, leaf === undefined ? null : leaf.value]);
     }
     changedKeys.clear();
     return changes;
@@ -408,8 +429,9 @@ export class StateTree {
 
   /** The leaf behind a handle from this tree whose key was not deleted since. */
   private ownLeaf(handle: StateLeafHandle): LeafNode {
-    if (!(handle instanceof LeafNode) || handle.removed) throw new Error("StateTree: a handle to an entry that is not in the tree");
-    return handle;
+    const leaf: unknown = handle;
+    if (!(leaf instanceof LeafNode) || leaf.removed) throw new Error("StateTree: a handle to an entry that is not in the tree");
+    return leaf;
   }
 
   private findLeaf(keyHash: HashString): LeafNode | undefined {

@@ -121,7 +121,8 @@ export class BlockPipeline {
       transactions: batch.requests.map((request) => request.operation),
       results: executed.map((request) => request.result),
     });
-    const stateWrites = this.application.ledgerState.tree.takeChanges();
+    // The tree's own arrays, not copies: `commitBlock` frames (copies) each one before it returns.
+    const stateWrites = this.application.ledgerState.tree.drainChanges();
     let certificate: CommitCertificate | undefined;
     try {
       certificate = certify === undefined ? undefined : this.checkedCertificate(block.header, certify(block.header));

@@ -211,7 +211,8 @@ export class ReplicaStore {
   /**
    * Stores block `height` with its state changes and applied-state metadata in one transaction.
    * `height` must follow the applied height (any height on an empty store). Rejects, writing
-   * nothing, when it does not.
+   * nothing, when it does not. Every array is copied before this returns, so the caller may
+   * reuse them at once (the pipeline passes the state tree's own arrays).
    */
   commitBlock(block: BlockCommit): Promise<void> {
     const { height, header, body, certificate, stateWrites, meta } = block;
@@ -230,22 +231,26 @@ export class ReplicaStore {
       return { stored, framed: value === null ? null : frameValue(DATABASE_NAMES.state, stored, value) };
     });
     const key = uint64Key(height);
-    const applied = encodeAppliedState({ height, seq: meta.seq, stateDigest: meta.stateDigest });
+    const framedHeader = frameValue(DATABASE_NAMES.headers, key, header);
+    const framedBody = frameValue(DATABASE_NAMES.bodies, key, body);
+    const framedCertificate = certificate === undefined ? undefined : frameValue(DATABASE_NAMES.certificates, key, certificate);
+    const framedApplied = frameValue(DATABASE_NAMES.meta, APPLIED_STATE_KEY, encodeAppliedState({ height, seq: meta.seq, stateDigest: meta.stateDigest }));
     const { headers, bodies, certificates, state, meta: metaDatabase } = this.env;
+    // The callback runs holding LMDB's write lock, on this thread: it checks and puts, nothing else.
     return this.env.root.childTransaction(() => {
       const current = this.readAppliedState();
       if (current !== undefined && height !== current.height + 1) {
         throw new RangeError(`commitBlock: height ${height} does not follow the applied height ${current.height}`);
       }
       if (headers.doesExist(key)) throw new RangeError(`commitBlock: height ${height} is already stored`);
-      headers.putSync(key, frameValue(DATABASE_NAMES.headers, key, header));
-      bodies.putSync(key, frameValue(DATABASE_NAMES.bodies, key, body));
-      if (certificate !== undefined) certificates.putSync(key, frameValue(DATABASE_NAMES.certificates, key, certificate));
+      headers.putSync(key, framedHeader);
+      bodies.putSync(key, framedBody);
+      if (framedCertificate !== undefined) certificates.putSync(key, framedCertificate);
       for (const { stored, framed } of stateFrames) {
         if (framed === null) state.removeSync(stored);
         else state.putSync(stored, framed);
       }
-      metaDatabase.putSync(APPLIED_STATE_KEY, frameValue(DATABASE_NAMES.meta, APPLIED_STATE_KEY, applied));
+      metaDatabase.putSync(APPLIED_STATE_KEY, framedApplied);
     }).then(() => {
       this.counts.blocksCommitted++;
     });

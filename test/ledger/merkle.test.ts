@@ -102,6 +102,21 @@ test("roots equal RFC 6962's recursive definition for every size from 0 to 300",
   }
 });
 
+test("a tree over the digests of items equals the tree over those digests as leaves, for every size from 0 to 300", () => {
+  const random = new Random(256);
+  const items = Array.from({ length: 300 }, (_, index) => randomBytes(random, index % 7 === 0 ? 0 : random.between(1, 200)));
+  const digests = items.map((item) => referenceHash(item));
+  for (let size = 0; size <= items.length; size += 1) {
+    const tree = MerkleTree.fromDigestsOf(items.slice(0, size));
+    assert.equal(hex(tree.root), hex(referenceRoot(digests.slice(0, size))), `size ${size}`);
+    assert.equal(tree.leafCount, size);
+    if (size > 0) {
+      const index = random.below(size);
+      assert.deepEqual(tree.inclusionProof(index).map(hex), referencePath(index, digests.slice(0, size)).map(hex), `size ${size}, leaf ${index}`);
+    }
+  }
+});
+
 test("every inclusion proof equals RFC 6962's PATH and verifies, for every size up to 70", () => {
   const random = new Random(9162);
   const leaves = leavesOf(70, random);

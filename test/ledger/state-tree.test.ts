@@ -3,6 +3,8 @@ import { createHash } from "node:crypto";
 import { describe, it } from "node:test";
 
 import {
+  HashedKey,
+  type StateLeafHandle,
   type StateProof,
   StateProofDecodeError,
   StateSnapshotDecodeError,
@@ -13,6 +15,7 @@ import {
 } from "../../src/ledger/state-tree.js";
 import {
   type HashString,
+  InternalNodeHashInput,
   bitCount16,
   hashBytes,
   hashString,
@@ -203,6 +206,100 @@ describe("state tree: canonical root", () => {
     assert.notDeepEqual(tree.root(), rootBefore);
     tree.put(keys[42]!, bytes("value-42"));
     assert.deepEqual(tree.root(), rootBefore);
+  });
+});
+
+describe("state tree: kept hashes and entry handles", () => {
+  it("writes through entry handles give the roots of plain puts, at every commit of random operations", () => {
+    for (let seed = 1; seed <= 4; seed++) {
+      const random = new Random(100 + seed);
+      const pool = [
+        ...Array.from({ length: 120 }, (_, index) => bytes(`handles-${seed}-${index}`)),
+        ...keysSharingPrefix(`handle-chain-${seed}`, 3, 4),
+      ];
+      const tree = new StateTree();
+      const reference = new Map<string, [Uint8Array, Uint8Array]>();
+      const handles = new Map<string, StateLeafHandle>();
+      const scratch = new Uint8Array(2);
+      for (let step = 0; step < 2000; step++) {
+        const key = pool[random.below(pool.length)]!;
+        const name = hex(key);
+        const value = randomBytes(random, random.below(3));
+        const handle = handles.get(name);
+        const choice = random.below(5);
+        if (choice === 0) {
+          tree.delete(key);
+          reference.delete(name);
+          handles.delete(name);
+          continue;
+        }
+        if (choice === 1 || handle === undefined) {
+          handles.set(name, tree.putHashed(HashedKey.of(key), value.slice()));
+        } else if (choice === 2) {
+          tree.update(handle, value.slice());
+        } else if (choice === 3 && value.length === scratch.length) {
+          // Through a scratch array the caller keeps reusing: the tree must copy it.
+          scratch.set(value);
+          tree.rewrite(handle, scratch);
+          scratch.fill(0xff);
+        } else {
+          tree.put(key, value);
+        }
+        reference.set(name, [key, value]);
+        // Commit at random points, as blocks would, so kept inputs and dirty marks mix.
+        if (random.chance(0.08)) assert.deepEqual(tree.root(), StateTree.fromEntries(reference.values()).root(), `seed ${seed}, step ${step}`);
+      }
+      assert.deepEqual(tree.root(), StateTree.fromEntries(shuffled([...reference.values()], random)).root(), `seed ${seed}`);
+      for (const [name, handle] of handles) assert.deepEqual(tree.valueOf(handle), reference.get(name)![1]);
+    }
+  });
+
+  it("refuses a handle whose key was deleted, and gives a re-inserted key a new one", () => {
+    const tree = new StateTree();
+    const key = HashedKey.of(bytes("gone"));
+    const handle = tree.putHashed(key, bytes("1"));
+    assert.equal(tree.findHashed(key), handle);
+    tree.delete(bytes("gone"));
+    assert.equal(tree.findHashed(key), undefined);
+    assert.throws(() => tree.update(handle, bytes("2")), /not in the tree/);
+    const again = tree.putHashed(key, bytes("3"));
+    assert.notEqual(again, handle);
+    assert.deepEqual(tree.valueOf(again), bytes("3"));
+  });
+
+  it("hands out the tree's own arrays from drainChanges and copies from takeChanges", () => {
+    const tree = new StateTree();
+    tree.recordChanges();
+    const handle = tree.putHashed(HashedKey.of(bytes("k")), Uint8Array.of(1));
+    const [[, drained]] = tree.drainChanges() as [[Uint8Array, Uint8Array]];
+    tree.rewrite(handle, Uint8Array.of(2));
+    assert.deepEqual(drained, Uint8Array.of(2), "a drained value is the entry's array, rewritten in place");
+    const [[, taken]] = tree.takeChanges() as [[Uint8Array, Uint8Array]];
+    tree.rewrite(handle, Uint8Array.of(3));
+    assert.deepEqual(taken, Uint8Array.of(2), "a taken value is a copy");
+  });
+
+  it("keeps a node's hash input in step as children come and go, as if built afresh", () => {
+    const random = new Random(16);
+    const hashes = Array.from({ length: 16 }, () => hashString(randomBytes(random, 32)));
+    let bitmap = 0b1;
+    const input = new InternalNodeHashInput(bitmap);
+    input.setChildHash(0, hashes[0]!);
+    for (let step = 0; step < 300; step++) {
+      const slot = random.below(16);
+      const bit = 1 << slot;
+      const position = bitCount16(bitmap & (bit - 1));
+      if ((bitmap & bit) === 0) {
+        bitmap |= bit;
+        input.insertChild(position, bitmap);
+        input.setChildHash(position, hashes[slot]!);
+      } else if (bitCount16(bitmap) > 1) {
+        bitmap &= ~bit;
+        assert.equal(input.removeChild(position, bitmap), true);
+      }
+      const present = hashes.filter((_, index) => (bitmap & (1 << index)) !== 0);
+      assert.equal(input.hash(), internalNodeHash(bitmap, present), `step ${step}`);
+    }
   });
 });
 
