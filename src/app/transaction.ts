@@ -179,6 +179,11 @@ export function isSessionTransaction(transaction: Pick<Transaction, "signature">
   return transaction.signature.length === 0;
 }
 
+/** True when `envelope` is in the session format (its version byte), without decoding the rest. */
+export function isSessionEnvelope(envelope: Uint8Array): boolean {
+  return envelope[0] === SESSION_TRANSACTION_FORMAT_VERSION;
+}
+
 /** A session-authenticated transaction of `body`: it goes out unsigned over a session its key attached to. */
 export function sessionTransaction(body: TransactionBody): Transaction {
   return { clientKey: body.clientKey, nonce: body.nonce, operation: body.operation, signature: SESSION_SIGNATURE };

@@ -55,11 +55,11 @@ import { EMPTY_ACCOUNT, accountStateKey, decodeAccount, kvStateKey } from "../ap
 import {
   type Operation,
   TRANSACTION_KEY_BYTES_MAX,
-  SESSION_TRANSACTION_FORMAT_VERSION,
   TRANSACTION_NONCE_MAX,
   type Transaction,
   decodeTransaction,
   encodeTransaction,
+  isSessionEnvelope,
   signTransaction,
 } from "../app/transaction.js";
 import { ED25519_PUBLIC_KEY_BYTES, type Ed25519PrivateKey, ed25519PublicKeyOf } from "../crypto/ed25519.js";
@@ -565,7 +565,7 @@ export class BulwarkClient {
       call,
       nonce,
       own: call.keyHex === this.publicKeyHex,
-      broadcast: call.keyHex !== this.publicKeyHex || envelope[0] === SESSION_TRANSACTION_FORMAT_VERSION,
+      broadcast: call.keyHex !== this.publicKeyHex || isSessionEnvelope(envelope),
       frame: encodeWireFrame({ kind: "client-request", transaction: envelope }),
       tally: new ReplyTally(this.replicaCount, this.matchesNeeded),
       attemptTimer: undefined,

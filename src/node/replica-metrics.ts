@@ -152,6 +152,9 @@ export class ReplicaMetrics implements RuntimeObserver {
     | "verifyPoolPendingBatches"
     | "verifyPoolQueuedChunks"
     | "verifyPoolWorkers"
+    | "sessionWaiting"
+    | "sessionRequestsKept"
+    | "sessionRequestBytes"
     | "lagP50"
     | "lagP99"
     | "lagMax",
@@ -164,6 +167,8 @@ export class ReplicaMetrics implements RuntimeObserver {
   private readonly verifyWaitingBytes: Gauge;
   private readonly verdictsCached: Gauge;
   private readonly verifyBatchesDeferred: Counter;
+  private readonly sessionWaitsExpired: Counter;
+  private readonly sessionRequestsEvicted: Counter;
   /** One counter per transport figure, by `link`; then the peer links' and the listener's own. */
   private readonly transportCounters: Readonly<Record<keyof TransportCounters, Counter>>;
   private readonly peerLinkCounters: Readonly<Record<PeerLinkOnly, Counter>>;
@@ -208,6 +213,9 @@ export class ReplicaMetrics implements RuntimeObserver {
       verifyPoolPendingBatches: gauge("bulwark_verify_pool_pending_batches", "Batches pending in the worker pool."),
       verifyPoolQueuedChunks: gauge("bulwark_verify_pool_queued_chunks", "Chunks queued in the worker pool for a free worker."),
       verifyPoolWorkers: gauge("bulwark_verify_pool_workers", "Verification worker threads (0: verification inline)."),
+      sessionWaiting: gauge("bulwark_session_waiting_requests", "Session requests the primary's pre-prepares wait for (their client's copy has not arrived here yet)."),
+      sessionRequestsKept: gauge("bulwark_session_requests_kept", "Session-authenticated requests received and not executed yet."),
+      sessionRequestBytes: gauge("bulwark_session_request_bytes", "Bytes of the session-authenticated requests kept."),
       lagP50: gauge("bulwark_event_loop_lag_p50_seconds", "Median event-loop delay since the previous scrape."),
       lagP99: gauge("bulwark_event_loop_lag_p99_seconds", "99th percentile event-loop delay since the previous scrape."),
       lagMax: gauge("bulwark_event_loop_lag_max_seconds", "Largest event-loop delay since the previous scrape."),
@@ -219,6 +227,11 @@ export class ReplicaMetrics implements RuntimeObserver {
     this.verifyWaitingBytes = gauge("bulwark_verify_waiting_bytes", "Bytes of the frames waiting for signature verdicts, by origin.", ["origin"]);
     this.verdictsCached = gauge("bulwark_verify_verdicts_cached", "Signature verdicts kept for the core, by verdict (valid or invalid; kept apart).", ["verdict"]);
     this.verifyBatchesDeferred = counter("bulwark_verify_batches_deferred_total", "Batches the worker pool refused as full and that were sent again later.");
+    this.sessionWaitsExpired = counter(
+      "bulwark_session_waits_expired_total",
+      "Pre-prepares that waited in vain for a session request's own copy (a client that sent to the primary alone, or a slow link); each usually costs a view change.",
+    );
+    this.sessionRequestsEvicted = counter("bulwark_session_requests_evicted_total", "Session requests forgotten before they executed, to stay within the table's bounds.");
     const counters = <K extends string>(table: Readonly<Record<K, readonly [name: string, help: string]>>, labelNames: string[]): Record<K, Counter> =>
       Object.fromEntries(entriesOf(table).map(([field, [name, help]]) => [field, counter(name, help, labelNames)])) as Record<K, Counter>;
     this.transportCounters = counters(TRANSPORT_METRICS, ["link"]);
@@ -330,6 +343,11 @@ export class ReplicaMetrics implements RuntimeObserver {
     this.verdictsCached.set({ verdict: "valid" }, verification.verdicts.verdicts);
     this.verdictsCached.set({ verdict: "invalid" }, verification.verdicts.invalidVerdicts);
     setCounter(this.verifyBatchesDeferred, verification.batchesDeferred);
+    gauges.sessionWaiting.set(verification.sessionWaits);
+    setCounter(this.sessionWaitsExpired, verification.sessionWaitsExpired);
+    gauges.sessionRequestsKept.set(verification.sessionRequests?.entries ?? 0);
+    gauges.sessionRequestBytes.set(verification.sessionRequests?.bytes ?? 0);
+    setCounter(this.sessionRequestsEvicted, verification.sessionRequests?.evicted ?? 0);
     this.verdictLookups.reset();
     this.verdictLookups.inc({ result: "hit" }, verification.verdicts.hits);
     this.verdictLookups.inc({ result: "miss" }, verification.verdicts.misses);

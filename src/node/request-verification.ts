@@ -44,7 +44,7 @@
 import { primaryOf } from "../consensus/pbft/quorum.js";
 import type { ClientRequest, Input, PrePrepare, PreparedCertificate, ViewChange } from "../consensus/pbft/types.js";
 import { type SignedItem, VerifyPoolError, positiveInteger } from "../crypto/verify-pool.js";
-import { type SessionRequests, isSessionRequest, sessionRequestKey } from "./session-requests.js";
+import { type SessionRequestStats, type SessionRequests, isSessionRequest, sessionRequestKey } from "./session-requests.js";
 import { type PrecomputedVerdictStats, PrecomputedVerifier, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
 
 /** The core inputs that can carry client requests. */
@@ -137,6 +137,8 @@ export interface RequestVerificationStats {
   /** Session requests pre-prepares are waiting for, and the waits that ran out. */
   readonly sessionWaits: number;
   readonly sessionWaitsExpired: number;
+  /** The session table's figures; undefined without one. */
+  readonly sessionRequests: SessionRequestStats | undefined;
   readonly verdicts: PrecomputedVerdictStats;
   /** The pool's own figures; undefined without a pool. */
   readonly pool: VerdictSourceStats | undefined;
@@ -363,6 +365,7 @@ export class RequestVerification<S extends object = object> {
       itemsVerified: this.itemsVerified,
       sessionWaits: this.sessionWaits.size,
       sessionWaitsExpired: this.sessionWaitsExpired,
+      sessionRequests: this.sessions?.stats(),
       verdicts: this.verifier.stats(),
       pool: this.pool?.stats?.(),
     };

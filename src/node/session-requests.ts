@@ -58,7 +58,7 @@ export class SessionRequests {
 
   /** Records `request`, which arrived on a session its client's key is attached to. */
   record(request: ClientRequest): void {
-    const key = keyOf(request);
+    const key = sessionRequestKey(request);
     this.remove(key, request.client);
     this.entries.set(key, request.operation);
     this.bytes += request.operation.length;
@@ -93,13 +93,13 @@ export class SessionRequests {
   /** Whether exactly this request (same client, timestamp and envelope bytes) was recorded. */
   has(request: ClientRequest): boolean {
     if (typeof request.client !== "string" || typeof request.timestamp !== "number" || !(request.operation instanceof Uint8Array)) return false;
-    const envelope = this.entries.get(keyOf(request));
+    const envelope = this.entries.get(sessionRequestKey(request));
     return envelope !== undefined && Buffer.compare(envelope, request.operation) === 0;
   }
 
   /** The requests executed: their entries are no longer needed. */
   forget(requests: readonly ClientRequest[]): void {
-    for (const request of requests) if (request.signature === "") this.remove(keyOf(request), request.client);
+    for (const request of requests) if (isSessionRequest(request)) this.remove(sessionRequestKey(request), request.client);
   }
 
   stats(): SessionRequestStats {
@@ -112,10 +112,7 @@ export function isSessionRequest(request: ClientRequest): boolean {
   return request.signature === "";
 }
 
+/** The identity a session request is kept and awaited under: its client and timestamp. */
 export function sessionRequestKey(request: ClientRequest): string {
-  return keyOf(request);
-}
-
-function keyOf(request: ClientRequest): string {
   return `${request.client}:${request.timestamp}`;
 }

@@ -9,7 +9,7 @@ import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { bytesToHex } from "../../src/app/bytes.js";
 import { encodeResult, type TransactionResult } from "../../src/app/result.js";
-import { TRANSACTION_VALUE_BYTES_MAX, type Transaction, decodeTransaction, encodeTransaction, signTransaction } from "../../src/app/transaction.js";
+import { TRANSACTION_VALUE_BYTES_MAX, type Transaction, decodeTransaction, encodeTransaction, sessionTransaction, signTransaction } from "../../src/app/transaction.js";
 import { BulwarkClient } from "../../src/client/client.js";
 import { ClientClosedError, NonceError, RejectedError, RequestAbortedError, TimeoutError, TooFewReplicasError } from "../../src/client/errors.js";
 import { ReplyTally, decodeReplyResult } from "../../src/client/reply-tally.js";
@@ -396,6 +396,19 @@ describe("the client sends to the primary and re-broadcasts on a timeout", () =>
     view.record(1, 5);
     assert.equal(view.view, 5);
     assert.equal(view.primary, 1);
+  });
+
+  it("sends a session envelope of its own key to every replica at once: each replica authenticates only its own copy", async () => {
+    const cluster = await FakeCluster.start(4);
+    after(() => cluster.close());
+    const client = await connectClient(cluster, { requestTimeoutMs: 5_000 });
+    await client.submit(putOf("first")); // routes every connection; later signed requests go to the primary alone
+    const envelope = encodeTransaction(sessionTransaction({ clientKey: client.publicKey, nonce: 2, operation: putOf("session") }));
+    const committed = await client.submitEnvelope(envelope);
+    assert.equal(committed.nonce, 2);
+    assert.equal(client.counters.rebroadcasts, 0, "no attempt timed out");
+    for (const id of [0, 1, 2, 3]) assert.ok(cluster.replica(id).receivedNonces().includes(2), `replica ${id} got the session envelope on the first attempt`);
+    await client.close();
   });
 
   it("sends later requests to the primary of the view learned from replies", async () => {

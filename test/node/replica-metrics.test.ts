@@ -48,8 +48,9 @@ function snapshot(overrides: Partial<ReplicaMetricsSnapshot> = {}): ReplicaMetri
       batchesVerified: 10,
       batchesFailed: 0,
       batchesDeferred: 3,
-      sessionWaits: 0,
-      sessionWaitsExpired: 0,
+      sessionWaits: 2,
+      sessionWaitsExpired: 5,
+      sessionRequests: { entries: 12, bytes: 3_400, recorded: 40, evicted: 1 },
       itemsVerified: 300,
       verdicts: { verdicts: 11, invalidVerdicts: 2, hits: 290, misses: 3, evictions: 0 },
       pool: { backend: "sodium-native", workerCount: 2, pendingBatches: 1, queuedChunks: 0, inFlightChunks: 1, workerCrashes: 0 },
@@ -92,6 +93,11 @@ describe("replica metrics registry", () => {
       assert.equal(sample(text, "bulwark_verify_inputs_dropped_total", { origin: "client" }), 7);
       assert.equal(sample(text, "bulwark_verify_inputs_dropped_total", { origin: "replica" }), 1);
       assert.equal(sample(text, "bulwark_verify_batches_deferred_total"), 3);
+      assert.equal(sample(text, "bulwark_session_waiting_requests"), 2);
+      assert.equal(sample(text, "bulwark_session_waits_expired_total"), 5);
+      assert.equal(sample(text, "bulwark_session_requests_kept"), 12);
+      assert.equal(sample(text, "bulwark_session_request_bytes"), 3_400);
+      assert.equal(sample(text, "bulwark_session_requests_evicted_total"), 1);
       assert.equal(sample(text, "bulwark_verify_verdicts_cached", { verdict: "invalid" }), 2);
       assert.equal(sample(text, "bulwark_verify_verdict_lookups_total", { result: "hit" }), 290);
       // The transport's counters: the listener's as link "inbound", each outgoing link's as "peer-<id>".

@@ -83,10 +83,10 @@ export class CertificateValidator {
     return voters.size;
   }
 
-  /** Pre-prepare plus 2f matching prepares from distinct backups (PBFT §4.2, "prepared"). */
   /**
-   * The votes are counted before the pre-prepare is validated: only once 2f + 1 replicas are known
-   * to have accepted the batch may its requests count as vouched for (see `PbftCrypto.verifyRequest`).
+   * Pre-prepare plus 2f matching prepares from distinct backups (PBFT §4.2, "prepared"). The votes
+   * are counted before the pre-prepare is validated: only once 2f + 1 replicas are known to have
+   * accepted the batch may its requests count as vouched for (see `PbftCrypto.verifyRequest`).
    */
   validPreparedCertificate(cert: PreparedCertificate, prepareQuorum = this.quorums.prepare): boolean {
     if (cert.prepares.length < prepareQuorum) return false;
