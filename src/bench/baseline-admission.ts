@@ -14,7 +14,6 @@
 import { requestFromTransaction } from "../app/request.js";
 import { type Transaction, TransactionDecodeError, decodeTransaction, isSessionTransaction } from "../app/transaction.js";
 import type { ClientRequest } from "../consensus/pbft/types.js";
-import type { CryptoBackendName } from "../crypto/sodium.js";
 import { type Ed25519VerifyBackend, VERIFY_POOL_BATCH_ITEMS_MAX_DEFAULT, VerifyPool, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
 import { signedItemOfTransaction } from "../node/signature-pool.js";
 
@@ -24,15 +23,10 @@ export type EnvelopeRefusal = "malformed" | "bad-signature";
 export type EnvelopeVerdict = { readonly ok: true; readonly request: ClientRequest } | { readonly ok: false; readonly refusal: EnvelopeRefusal };
 
 export class EnvelopeAdmission {
-  /** The backend that verifies signatures, on the workers or inline. */
-  readonly backend: CryptoBackendName;
-
   private constructor(
     private readonly pool: VerifyPool | undefined,
     private readonly inline: Ed25519VerifyBackend | undefined,
-  ) {
-    this.backend = pool?.backend ?? inline!.name;
-  }
+  ) {}
 
   /** Verifies on `verifyWorkers` worker threads, or inline when it is 0. */
   static create(verifyWorkers: number): EnvelopeAdmission {

@@ -109,6 +109,7 @@ export class ClosedLoop {
       throughputTps: median(windows),
       latency: this.histogram.summary(),
       errors: this.errorsTimed,
+      histogram: this.histogram,
       cpuSeconds: this.cpuSeconds,
       peakRssBytes: this.peakRssBytes,
     };

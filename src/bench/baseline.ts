@@ -14,8 +14,6 @@
 // The cluster is one node (n = 1, f = 0) whose genesis authority is the workload's, so the setup
 // rounds' mints succeed. The store is a fresh one in `dataDir` and stays there afterwards.
 
-import { availableParallelism } from "node:os";
-
 import { createLedgerApplication } from "../app/ledger-application.js";
 import { resultErrorCode } from "../app/result.js";
 import type { ClientRequest } from "../consensus/pbft/types.js";
@@ -23,11 +21,13 @@ import { describePublicKeyProblem, ed25519KeyPairFromSeed, ed25519PublicKeyProbl
 import { sha256 } from "../crypto/sha256.js";
 import { BLOCK_TRANSACTIONS_MAX } from "../ledger/block-header.js";
 import { CLUSTER_CONFIG_VERSION, type ClusterConfig, DEFAULT_PROTOCOL_PARAMETERS } from "../ledger/cluster.js";
+import { resolveVerifyWorkers } from "../crypto/verify-pool.js";
 import { BlockPipeline } from "../node/block-pipeline.js";
 import { VERIFY_WORKERS_MAX } from "../node/replica-runtime.js";
 import { ReplicaStore, type SyncPolicy } from "../storage/index.js";
 import { EnvelopeAdmission } from "./baseline-admission.js";
 import { ClosedLoop } from "./baseline-loop.js";
+import type { LatencyHistogram } from "./histogram.js";
 import type { BenchWorkload, LoadResult } from "./types.js";
 
 /** The cluster id of the baseline's store (and of its blocks). */
@@ -60,8 +60,15 @@ export interface BaselineOptions {
   readonly signal?: AbortSignal;
 }
 
-/** The load's figures, and what the whole process spent in the timed window (worker threads included). */
-export type BaselineResult = LoadResult & { readonly cpuSeconds: number; readonly peakRssBytes: number };
+/**
+ * The load's figures with the latency histogram they summarize (for the JSON report), and what the
+ * whole process spent in the timed window (worker threads included).
+ */
+export interface BaselineResult extends LoadResult {
+  readonly histogram: LatencyHistogram;
+  readonly cpuSeconds: number;
+  readonly peakRssBytes: number;
+}
 
 /**
  * Runs the workload's setup rounds (untimed), then its closed loop for warm-up and the timed
@@ -162,9 +169,6 @@ function checkOptions(options: BaselineOptions): number {
   }
   const problem = ed25519PublicKeyProblem(authority);
   if (problem !== null) throw new RangeError(`baseline: the authority is not a usable public key: ${describePublicKeyProblem(problem, authority)}`);
-  const verifyWorkers = options.verifyWorkers ?? Math.min(availableParallelism(), VERIFY_WORKERS_MAX);
-  if (!Number.isSafeInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > VERIFY_WORKERS_MAX) {
-    throw new RangeError(`baseline: verifyWorkers must be a whole number from 0 to ${VERIFY_WORKERS_MAX}, not ${verifyWorkers}`);
-  }
-  return verifyWorkers;
+  // As a replica resolves its own (replica-runtime.ts).
+  return resolveVerifyWorkers(options.verifyWorkers, VERIFY_WORKERS_MAX);
 }

@@ -1,16 +1,16 @@
 // The keys a benchmark workload signs with, and how its envelopes are built. A workload holds
 // thousands of keys (one per account in `transfer`), so a key is derived from a seed in
-// microseconds: libsodium's seed-to-key-pair when sodium-native loads, node:crypto otherwise. The
-// same library signs, at about half node:crypto's cost per signature, which matters because
-// signed workloads build every envelope of the timed window before it starts. The KeyObject that
-// the client SDK takes (for session attachments) is made only when asked for.
+// microseconds: libsodium's seed-to-key-pair when sodium-native can sign (crypto/sodium.ts
+// chooses, as for every primitive), node:crypto otherwise. The same library signs, at about half
+// node:crypto's cost per signature, which matters because signed workloads build every envelope
+// of the timed window before it starts. The KeyObject that the client SDK takes (for session
+// attachments) is made only when asked for.
 //
 // Key seeds are SHA-256(keySeed || label || index): a run's keys are reproducible from its key
 // seed, and a fresh random key seed per run keeps a benchmark against a running cluster from
 // reusing keys whose nonces an earlier run consumed.
 
 import { createHash } from "node:crypto";
-import { createRequire } from "node:module";
 
 import { type Operation, encodeTransaction, sessionTransaction, transactionSigningMessage } from "../app/transaction.js";
 import {
@@ -22,35 +22,20 @@ import {
   ed25519Sign,
   exportEd25519Seed,
 } from "../crypto/ed25519.js";
+import { type CryptoBackendName, SODIUM_SIGN_SECRET_KEY_BYTES, type SodiumEd25519Signing, chooseSodium } from "../crypto/sodium.js";
 import type { AuthMode } from "./types.js";
 
-/** What the bench takes from sodium-native: deriving key pairs and signing. */
-interface SodiumSigning {
-  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
-  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
-}
+// The choice, made once per thread: every key and every signature asks for it.
+let signing: { readonly sodium: SodiumEd25519Signing | null } | undefined;
 
-/** libsodium's secret key: the seed followed by the public key. */
-const SODIUM_SECRET_KEY_BYTES = 64;
-
-let sodiumLoaded: { readonly sodium: SodiumSigning | null } | undefined;
-
-/** sodium-native's signing functions, or null when the addon does not load (node:crypto signs instead). */
-function sodiumSigning(): SodiumSigning | null {
-  if (sodiumLoaded === undefined) {
-    try {
-      const module = createRequire(import.meta.url)("sodium-native") as Partial<SodiumSigning>;
-      const usable = typeof module.crypto_sign_seed_keypair === "function" && typeof module.crypto_sign_detached === "function";
-      sodiumLoaded = { sodium: usable ? (module as SodiumSigning) : null };
-    } catch {
-      sodiumLoaded = { sodium: null };
-    }
-  }
-  return sodiumLoaded.sodium;
+/** sodium-native's signing functions as "auto" chooses them, or null when node:crypto signs. */
+function sodiumSigning(): SodiumEd25519Signing | null {
+  signing ??= { sodium: chooseSodium("sign", "auto") };
+  return signing.sodium;
 }
 
 /** Which library signs the bench's envelopes (reported with the run's settings). */
-export function benchSigningBackend(): "sodium-native" | "node:crypto" {
+export function benchSigningBackend(): CryptoBackendName {
   return sodiumSigning() === null ? "node:crypto" : "sodium-native";
 }
 
@@ -67,7 +52,7 @@ export class BenchKey {
     const sodium = sodiumSigning();
     if (sodium !== null) {
       this.publicKey = new Uint8Array(ED25519_PUBLIC_KEY_BYTES);
-      this.sodiumSecretKey = new Uint8Array(SODIUM_SECRET_KEY_BYTES);
+      this.sodiumSecretKey = new Uint8Array(SODIUM_SIGN_SECRET_KEY_BYTES);
       sodium.crypto_sign_seed_keypair(this.publicKey, this.sodiumSecretKey, seed);
     } else {
       const pair = ed25519KeyPairFromSeed(seed);

@@ -4,14 +4,12 @@
 
 import { readFile } from "node:fs/promises";
 
-import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, describeSettings, formatCount, formatMs, table } from "./report.js";
+import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, describeSettings, formatBytes, formatCount, formatMs, table } from "./report.js";
 
 /** A report file that cannot be compared: unreadable, not JSON, or not a bench report. */
 export class ReportFileError extends Error {
   override readonly name = "ReportFileError";
 }
-
-const MIB = 1024 * 1024;
 
 export async function readReport(path: string): Promise<BenchReport> {
   let text: string;
@@ -29,24 +27,44 @@ export async function readReport(path: string): Promise<BenchReport> {
   return checkReport(parsed, path);
 }
 
-/** The parsed JSON as a report, after checking the parts `compare` reads. */
-export function checkReport(parsed: unknown, source: string): BenchReport {
-  const report = parsed as Partial<BenchReport> | null;
-  if (typeof report !== "object" || report === null || report.format !== BENCH_REPORT_FORMAT) {
-    throw new ReportFileError(`${source} is not a bulwark bench report (its "format" is not "${BENCH_REPORT_FORMAT}"); write one with bulwark bench --json FILE`);
-  }
-  const result = report.result as Partial<RunReport> | undefined;
-  if (typeof result !== "object" || result === null || typeof result.throughputTps !== "number" || typeof result.latency !== "object" || !Array.isArray(result.processes)) {
-    throw new ReportFileError(`${source}: its "result" lacks throughput, latency or processes`);
-  }
-  if (typeof report.settings !== "object" || report.settings === null || typeof report.machine !== "object" || typeof report.commit !== "object") {
-    throw new ReportFileError(`${source}: it lacks "settings", "machine" or "commit"`);
-  }
-  return report as BenchReport;
+/** A JSON object (not null, not an array), so that its fields can be read. */
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** What `compare` reads of a run ("result" or "baseline"), or undefined when it is all there. */
+function runProblem(run: unknown): string | undefined {
+  if (!isObject(run) || typeof run.throughputTps !== "number" || !isObject(run.latency) || !Array.isArray(run.processes)) return "lacks throughput, latency or processes";
+  if (!run.processes.every((process) => isObject(process) && typeof process.name === "string")) return "has a process without a name";
+  if (run.views !== undefined && run.views !== null && !isObject(run.views)) return `has "views" that are not an object`;
+  return undefined;
+}
+
+/** The parsed JSON as a report, after checking every part `compare` reads. */
+export function checkReport(parsed: unknown, source: string): BenchReport {
+  if (!isObject(parsed) || parsed.format !== BENCH_REPORT_FORMAT) {
+    throw new ReportFileError(`${source} is not a bulwark bench report (its "format" is not "${BENCH_REPORT_FORMAT}"); write one with bulwark bench --json FILE`);
+  }
+  const resultProblem = runProblem(parsed.result);
+  if (resultProblem !== undefined) throw new ReportFileError(`${source}: its "result" ${resultProblem}`);
+  if (parsed.baseline !== null && parsed.baseline !== undefined) {
+    const baselineProblem = runProblem(parsed.baseline);
+    if (baselineProblem !== undefined) throw new ReportFileError(`${source}: its "baseline" ${baselineProblem}`);
+  }
+  if (!isObject(parsed.settings)) throw new ReportFileError(`${source}: it lacks "settings"`);
+  const { commit, machine } = parsed;
+  if (!isObject(commit) || typeof commit.hash !== "string") throw new ReportFileError(`${source}: its "commit" lacks the hash (a string: "unknown" when there was none)`);
+  if (!isObject(machine) || typeof machine.cores !== "number" || typeof machine.cpuModel !== "string" || typeof machine.nodeVersion !== "string") {
+    throw new ReportFileError(`${source}: its "machine" lacks cores, cpuModel or nodeVersion`);
+  }
+  return parsed as unknown as BenchReport;
+}
+
+// A figure comes from a file, which checkReport checks only as far as the layout: anything that
+// is not a number (null, missing, or wrong) is shown as n/a rather than formatted.
+
 function ratio(a: number | null | undefined, b: number | null | undefined): string {
-  if (a === null || a === undefined || b === null || b === undefined) return "n/a";
+  if (typeof a !== "number" || typeof b !== "number") return "n/a";
   if (a === 0) return b === 0 ? "1.00x" : "n/a";
   return `${(b / a).toFixed(2)}x`;
 }
@@ -54,13 +72,12 @@ function ratio(a: number | null | undefined, b: number | null | undefined): stri
 type Row = readonly [label: string, a: number | null | undefined, b: number | null | undefined, format: (value: number) => string];
 
 function cell(value: number | null | undefined, format: (value: number) => string): string {
-  return value === null || value === undefined ? "n/a" : format(value);
+  return typeof value !== "number" ? "n/a" : format(value);
 }
 
 const count = (value: number): string => formatCount(value);
 const ms = (value: number): string => `${formatMs(value)} ms`;
 const seconds = (value: number): string => value.toFixed(3);
-const mib = (value: number): string => `${(value / MIB).toFixed(0)} MiB`;
 
 function runRows(prefix: string, a: RunReport | null, b: RunReport | null): Row[] {
   const rows: Row[] = [
@@ -78,7 +95,7 @@ function runRows(prefix: string, a: RunReport | null, b: RunReport | null): Row[
     const pa = a?.processes.find((p) => p.name === name);
     const pb = b?.processes.find((p) => p.name === name);
     rows.push([`${prefix}${name} CPU s / 1000 tx`, pa?.cpuSecondsPer1000Tx, pb?.cpuSecondsPer1000Tx, seconds]);
-    rows.push([`${prefix}${name} peak RSS`, pa?.peakRssBytes, pb?.peakRssBytes, mib]);
+    rows.push([`${prefix}${name} peak RSS`, pa?.peakRssBytes, pb?.peakRssBytes, formatBytes]);
   }
   return rows;
 }

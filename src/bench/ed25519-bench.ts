@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import { ed25519KeyPairFromSeed, ed25519Sign } from "../crypto/ed25519.js";
 import { type CryptoBackendName, cryptoBackends } from "../crypto/sodium.js";
 import { type SignedItem, VerifyPool, createEd25519VerifyBackend } from "../crypto/verify-pool.js";
+import { median } from "./load-driver.js";
 
 const KEY_COUNT = 64;
 const POOL_PENDING_BATCHES_MAX = 1024;
@@ -41,11 +42,6 @@ function makeItems(count: number, messageBytes: number): SignedItem[] {
     new DataView(message.buffer).setUint32(0, index);
     return { publicKey: pair.publicKey, message, signature: ed25519Sign(pair.privateKey, message) };
   });
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] as number;
 }
 
 function singleCorePerSecond(backendName: CryptoBackendName, items: readonly SignedItem[]): number {

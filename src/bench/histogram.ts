@@ -53,10 +53,6 @@ export class LatencyHistogram {
     this.histogram.add(other.histogram);
   }
 
-  reset(): void {
-    this.histogram.reset();
-  }
-
   /** The percentiles the report shows, in milliseconds; all zero for an empty histogram. */
   summary(): LatencySummary {
     const h = this.histogram;

@@ -68,10 +68,6 @@ export class KvWorkload extends PreparedWorkload {
     for (let i = 0; i < VALUE_POOL_BYTES; i++) this.valuePool[i] = poolRandom.nextUint32() & 0xff;
   }
 
-  protected get clientKeys(): readonly BenchKey[] {
-    return this.keys;
-  }
-
   keysOfClient(client: number): readonly BenchKey[] {
     return [this.keys[client]!];
   }

@@ -16,7 +16,6 @@ export const KEYS_PER_CONNECTION_MAX = 4_000;
 export const IN_FLIGHT_FLOOR = 1_024;
 
 export interface LoadConnections {
-  readonly count: number;
   /** The connection that carries client `client`'s envelopes. */
   submitterOf(client: number): EnvelopeSubmitter;
   close(): Promise<void>;
@@ -54,7 +53,6 @@ export async function connectLoad(cluster: ClusterConfig, workload: PreparedWork
     throw error;
   }
   return {
-    count,
     submitterOf: (client) => {
       const connection = connectionOf.get(client);
       if (connection === undefined) throw new RangeError(`client ${client} has no connection`);

@@ -198,7 +198,7 @@ class LoadRun {
   async run(): Promise<LoadOutcome> {
     const { options } = this;
     const startMs = this.warmupEndMs - options.warmupMs;
-    if (epochNowMs() < startMs) await sleep(startMs - epochNowMs(), options.signal);
+    if (epochNowMs() < startMs) await delay(startMs - epochNowMs(), options.signal);
     const onAbort = (): void => this.stopSending(true);
     options.signal?.addEventListener("abort", onAbort, { once: true });
     if (options.signal?.aborted === true) this.stopSending(true);
@@ -406,9 +406,17 @@ export function runLoad(options: LoadOptions): Promise<LoadOutcome> {
   return new LoadRun(options).run();
 }
 
-function sleep(milliseconds: number, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * Resolves after `milliseconds` (at once for none or less), or as soon as `signal` fires: at once
+ * when it has fired already. It never rejects: a run that is stopping goes on to report.
+ */
+export function delay(milliseconds: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(done, milliseconds);
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(done, Math.max(0, milliseconds));
     function done(): void {
       clearTimeout(timer);
       signal?.removeEventListener("abort", done);

@@ -107,14 +107,31 @@ export async function startInThread(workload: PreparedWorkload, plan: LoaderPlan
   };
 }
 
-/** `count` loader threads, each ready (envelopes built, connected) when this resolves. */
+/**
+ * `count` loader threads, each ready (envelopes built, connected) when this resolves. The signal
+ * firing before then ends the threads at once and rejects: a thread building its envelopes reads
+ * no message until it is done, which can take minutes (as parallel-prepare.ts ends its threads).
+ * Once they are ready it stops their load, which then reports what it measured.
+ */
 export async function startThreads(count: number, plan: LoaderPlan): Promise<Loaders> {
   const { authority: _authority, ...settings } = plan.settings;
   const threads = Array.from({ length: count }, (_, loader) => new LoaderThread(loader, count, plan, settings));
-  const onAbort = (): void => threads.forEach((thread) => thread.stop());
+  let ready = false;
+  let stopPreparing: (() => void) | undefined;
+  const onAbort = (): void => {
+    if (ready) threads.forEach((thread) => thread.stop());
+    else stopPreparing?.();
+  };
   plan.signal?.addEventListener("abort", onAbort, { once: true });
   try {
-    await Promise.all(threads.map((thread) => thread.ready));
+    await new Promise<void>((resolve, reject) => {
+      stopPreparing = () => reject(new Error("stopped while building the envelopes"));
+      if (plan.signal?.aborted === true) stopPreparing();
+      Promise.all(threads.map((thread) => thread.ready)).then(() => resolve(), reject);
+    });
+    ready = true;
+    // A signal that fired as the last thread became ready found none to stop.
+    if (plan.signal?.aborted === true) threads.forEach((thread) => thread.stop());
   } catch (error) {
     plan.signal?.removeEventListener("abort", onAbort);
     await Promise.all(threads.map((thread) => thread.terminate()));
@@ -217,15 +234,14 @@ export function startLoaders(count: number, workload: PreparedWorkload, plan: Lo
   return count === 1 ? startInThread(workload, plan) : startThreads(count, plan);
 }
 
-/** For a loader thread: its share of the workload, built, connected and ready to run. */
+/** For a loader thread: its share of the workload, built, connected and ready to run; `onPrepared` gets the clients built so far. */
 export async function prepareShare(init: LoaderInit, onPrepared: (clients: number) => void): Promise<{ workload: PreparedWorkload; connections: LoadConnections }> {
   const workload = createWorkload(init.settings);
   let done = 0;
-  for (const client of init.clients) {
-    workload.prepareClient(client, init.perClient);
-    done += 1;
-    if (done % 16 === 0 || done === init.clients.length) onPrepared(done);
-  }
+  workload.prepareClients(init.clients, init.perClient, (built) => {
+    done += built.length;
+    if (built.length > 0) onPrepared(done);
+  });
   const connections = await connectLoad(init.cluster, workload, init.clients, undefined);
   return { workload, connections };
 }

@@ -27,10 +27,6 @@ export class NoopWorkload extends PreparedWorkload {
     this.nonces = new Float64Array(options.clients).fill(1);
   }
 
-  protected get clientKeys(): readonly BenchKey[] {
-    return this.keys;
-  }
-
   keysOfClient(client: number): readonly BenchKey[] {
     return [this.keys[client]!];
   }

@@ -21,22 +21,13 @@ export interface PrepareReply {
   readonly done: boolean;
 }
 
-/** Clients per reply: small enough that progress shows, large enough that messages are few. */
-const CLIENTS_PER_REPLY = 16;
-
 parentPort?.once("message", (request: PrepareRequest) => {
   const workload = createWorkload(request.settings);
-  let batch: Array<{ client: number } & PreparedEnvelopes> = [];
-  const send = (done: boolean): void => {
+  // A reply per PREPARE_PROGRESS_CLIENTS clients, and the last one `done`.
+  workload.prepareClients(request.clients, request.perClient, (built, done) => {
+    const prepared = built.map((client) => ({ client, ...workload.exportPrepared(client) }));
     // Each slab and offsets array owns its whole buffer (made for it in prepareClient).
-    const transfer = batch.flatMap(({ slab, offsets }) => [slab.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer]);
-    parentPort!.postMessage({ prepared: batch, done } satisfies PrepareReply, transfer);
-    batch = [];
-  };
-  for (const client of request.clients) {
-    workload.prepareClient(client, request.perClient);
-    batch.push({ client, ...workload.exportPrepared(client) });
-    if (batch.length >= CLIENTS_PER_REPLY) send(false);
-  }
-  send(true);
+    const transfer = prepared.flatMap(({ slab, offsets }) => [slab.buffer as ArrayBuffer, offsets.buffer as ArrayBuffer]);
+    parentPort!.postMessage({ prepared, done } satisfies PrepareReply, transfer);
+  });
 });

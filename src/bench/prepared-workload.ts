@@ -12,9 +12,20 @@
 import assert from "node:assert/strict";
 
 import type { Operation } from "../app/transaction.js";
-import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { type BenchKey, buildEnvelope } from "./bench-keys.js";
 import type { AuthMode, BenchWorkload, WorkloadName } from "./types.js";
+
+/**
+ * Most envelopes a run builds ahead, over all its clients. An envelope takes 46 (noop, session) to
+ * 173 bytes (kv, signed) with its offset, so the cap holds 90 to 350 MB. Without it the envelopes
+ * of a long run at a high rate would not fit in memory (600 s at the session default of 25,000
+ * tx/s, with its margin: 18.9 million, about 2 GB for kv); past the cap clients build their
+ * envelopes as they need them (`builtOnDemand`), which the report notes.
+ */
+export const PREPARED_ENVELOPES_MAX = 2_000_000;
+
+/** Clients built between two progress reports: few enough that progress shows, enough that reports are few. */
+const PREPARE_PROGRESS_CLIENTS = 16;
 
 /** One client's prepared envelopes: `slab[offsets[i] .. offsets[i + 1])` is envelope i. */
 export interface PreparedEnvelopes {
@@ -48,20 +59,8 @@ export abstract class PreparedWorkload implements BenchWorkload {
     this.queues = new Array<PreparedQueue | undefined>(clients).fill(undefined);
   }
 
-  /** The keys of the timed run's envelopes. */
-  protected abstract get clientKeys(): readonly BenchKey[];
-
-  /** The keys client `client`'s envelopes carry (one, or its accounts in `transfer`). */
+  /** The keys client `client`'s envelopes carry (one, or its accounts in `transfer`); in session mode its connection attaches them. */
   abstract keysOfClient(client: number): readonly BenchKey[];
-
-  /** Every key of the timed run's envelopes. */
-  get keyCount(): number {
-    return this.clientKeys.length;
-  }
-
-  get sessionKeys(): readonly Ed25519PrivateKey[] {
-    return this.auth === "session" ? this.clientKeys.map((key) => key.privateKey) : [];
-  }
 
   abstract setupRounds(): Iterable<readonly Uint8Array[]>;
 
@@ -90,6 +89,25 @@ export abstract class PreparedWorkload implements BenchWorkload {
   prepare(perClient: number): void {
     assert.ok(Number.isSafeInteger(perClient) && perClient >= 0, `perClient must be a whole number; got ${perClient}`);
     for (let client = 0; client < this.clients; client++) this.prepareClient(client, perClient);
+  }
+
+  /**
+   * Builds `perClient` more envelopes for each of `clients` in turn (a preparation or loader
+   * thread's share), calling `onProgress` with the clients built since its last call after every
+   * PREPARE_PROGRESS_CLIENTS of them, and once more, `finished`, after the last (with those left,
+   * possibly none).
+   */
+  prepareClients(clients: readonly number[], perClient: number, onProgress: (built: readonly number[], finished: boolean) => void): void {
+    let built: number[] = [];
+    for (const client of clients) {
+      this.prepareClient(client, perClient);
+      built.push(client);
+      if (built.length === PREPARE_PROGRESS_CLIENTS) {
+        onProgress(built, false);
+        built = [];
+      }
+    }
+    onProgress(built, true);
   }
 
   /** Builds `count` more envelopes for client `client`, after those already prepared. */

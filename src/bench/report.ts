@@ -2,9 +2,11 @@
 // settings, the commit and the machine, so a result can be reproduced and compared) and the text
 // table printed to stdout. Figures that could not be measured are null in JSON and "n/a" in text.
 
+import type { BaselineResult } from "./baseline.js";
 import type { CommitInfo, MachineInfo } from "./machine.js";
+import { PREPARED_ENVELOPES_MAX } from "./prepared-workload.js";
 import type { ProcessFigures } from "./probes.js";
-import type { AuthMode, LatencySummary, WorkloadName } from "./types.js";
+import type { AuthMode, LoadResult, WorkloadName } from "./types.js";
 
 /** The `format` of a report; `bench compare` reads only this one. */
 export const BENCH_REPORT_FORMAT = "bulwark-bench/1";
@@ -57,13 +59,8 @@ export interface ViewFigures {
   readonly viewChanges: number | null;
 }
 
-/** What one run measured (the replicated run, or the baseline). */
-export interface RunReport {
-  readonly committed: number;
-  readonly windows: readonly number[];
-  readonly throughputTps: number;
-  readonly latency: LatencySummary;
-  readonly errors: number;
+/** What one run measured (the replicated run, or the baseline): the load's figures and more. */
+export interface RunReport extends LoadResult {
   readonly errorsByKind: Readonly<Record<string, number>>;
   readonly retries: number;
   readonly warmupCommitted: number;
@@ -105,6 +102,36 @@ export function processReport(figures: ProcessFigures, committed: number): Proce
     peakRssBytes: figures.peakRssBytes ?? null,
     rssSamplesBytes: figures.rssSamplesBytes,
     ...(figures.note === undefined ? {} : { note: figures.note }),
+  };
+}
+
+/**
+ * The baseline's report: its figures, its latency histogram encoded, and the whole process as
+ * its one process. `builtOnDemand` and `stoppedEarly` are the run's (the workload's count and
+ * whether Ctrl-C cut it short); what only a replicated run has (retries, arrivals, views, setup
+ * over the network) is zero or null.
+ */
+export function baselineRunReport(result: BaselineResult, builtOnDemand: number, stoppedEarly: boolean): RunReport {
+  return {
+    committed: result.committed,
+    windows: result.windows,
+    throughputTps: result.throughputTps,
+    latency: result.latency,
+    errors: result.errors,
+    errorsByKind: {},
+    retries: 0,
+    warmupCommitted: 0,
+    offered: null,
+    noFreeKey: null,
+    dropped: null,
+    inFlightAtEnd: 0,
+    stoppedEarly,
+    builtOnDemand,
+    histogram: result.histogram.encode(),
+    processes: [processReport({ name: "baseline", cpuSeconds: result.cpuSeconds, peakRssBytes: result.peakRssBytes, rssSamplesBytes: [] }, result.committed)],
+    views: null,
+    setup: { rounds: 0, transactions: 0, seconds: 0 },
+    firstFailure: null,
   };
 }
 
@@ -163,7 +190,25 @@ export function describeSettings(settings: BenchSettings): string {
   return `${settings.workload}${shape}, ${settings.auth} auth, ${loop}, ${cluster}, batch ${settings.batchSize}, ${settings.durationS} s after ${settings.warmupS} s warm-up, seed ${settings.seed}`;
 }
 
-function runLines(run: RunReport, durationS: number): string[] {
+/**
+ * Whether the run built as many envelopes ahead as the bench ever does: within one per client of
+ * PREPARED_ENVELOPES_MAX, which the plan caps the envelopes built ahead at.
+ */
+function preparedAtCap(settings: BenchSettings): boolean {
+  return (settings.preparedPerClient + 1) * settings.clients > PREPARED_ENVELOPES_MAX;
+}
+
+/** The note for envelopes built during the run: what would have avoided them. */
+function builtOnDemandNote(builtOnDemand: number, settings: BenchSettings): string {
+  const built = `${formatCount(builtOnDemand)} envelopes were built during the run, which loaded the bench process`;
+  if (preparedAtCap(settings)) {
+    return `${built}: the bench builds at most ${formatCount(PREPARED_ENVELOPES_MAX)} ahead of a run (${formatCount(settings.preparedPerClient)} per client here) and builds the rest as the clients need them; a shorter --duration or --warmup needs fewer`;
+  }
+  return `${built} (the prepared ones ran out); raise --prepare-rate`;
+}
+
+function runLines(run: RunReport, settings: BenchSettings): string[] {
+  const { durationS } = settings;
   const windows = run.windows;
   const spread = windows.length === 0 ? "" : `; windows min ${formatCount(Math.min(...windows))}, max ${formatCount(Math.max(...windows))}`;
   const { latency } = run;
@@ -182,7 +227,7 @@ function runLines(run: RunReport, durationS: number): string[] {
   const notes = new Map<string, string[]>();
   for (const p of run.processes) if (p.note !== undefined) notes.set(p.note, [...(notes.get(p.note) ?? []), p.name]);
   for (const [note, names] of notes) lines.push(`  note: ${names.join(", ")}: ${note}`);
-  if (run.builtOnDemand > 0) lines.push(`  note: ${formatCount(run.builtOnDemand)} envelopes were built during the run (the prepared ones ran out), which loaded the bench process; raise --prepare`);
+  if (run.builtOnDemand > 0) lines.push(`  note: ${builtOnDemandNote(run.builtOnDemand, settings)}`);
   if (run.stoppedEarly) lines.push("  note: the run was stopped early; the figures cover the whole seconds measured");
   if (run.firstFailure !== null) lines.push(`  note: a client stopped: ${run.firstFailure}`);
   if (run.inFlightAtEnd > 0) lines.push(`  note: ${formatCount(run.inFlightAtEnd)} requests were still in flight when the run ended`);
@@ -198,9 +243,9 @@ function describeErrors(run: RunReport): string {
 /** The report as text for stdout. */
 export function formatReport(report: BenchReport): string {
   const { settings, machine, commit } = report;
-  const lines = [`bulwark bench: ${describeSettings(settings)}`, ...runLines(report.result, settings.durationS)];
+  const lines = [`bulwark bench: ${describeSettings(settings)}`, ...runLines(report.result, settings)];
   if (report.baseline !== null) {
-    lines.push("", "baseline (one process, same application and storage, no replication):", ...runLines(report.baseline, settings.durationS));
+    lines.push("", "baseline (one process, same application and storage, no replication):", ...runLines(report.baseline, settings));
     const ratio = report.replicatedToBaselineRatio;
     lines.push("", `  replicated / baseline throughput: ${ratio === null ? "n/a" : ratio.toFixed(3)}`);
   }

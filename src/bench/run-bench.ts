@@ -11,7 +11,7 @@ import { type Ed25519PrivateKey, generateEd25519KeyPair } from "../crypto/ed2551
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { BenchKey, envelopeKeyAndNonce } from "./bench-keys.js";
 import { IN_FLIGHT_FLOOR } from "./load-connections.js";
-import { type LoadMode, type LoadOutcome, type LoadProgress, epochNowMs } from "./load-driver.js";
+import { type LoadMode, type LoadOutcome, type LoadProgress, delay, epochNowMs } from "./load-driver.js";
 import { type Loaders, startLoaders } from "./loaders.js";
 import { prepareInParallel } from "./parallel-prepare.js";
 import type { PreparedWorkload } from "./prepared-workload.js";
@@ -234,18 +234,4 @@ function reportProgress(reporter: BenchReporter, progress: LoadProgress, options
   }
   const errors = progress.errors > 0 ? `, ${progress.errors.toLocaleString("en-US")} errors` : "";
   reporter.detail(`${Math.min(progress.elapsedS + 1, options.durationS)} of ${options.durationS} s: ${progress.lastSecond.toLocaleString("en-US")} tx/s, ${progress.committed.toLocaleString("en-US")} committed, ${progress.inFlight} in flight${errors}`);
-}
-
-/** Resolves after `milliseconds`, or at once when `signal` fires (the run is stopping). */
-function delay(milliseconds: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, Math.max(0, milliseconds));
-    function done(): void {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    if (signal?.aborted === true) done();
-    else signal?.addEventListener("abort", done, { once: true });
-  });
 }

@@ -71,11 +71,6 @@ export class TransferWorkload extends PreparedWorkload {
     return this.accountKeys[account]!.publicKey;
   }
 
-  /** In session mode every account authenticates its transfers by session. */
-  protected get clientKeys(): readonly BenchKey[] {
-    return this.accountKeys;
-  }
-
   *setupRounds(): Iterable<readonly Uint8Array[]> {
     const authority = this.authority;
     assert.ok(authority !== undefined, "the transfer workload's setup needs the genesis authority");
@@ -118,6 +113,7 @@ export class TransferWorkload extends PreparedWorkload {
     }
   }
 
+  /** Client `client`'s accounts: in session mode every account authenticates its transfers by session. */
   keysOfClient(client: number): readonly BenchKey[] {
     const keys: BenchKey[] = [];
     for (let account = client; account < this.accounts; account += this.clients) keys.push(this.accountKeys[account]!);

@@ -2,8 +2,6 @@
 // the replicated run and the single-process baseline both consume them, and both report a
 // LoadResult, so the cost of Byzantine fault tolerance is one ratio of like figures.
 
-import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
-
 export type WorkloadName = "noop" | "kv" | "transfer";
 
 /**
@@ -20,8 +18,6 @@ export interface BenchWorkload {
   readonly auth: AuthMode;
   /** Closed-loop clients the workload was built for; `next(client)` takes 0 <= client < clients. */
   readonly clients: number;
-  /** The keys that session-authenticate this workload's envelopes (empty in signed mode). */
-  readonly sessionKeys: readonly Ed25519PrivateKey[];
   /**
    * Transactions to commit before the timed run, in rounds: the envelopes of one round may run
    * side by side (different keys); a round starts once the one before it committed.

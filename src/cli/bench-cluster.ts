@@ -1,22 +1,23 @@
 // The local cluster `bulwark bench` measures when no --cluster is given: created in a directory
 // (a fresh temporary one by default, removed afterwards) as `bulwark init` would, with the
 // benchmark's batch size, on free localhost ports, its replicas real `bulwark replica` processes
-// started as `bulwark up` starts them (local-replicas.ts). Storage stays durable, as a replica's
-// default is. With --profile the replicas run under node's --cpu-prof, and since a profile is
-// written only when the process exits on its own, they are always stopped with SIGTERM first.
+// started as `bulwark up` starts them (local-replicas.ts), with --session-auth only for a run in
+// session mode (a replica takes session-authenticated requests only on that flag, so a signed run
+// measures replicas as deployed without it). Storage stays durable, as a replica's default is.
+// With --profile the replicas run under node's --cpu-prof, and since a profile is written only
+// when the process exits on its own, they are always stopped with SIGTERM first.
 
 import { existsSync } from "node:fs";
 import { rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 import type { ClusterConfig } from "../ledger/cluster.js";
 import { UsageError, readClusterForCli } from "./cluster-client.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, runInit } from "./init-command.js";
-import { STOP_GRACE_MS, localReplicaSpecs } from "./local-replicas.js";
+import { STOP_GRACE_MS, localReplicaSpecs, tryListen } from "./local-replicas.js";
 import type { CliOutput } from "./output.js";
 import { PORT_MAX } from "./parse.js";
-import { ReplicaProcesses, type ReplicaProcessEvents } from "./replica-processes.js";
+import { ReplicaProcesses, type ReplicaProcessEvents, type ReplicaProcessSpec } from "./replica-processes.js";
 
 /** Where the search for free replica ports starts: above `bulwark up`'s default 7000, so a running local cluster is left alone. */
 const BASE_PORT_FIRST = 7400;
@@ -31,19 +32,33 @@ export interface BenchClusterOptions {
   readonly batchSize: number;
   /** Whether --batch-size was given (an existing cluster with another batch size is then refused). */
   readonly batchSizeGiven: boolean;
+  /** Start the replicas with --session-auth: for a run with `--auth session` only. */
+  readonly sessionAuth: boolean;
   /** Write the replicas' CPU profiles here (node --cpu-prof). */
   readonly profileDir?: string;
   readonly output: CliOutput;
   readonly events?: ReplicaProcessEvents;
 }
 
-/** Whether `port` on `host` can be listened on now. */
-function portFree(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(true)));
-  });
+/**
+ * The cluster `dir` holds already (reused as it is), or undefined when it holds none. Throws a
+ * UsageError for a cluster file that cannot be read, or whose batch size is not a --batch-size
+ * given on the command line.
+ */
+export function existingBenchCluster(dir: string, options: { readonly batchSize: number; readonly batchSizeGiven: boolean }): ClusterConfig | undefined {
+  const clusterPath = join(dir, CLUSTER_FILE_NAME);
+  if (!existsSync(clusterPath)) return undefined;
+  const config = readClusterForCli(clusterPath);
+  if (options.batchSizeGiven && config.protocol.maxBatchSize !== options.batchSize) {
+    throw new UsageError(`${clusterPath} has a batch size of ${config.protocol.maxBatchSize}, not --batch-size ${options.batchSize}; drop --batch-size, or use another --dir`);
+  }
+  return config;
+}
+
+/** How the bench starts each replica of `config`: as `bulwark up` does, profiled with --profile, with --session-auth for a session run. */
+export function benchReplicaSpecs(config: ClusterConfig, clusterPath: string, options: Pick<BenchClusterOptions, "dir" | "sessionAuth" | "profileDir">): ReplicaProcessSpec[] {
+  const nodeFlags = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
+  return localReplicaSpecs({ cluster: config, clusterPath, dir: options.dir, nodeFlags, sessionAuth: options.sessionAuth });
 }
 
 /** The first base port from which `n` consecutive ports are free. */
@@ -52,7 +67,7 @@ async function freeBasePort(host: string, n: number): Promise<number> {
     const base = BASE_PORT_FIRST + attempt * BASE_PORT_STEP;
     if (base + n - 1 > PORT_MAX) break;
     let free = true;
-    for (let id = 0; id < n && free; id++) free = await portFree(host, base + id);
+    for (let id = 0; id < n && free; id++) free = (await tryListen(host, base + id)) === undefined;
     if (free) return base;
   }
   throw new Error(`no ${n} consecutive free ports on ${host} from ${BASE_PORT_FIRST}`);
@@ -74,21 +89,17 @@ export class BenchCluster {
    */
   static async start(options: BenchClusterOptions): Promise<BenchCluster> {
     const clusterPath = join(options.dir, CLUSTER_FILE_NAME);
-    let created = false;
-    if (!existsSync(clusterPath)) {
+    let config = existingBenchCluster(options.dir, options);
+    const created = config === undefined;
+    if (config === undefined) {
       const basePort = await freeBasePort(INIT_DEFAULTS.host, options.replicas);
       const quiet: CliOutput = { out: () => undefined, err: (text) => options.output.err(text), interactive: false };
       const flags = { replicas: options.replicas, host: INIT_DEFAULTS.host, basePort, clusterId: "bulwark-bench", protocol: { maxBatchSize: options.batchSize } };
       const code = await runInit(options.dir, flags, quiet);
       if (code !== 0) throw new UsageError(`could not create the benchmark's cluster in ${options.dir} (see above)`);
-      created = true;
+      config = readClusterForCli(clusterPath);
     }
-    const config = readClusterForCli(clusterPath);
-    if (!created && options.batchSizeGiven && config.protocol.maxBatchSize !== options.batchSize) {
-      throw new UsageError(`${clusterPath} has a batch size of ${config.protocol.maxBatchSize}, not --batch-size ${options.batchSize}; drop --batch-size, or use another --dir`);
-    }
-    const nodeFlags = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
-    const processes = new ReplicaProcesses(localReplicaSpecs({ cluster: config, clusterPath, dir: options.dir, nodeFlags, sessionAuth: true }), options.events);
+    const processes = new ReplicaProcesses(benchReplicaSpecs(config, clusterPath, options), options.events);
     const cluster = new BenchCluster(config, clusterPath, processes, options, created);
     try {
       await processes.start();

@@ -26,12 +26,12 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { runBaseline } from "../bench/baseline.js";
 import { BenchKey, benchSigningBackend } from "../bench/bench-keys.js";
 import { ReportFileError, formatComparison, readReport } from "../bench/compare.js";
-import { LatencyHistogram } from "../bench/histogram.js";
 import { KV_RECORDS_DEFAULT } from "../bench/kv-workload.js";
 import type { LoadMode } from "../bench/load-driver.js";
 import { commitInfo, machineInfo } from "../bench/machine.js";
 import { type ProcessProbe, metricsProbe, procProbe, selfProbe } from "../bench/probes.js";
-import { BENCH_REPORT_FORMAT, type BenchReport, type BenchSettings, type RunReport, formatReport, processReport, round } from "../bench/report.js";
+import { PREPARED_ENVELOPES_MAX } from "../bench/prepared-workload.js";
+import { BENCH_REPORT_FORMAT, type BenchReport, type BenchSettings, type RunReport, baselineRunReport, formatReport, round } from "../bench/report.js";
 import { type BenchReporter, prepareEnvelopes, runReplicated } from "../bench/run-bench.js";
 import { SelfProfile } from "../bench/self-profile.js";
 import { TRANSFER_ACCOUNTS_DEFAULT } from "../bench/transfer-workload.js";
@@ -43,9 +43,9 @@ import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { IN_FLIGHT_MAX_LIMIT } from "../client/types.js";
 import { BLOCK_TRANSACTIONS_MAX } from "../ledger/block-header.js";
 import { type ClusterConfig, DEFAULT_PROTOCOL_PARAMETERS } from "../ledger/cluster.js";
-import { BenchCluster } from "./bench-cluster.js";
+import { BenchCluster, existingBenchCluster } from "./bench-cluster.js";
 import { UsageError, readClusterForCli, readPrivateKeyForCli } from "./cluster-client.js";
-import { INIT_DEFAULTS, initFlagProblems } from "./init-command.js";
+import { INIT_DEFAULTS, replicasProblem } from "./init-command.js";
 import { type CliOutput, processOutput } from "./output.js";
 import { EXIT_USAGE, integerParser, parseInteger, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
@@ -68,8 +68,8 @@ export const BENCH_DEFAULTS = Object.freeze({
 /**
  * The rate a closed loop's envelopes are built for before the run (`--prepare-rate`), by
  * authentication: a client that uses up its envelopes builds more during the run, which the
- * report flags. Generous against what 4 replicas on 2 cores commit; envelopes cost about 250
- * bytes each.
+ * report flags. Generous against what 4 replicas on 2 cores commit; at most
+ * PREPARED_ENVELOPES_MAX are built ahead of a run, whatever the rate and duration.
  */
 const PREPARE_RATE_DEFAULT: Readonly<Record<AuthMode, number>> = { signed: 10_000, session: 25_000 };
 /** Spare envelopes per client beyond the estimate: closed-loop clients do not all run at one pace. */
@@ -133,7 +133,8 @@ export function benchPlan(flags: BenchFlags, given: ReadonlySet<string>): BenchP
   for (const flag of ["key", "metrics"] as const) {
     if (!remote && given.has(flag)) problems.push(`--${flag} applies only with --cluster (a local cluster's processes are measured directly)`);
   }
-  if (!remote) problems.push(...initFlagProblems({ replicas: flags.replicas, host: INIT_DEFAULTS.host, basePort: 7000, clusterId: INIT_DEFAULTS.clusterId }).filter((problem) => problem.startsWith("--replicas")));
+  const replicas = remote ? undefined : replicasProblem(flags.replicas);
+  if (replicas !== undefined) problems.push(replicas);
   if (flags.batchSize < 1 || flags.batchSize > BLOCK_TRANSACTIONS_MAX) problems.push(`--batch-size: must be from 1 to ${BLOCK_TRANSACTIONS_MAX}; got ${flags.batchSize}`);
   if (flags.workload !== "kv" && (given.has("records") || given.has("preload"))) problems.push("--records and --preload apply to --workload kv");
   if (flags.workload !== "transfer" && given.has("accounts")) problems.push("--accounts applies to --workload transfer");
@@ -156,7 +157,9 @@ export function benchPlan(flags: BenchFlags, given: ReadonlySet<string>): BenchP
 
   const mode: LoadMode = open ? { kind: "open", ratePerSecond: flags.rate } : { kind: "closed" };
   const prepareRate = flags.prepareRate ?? flags.rate ?? PREPARE_RATE_DEFAULT[flags.auth];
-  const preparePerClient = Math.ceil(((prepareRate * (flags.warmup + flags.duration)) / clients) * PREPARE_MARGIN) + 4;
+  const wantedPerClient = Math.ceil(((prepareRate * (flags.warmup + flags.duration)) / clients) * PREPARE_MARGIN) + 4;
+  // At least 30 per client (clients are at most 65,536); clients build past them during the run.
+  const preparePerClient = Math.min(wantedPerClient, Math.floor(PREPARED_ENVELOPES_MAX / clients));
   const settings: BenchSettings = {
     workload: flags.workload,
     auth: flags.auth,
@@ -194,6 +197,24 @@ export function benchPlan(flags: BenchFlags, given: ReadonlySet<string>): BenchP
   };
 }
 
+/**
+ * The settings of the cluster a run will measure, read before anything runs (the baseline
+ * included, which takes the cluster's batch size): a running cluster's (--cluster) or a reused
+ * --dir's replicas and batch size replace the flags' values; a cluster the bench creates has the
+ * flags' own. `existing` is the cluster read, if any. Throws a UsageError for a cluster file that
+ * cannot be read, or a reused one whose batch size is not a --batch-size given.
+ */
+export function targetSettings(plan: BenchPlan): { readonly settings: BenchSettings; readonly existing: ClusterConfig | undefined } {
+  const existing =
+    plan.clusterPath !== undefined
+      ? readClusterForCli(plan.clusterPath)
+      : plan.dir === undefined
+        ? undefined
+        : existingBenchCluster(plan.dir, { batchSize: plan.settings.batchSize, batchSizeGiven: plan.batchSizeGiven });
+  if (existing === undefined) return { settings: plan.settings, existing };
+  return { settings: { ...plan.settings, replicas: existing.n, batchSize: existing.protocol.maxBatchSize }, existing };
+}
+
 function kebab(name: string): string {
   return name.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`);
 }
@@ -228,8 +249,7 @@ interface BenchTarget {
 }
 
 /** Creates (or reuses) and starts the local cluster in `dir`. */
-async function startLocalCluster(plan: BenchPlan, dir: string, temporary: boolean, reporter: BenchReporter, output: CliOutput): Promise<BenchCluster> {
-  const { settings } = plan;
+async function startLocalCluster(plan: BenchPlan, settings: BenchSettings, dir: string, temporary: boolean, reporter: BenchReporter, output: CliOutput): Promise<BenchCluster> {
   reporter.phase(`starting ${settings.replicas} replicas in ${dir}`);
   const cluster = await BenchCluster.start({
     dir,
@@ -237,6 +257,7 @@ async function startLocalCluster(plan: BenchPlan, dir: string, temporary: boolea
     replicas: settings.replicas,
     batchSize: settings.batchSize,
     batchSizeGiven: plan.batchSizeGiven,
+    sessionAuth: settings.auth === "session",
     ...(settings.profileDir === null ? {} : { profileDir: settings.profileDir }),
     output,
     events: {
@@ -258,9 +279,8 @@ async function localTarget(cluster: BenchCluster, settings: BenchSettings, outpu
   return { config, probes: config.replicas.map(({ id }) => procProbe(`replica ${id}`, () => cluster.pid(id))), ...authority };
 }
 
-/** A running cluster: its replicas through --metrics (or not measured), its authority from --key (nonce read from the cluster). */
-async function remoteTarget(clusterPath: string, plan: BenchPlan, settings: BenchSettings, output: CliOutput): Promise<BenchTarget> {
-  const config = readClusterForCli(clusterPath);
+/** A running cluster (`config`, read from `clusterPath`): its replicas through --metrics (or not measured), its authority from --key (nonce read from the cluster). */
+async function remoteTarget(clusterPath: string, config: ClusterConfig, plan: BenchPlan, settings: BenchSettings, output: CliOutput): Promise<BenchTarget> {
   const urls = plan.metricsUrls;
   if (urls !== undefined && urls.length !== config.n) throw new UsageError(`--metrics lists ${urls.length} URLs; the cluster has ${config.n} replicas, one URL each in id order`);
   const authority =
@@ -304,32 +324,35 @@ async function runBench(plan: BenchPlan, output: CliOutput): Promise<number> {
       await mkdir(settings.profileDir, { recursive: true });
       profile = await SelfProfile.start();
     }
-    const baseline = settings.baseline ? await runBaselineReport(plan, reporter, stop.signal) : null;
+    // The cluster's own batch size, known before the baseline runs with it.
+    const target = targetSettings(plan);
+    settings = target.settings;
+    const baseline = settings.baseline ? await runBaselineReport(plan, settings, reporter, stop.signal) : null;
     if (stop.signal.aborted) throw new StoppedBeforeMeasuring();
 
-    let target: BenchTarget;
+    let measured: BenchTarget;
     if (plan.clusterPath === undefined) {
       temporaryDir = plan.dir === undefined ? await mkdtemp(join(tmpdir(), "bulwark-bench-")) : undefined;
-      cluster = await startLocalCluster(plan, plan.dir ?? temporaryDir!, temporaryDir !== undefined, reporter, output);
+      cluster = await startLocalCluster(plan, settings, plan.dir ?? temporaryDir!, temporaryDir !== undefined, reporter, output);
       // The cluster owns the temporary directory now, and removes it when it stops.
       temporaryDir = undefined;
-      target = await localTarget(cluster, settings, output);
+      measured = await localTarget(cluster, settings, output);
     } else {
-      target = await remoteTarget(plan.clusterPath, plan, settings, output);
+      measured = await remoteTarget(plan.clusterPath, target.existing!, plan, settings, output);
     }
-    // The settings name the cluster actually run (an existing --dir or --cluster keeps its own).
-    settings = { ...settings, replicas: target.config.n, batchSize: target.config.protocol.maxBatchSize };
+    // The settings name the cluster actually run (as targetSettings read it, or as it was created).
+    settings = { ...settings, replicas: measured.config.n, batchSize: measured.config.protocol.maxBatchSize };
 
     const run = await runReplicated({
-      cluster: target.config,
+      cluster: measured.config,
       workload: plan.workload,
-      ...(target.authority === undefined ? {} : { authority: target.authority }),
+      ...(measured.authority === undefined ? {} : { authority: measured.authority }),
       mode: plan.mode,
       warmupS: settings.warmupS,
       durationS: settings.durationS,
       preparePerClient: plan.preparePerClient,
       loaders: settings.loaders,
-      replicaProbes: target.probes,
+      replicaProbes: measured.probes,
       benchProbe: selfProbe("bench"),
       reporter,
       signal: stop.signal,
@@ -384,9 +407,8 @@ class StoppedBeforeMeasuring extends Error {
   override readonly name = "StoppedBeforeMeasuring";
 }
 
-/** The baseline run (one process, no replication) on the same workload settings, in a temporary store. */
-async function runBaselineReport(plan: BenchPlan, reporter: BenchReporter, signal: AbortSignal): Promise<RunReport> {
-  const { settings } = plan;
+/** The baseline run (one process, no replication) on the same workload settings and the measured cluster's batch size, in a temporary store. */
+async function runBaselineReport(plan: BenchPlan, settings: BenchSettings, reporter: BenchReporter, signal: AbortSignal): Promise<RunReport> {
   const dataDir = await mkdtemp(join(tmpdir(), "bulwark-baseline-"));
   try {
     reporter.phase("baseline: building the workload");
@@ -412,27 +434,7 @@ async function runBaselineReport(plan: BenchPlan, reporter: BenchReporter, signa
       signal,
     });
     reporter.done(`baseline: ${Math.round(result.throughputTps).toLocaleString("en-US")} tx/s`);
-    return {
-      committed: result.committed,
-      windows: result.windows,
-      throughputTps: result.throughputTps,
-      latency: result.latency,
-      errors: result.errors,
-      errorsByKind: {},
-      retries: 0,
-      warmupCommitted: 0,
-      offered: null,
-      noFreeKey: null,
-      dropped: null,
-      inFlightAtEnd: 0,
-      stoppedEarly: signal.aborted,
-      builtOnDemand: workload.builtOnDemand,
-      histogram: new LatencyHistogram().encode(),
-      processes: [processReport({ name: "baseline", cpuSeconds: result.cpuSeconds, peakRssBytes: result.peakRssBytes, rssSamplesBytes: [] }, result.committed)],
-      views: null,
-      setup: { rounds: 0, transactions: 0, seconds: 0 },
-      firstFailure: null,
-    };
+    return baselineRunReport(result, workload.builtOnDemand, signal.aborted);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }

@@ -71,17 +71,23 @@ interface InitPlan {
   readonly clientKey: { readonly path: string; readonly key: KeyFile };
 }
 
+/** The problem of --replicas n (a cluster of n = 3f + 1, at most REPLICAS_MAX), or undefined when usable; also for the commands that create a cluster as init does. */
+export function replicasProblem(n: number): string | undefined {
+  if (n > REPLICAS_MAX) return `--replicas: at most ${REPLICAS_MAX} replicas (f = ${(REPLICAS_MAX - 1) / 3}) are supported; got ${n}`;
+  if (n < 4 || (n - 1) % 3 !== 0) {
+    // Name the largest valid cluster below n (or the smallest, 4), which is what n replicas could safely run as.
+    const f = Math.max(1, Math.floor((n - 1) / 3));
+    return `--replicas: ${3 * f + 1} replicas tolerate f = ${f}; got ${n} replicas (n must be 3f + 1: 4, 7, 10, ...)`;
+  }
+  return undefined;
+}
+
 /** The problems of the flags, each naming its flag and saying what to fix (empty when usable). */
 export function initFlagProblems(flags: InitFlags): string[] {
   const problems: string[] = [];
   const n = flags.replicas;
-  if (n > REPLICAS_MAX) {
-    problems.push(`--replicas: at most ${REPLICAS_MAX} replicas (f = ${(REPLICAS_MAX - 1) / 3}) are supported; got ${n}`);
-  } else if (n < 4 || (n - 1) % 3 !== 0) {
-    // Name the largest valid cluster below n (or the smallest, 4), which is what n replicas could safely run as.
-    const f = Math.max(1, Math.floor((n - 1) / 3));
-    problems.push(`--replicas: ${3 * f + 1} replicas tolerate f = ${f}; got ${n} replicas (n must be 3f + 1: 4, 7, 10, ...)`);
-  }
+  const replicas = replicasProblem(n);
+  if (replicas !== undefined) problems.push(replicas);
   if (hostForAddress(flags.host) === undefined) {
     problems.push(
       `--host: must be a DNS name, an IPv4 address or an IPv6 address, without a port (ports come from --base-port); got ${JSON.stringify(flags.host)}`,

@@ -2,6 +2,7 @@
 // replicas: each is `bulwark replica` in a child process of its own (replica-processes.ts), with
 // its data and log in the cluster's directory, and the machine's cores shared among them.
 
+import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -13,6 +14,19 @@ import type { ReplicaProcessSpec } from "./replica-processes.js";
 export const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
 /** How long a SIGTERM'd replica may take to finish its blocks and close its store before SIGKILL. */
 export const STOP_GRACE_MS = 10_000;
+
+/**
+ * Whether `port` on `host` can be listened on now: undefined if so, else the listen error. Both
+ * commands check the ports a cluster will take before starting it (`up` to name a conflict,
+ * `bench` to find free ones).
+ */
+export function tryListen(host: string, port: number): Promise<unknown> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", (error) => resolve(error));
+    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
+  });
+}
 
 /**
  * Signature-verification threads per replica: the machine's cores shared among the n replicas,

@@ -19,7 +19,6 @@
 // as no more than f replicas are down.
 
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { join } from "node:path";
 
 import type { Command } from "commander";
@@ -35,7 +34,7 @@ import { METRICS_HOST_DEFAULT } from "../node/metrics-server.js";
 import { DEFAULT_CLUSTER_DIRECTORY, EXIT_OK, EXIT_UNAVAILABLE, EXIT_USAGE, UsageError, readClusterForCli, reportFailure } from "./cluster-client.js";
 import { GATEWAY_START_LISTENERS_MAX, listenProblem } from "./gateway-command.js";
 import { CLUSTER_FILE_NAME, INIT_DEFAULTS, initFlagProblems, runInit } from "./init-command.js";
-import { STOP_GRACE_MS, localReplicaSpecs } from "./local-replicas.js";
+import { STOP_GRACE_MS, localReplicaSpecs, tryListen } from "./local-replicas.js";
 import type { CliOutput } from "./output.js";
 import { PORT_MAX, parseInteger, portParser, secondsParser, usageErrorsExitWith2 } from "./parse.js";
 import { stderrProgress } from "./progress.js";
@@ -73,15 +72,6 @@ class StopRequested extends Error {
 /** The cluster did not answer within --ready-timeout. */
 class NotReadyInTime extends Error {
   override readonly name = "NotReadyInTime";
-}
-
-/** Whether `port` on `host` can be listened on now: undefined if so, else the listen error. */
-function tryListen(host: string, port: number): Promise<unknown> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", (error) => resolve(error));
-    server.listen({ host, port, exclusive: true }, () => server.close(() => resolve(undefined)));
-  });
 }
 
 /** Where each replica will listen: from cluster.json, or for a cluster not created yet, as init will write it. */

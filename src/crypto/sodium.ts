@@ -6,8 +6,9 @@
 //
 // A fallback is slower, not wrong (about 2× for Ed25519 verification, 4-7× for X25519, 6× for a
 // small frame's MAC tag: verify-pool.ts, x25519.ts, frame-mac.ts), so it must not be silent:
-// `cryptoBackends()` reports what "auto" chose for every primitive, and why sodium-native was
-// passed over, for the runtime to log once at start.
+// `cryptoBackends()` reports what "auto" chose for every primitive a replica computes, and why
+// sodium-native was passed over, for the runtime to log once at start. Ed25519 signing in bulk is
+// the benchmark's alone, which reports its choice with the run's settings (bench/bench-keys.ts).
 
 import { createRequire } from "node:module";
 
@@ -42,10 +43,24 @@ export interface SodiumEd25519 {
   crypto_sign_verify_detached(signature: Uint8Array, message: Uint8Array, publicKey: Uint8Array): boolean;
 }
 
+/**
+ * What Ed25519 signing takes from sodium-native: key pairs from 32-byte seeds and detached
+ * signatures. The secret key is libsodium's 64 bytes (the seed followed by the public key).
+ * Only the benchmark signs in bulk (bench/bench-keys.ts); a replica signs nothing per request.
+ */
+export interface SodiumEd25519Signing {
+  crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
+  crypto_sign_detached(signature: Uint8Array, message: Uint8Array, secretKey: Uint8Array): void;
+}
+
+/** libsodium's Ed25519 secret key: the 32-byte seed followed by the 32-byte public key. */
+export const SODIUM_SIGN_SECRET_KEY_BYTES = 64;
+
 interface SodiumPrimitives {
   readonly mac: SodiumFrameMac;
   readonly x25519: SodiumX25519;
   readonly ed25519: SodiumEd25519;
+  readonly sign: SodiumEd25519Signing;
 }
 
 /** A primitive with a sodium-native and a node:crypto implementation. */
@@ -57,12 +72,14 @@ const FUNCTIONS: { readonly [P in CryptoPrimitive]: readonly (keyof SodiumPrimit
   mac: ["crypto_aead_chacha20poly1305_ietf_encrypt_detached"],
   x25519: ["randombytes_buf", "crypto_scalarmult_base", "crypto_scalarmult"],
   ed25519: ["crypto_sign_verify_detached"],
+  sign: ["crypto_sign_seed_keypair", "crypto_sign_detached"],
 };
 
 const PRIMITIVE_NAMES: Readonly<Record<CryptoPrimitive, string>> = {
   mac: "the frame MAC",
   x25519: "X25519",
   ed25519: "Ed25519 verification",
+  sign: "Ed25519 signing",
 };
 
 let loaded: { readonly module: Record<string, unknown> | null; readonly error: Error | null } | undefined;
@@ -115,7 +132,8 @@ export interface CryptoBackends {
 }
 
 /**
- * The backend "auto" resolves to for every primitive, for the runtime to log once at start: a
+ * The backend "auto" resolves to for every primitive a replica computes (not `sign`, which only
+ * the benchmark uses), for the runtime to log once at start: a
  * process on node:crypto works, only slower. Components given an explicit preference (a
  * VerifyPool's `backend` option) report their own choice.
  */

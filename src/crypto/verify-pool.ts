@@ -456,6 +456,20 @@ export class VerifyPool {
   }
 }
 
+/**
+ * The verification threads a process starts for `requested` (undefined: the default, one per
+ * core, at most `max`). One rule for a replica (node/replica-runtime.ts) and the benchmark's
+ * single-process baseline, which verifies as a replica does. Throws a RangeError for a count
+ * that is not a whole number from 0 (verify inline) to `max`.
+ */
+export function resolveVerifyWorkers(requested: number | undefined, max: number): number {
+  const verifyWorkers = requested ?? Math.min(availableParallelism(), max);
+  if (!Number.isSafeInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > max) {
+    throw new RangeError(`verifyWorkers must be a whole number from 0 to ${max}, not ${verifyWorkers}`);
+  }
+  return verifyWorkers;
+}
+
 /** The one check of a count or size option, here and across the replica's node/ modules. */
 export function positiveInteger(name: string, value: number): number {
   if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`${name} must be a positive integer, not ${value}`);

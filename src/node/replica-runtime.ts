@@ -28,8 +28,6 @@
 // Failure: a store write that fails leaves memory ahead of the disk; nothing may continue. The
 // runtime reports it to `onFatal` (the replica command exits; restarting resumes from the store).
 
-import { availableParallelism } from "node:os";
-
 import { createLedgerApplication } from "../app/ledger-application.js";
 import { requestFromTransaction } from "../app/request.js";
 import { type Transaction, TransactionDecodeError, decodeTransaction, isSessionTransaction } from "../app/transaction.js";
@@ -37,7 +35,7 @@ import { PbftReplica, type ReplicaStatus } from "../consensus/pbft/replica.js";
 import type { CheckpointProof, CommittedBatch, Outbound, PbftConfig, Ready } from "../consensus/pbft/types.js";
 import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { cryptoBackends } from "../crypto/sodium.js";
-import { VerifyPool } from "../crypto/verify-pool.js";
+import { VerifyPool, resolveVerifyWorkers } from "../crypto/verify-pool.js";
 import { type BlockHeader, decodeBlockHeader } from "../ledger/block-header.js";
 import { type CommitCertificate, encodeCertificate, signBlock } from "../ledger/certificate.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
@@ -275,10 +273,7 @@ export class ReplicaRuntime {
   static async start(options: ReplicaRuntimeOptions): Promise<ReplicaRuntime> {
     const { cluster, id } = options;
     if (!Number.isSafeInteger(id) || id < 0 || id >= cluster.n) throw new RangeError(`replica id ${id} is not in the cluster (0 .. ${cluster.n - 1})`);
-    const verifyWorkers = options.verifyWorkers ?? Math.min(availableParallelism(), VERIFY_WORKERS_MAX);
-    if (!Number.isSafeInteger(verifyWorkers) || verifyWorkers < 0 || verifyWorkers > VERIFY_WORKERS_MAX) {
-      throw new RangeError(`verifyWorkers must be a whole number from 0 to ${VERIFY_WORKERS_MAX}, not ${verifyWorkers}`);
-    }
+    const verifyWorkers = resolveVerifyWorkers(options.verifyWorkers, VERIFY_WORKERS_MAX);
     const store = await ReplicaStore.open({ directory: options.dataDirectory, clusterId: cluster.clusterId, replicaId: id, ...(options.sync === undefined ? {} : { sync: options.sync }) });
     // Worker threads keep a process alive, and the store holds its lock: a start that fails must end both.
     let pool: VerifyPool | undefined;

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { BenchKey, buildEnvelope, envelopeKeyAndNonce } from "../../src/bench/bench-keys.js";
-import { type EnvelopeSubmitter, median, runLoad } from "../../src/bench/load-driver.js";
+import { type EnvelopeSubmitter, delay, epochNowMs, median, runLoad } from "../../src/bench/load-driver.js";
 import { TimeoutError } from "../../src/client/index.js";
 import type { Committed } from "../../src/client/index.js";
 
@@ -120,5 +120,43 @@ describe("the load driver", () => {
     assert.ok(Date.now() - startedMs < 3000);
     assert.ok(outcome.stoppedEarly);
     assert.equal(outcome.windows.length, 1);
+  });
+
+  it("returns at once, having sent nothing, when its signal fired before the scheduled start", async () => {
+    const cluster = new FakeCluster(5);
+    const startedMs = Date.now();
+    const outcome = await runLoad({
+      submitterOf: () => cluster,
+      workload: workload(),
+      clients: [0, 1],
+      mode: { kind: "closed" },
+      warmupMs: 0,
+      durationMs: 1000,
+      startAtMs: epochNowMs() + 5_000,
+      signal: AbortSignal.abort(),
+    });
+    assert.ok(Date.now() - startedMs < 1_000, `returned after ${Date.now() - startedMs} ms, not at the scheduled start`);
+    assert.equal(cluster.sent.size, 0);
+    assert.ok(outcome.stoppedEarly);
+    assert.deepEqual(outcome.windows, []);
+  });
+});
+
+describe("the bench's delay", () => {
+  it("resolves at once for a signal that fired already, when the signal fires, and after its time otherwise", async () => {
+    let startedMs = performance.now();
+    await delay(10_000, AbortSignal.abort());
+    assert.ok(performance.now() - startedMs < 100, "an aborted signal does not wait");
+
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 50);
+    startedMs = performance.now();
+    await delay(10_000, controller.signal);
+    assert.ok(performance.now() - startedMs < 1_000, "the signal firing ends the wait");
+
+    startedMs = performance.now();
+    await delay(60, new AbortController().signal);
+    assert.ok(performance.now() - startedMs >= 55, "without the signal it waits its time");
+    await delay(-5, undefined);
   });
 });

@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import { baselineCluster } from "../../src/bench/baseline.js";
 import { LatencyHistogram } from "../../src/bench/histogram.js";
-import { type SerializedOutcome, loaderClients, mergeOutcomes } from "../../src/bench/loaders.js";
+import { type LoaderPlan, type SerializedOutcome, loaderClients, mergeOutcomes, startThreads } from "../../src/bench/loaders.js";
 
 function outcome(windows: number[], latencyMs: number, overrides: Partial<SerializedOutcome> = {}): SerializedOutcome {
   const histogram = new LatencyHistogram();
@@ -29,7 +30,37 @@ function outcome(windows: number[], latencyMs: number, overrides: Partial<Serial
   };
 }
 
+/**
+ * Two loader threads with signed kv envelopes to build: 200,000 signatures each, seconds of work.
+ * The cluster is never reached (its one replica listens nowhere): the tests stop the threads first.
+ */
+function heavyPlan(signal: AbortSignal): LoaderPlan {
+  return {
+    cluster: baselineCluster(new Uint8Array(32).fill(0x11), 64),
+    settings: { name: "kv", auth: "signed", clients: 4, seed: 1, keySeed: new Uint8Array(32).fill(3), records: 1000 },
+    perClient: 100_000,
+    mode: { kind: "closed" },
+    warmupMs: 0,
+    durationMs: 1000,
+    signal,
+  };
+}
+
 describe("loader threads", () => {
+  it("are ended at once by Ctrl-C while they build their envelopes, which they do without reading messages", async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const startedMs = performance.now();
+    await assert.rejects(startThreads(2, heavyPlan(controller.signal)), /stopped while building the envelopes/);
+    assert.ok(performance.now() - startedMs < 2_500, `rejected after ${Math.round(performance.now() - startedMs)} ms, not once the envelopes were built`);
+  });
+
+  it("do not start building when the signal fired before", async () => {
+    const startedMs = performance.now();
+    await assert.rejects(startThreads(2, heavyPlan(AbortSignal.abort())), /stopped while building the envelopes/);
+    assert.ok(performance.now() - startedMs < 2_000);
+  });
+
   it("share the clients: every client in exactly one loader", () => {
     const shares = [0, 1, 2].map((loader) => loaderClients(10, 3, loader));
     assert.deepEqual(shares, [

@@ -1,9 +1,11 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
+import type { BaselineResult } from "../../src/bench/baseline.js";
 import { ReportFileError, checkReport, formatComparison, settingDifferences } from "../../src/bench/compare.js";
 import { LatencyHistogram } from "../../src/bench/histogram.js";
-import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, formatReport, processReport, viewFigures } from "../../src/bench/report.js";
+import { PREPARED_ENVELOPES_MAX } from "../../src/bench/prepared-workload.js";
+import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, baselineRunReport, formatReport, processReport, viewFigures } from "../../src/bench/report.js";
 
 const MIB = 1024 * 1024;
 
@@ -100,7 +102,32 @@ describe("the bench report", () => {
     assert.match(text, /baseline \(one process/);
     assert.match(text, /throughput +4,000 tx\/s/);
     assert.match(text, /replicated \/ baseline throughput: 0\.250/);
-    assert.match(text, /note: 77 envelopes were built during the run/);
+    assert.match(text, /note: 77 envelopes were built during the run\b.*; raise --prepare-rate$/m);
+  });
+
+  it("says that envelopes built during a run at the cap come from the cap, which --prepare-rate does not raise", () => {
+    const base = report(1000);
+    const atCap = Math.floor(PREPARED_ENVELOPES_MAX / base.settings.clients);
+    const text = formatReport(report(1000, { settings: { ...base.settings, preparedPerClient: atCap }, result: run(1000, { builtOnDemand: 5000 }) }));
+    assert.match(text, /note: 5,000 envelopes were built during the run, which loaded the bench process: the bench builds at most 2,000,000 ahead of a run \(7,812 per client here\)/);
+    assert.doesNotMatch(text, /--prepare-rate/);
+    const below = formatReport(report(1000, { settings: { ...base.settings, preparedPerClient: atCap - 1 }, result: run(1000, { builtOnDemand: 5000 }) }));
+    assert.match(below, /raise --prepare-rate$/m);
+  });
+
+  it("reports the baseline's latency histogram, not an empty one", () => {
+    const histogram = new LatencyHistogram();
+    for (let i = 1; i <= 300; i++) histogram.recordMs(i / 10);
+    const result: BaselineResult = { committed: 300, windows: [150, 150], throughputTps: 150, latency: histogram.summary(), errors: 0, histogram, cpuSeconds: 1.5, peakRssBytes: 100 * MIB };
+    const baseline = baselineRunReport(result, 12, true);
+    const decoded = LatencyHistogram.decode(baseline.histogram);
+    assert.equal(decoded.count, 300);
+    // The encoding keeps buckets, not the exact maximum, so the percentiles below it are what survive exactly.
+    const { p50Ms, p90Ms, p99Ms } = decoded.summary();
+    assert.deepEqual({ p50Ms, p90Ms, p99Ms }, { p50Ms: result.latency.p50Ms, p90Ms: result.latency.p90Ms, p99Ms: result.latency.p99Ms });
+    assert.equal(baseline.builtOnDemand, 12);
+    assert.equal(baseline.stoppedEarly, true);
+    assert.deepEqual(baseline.processes.map((p) => [p.name, p.cpuSecondsPer1000Tx]), [["baseline", 5]]);
   });
 
   it("survives JSON and is recognized as a report; anything else is refused with a message", () => {
@@ -108,6 +135,30 @@ describe("the bench report", () => {
     assert.deepEqual(checkReport(JSON.parse(JSON.stringify(original)), "a.json"), original);
     assert.throws(() => checkReport({ hello: 1 }, "x.json"), (error) => error instanceof ReportFileError && /x\.json is not a bulwark bench report/.test(error.message));
     assert.throws(() => checkReport({ ...original, result: {} }, "y.json"), ReportFileError);
+  });
+
+  it("refuses a report whose commit, machine, processes or baseline compare could not read, naming the part", () => {
+    const original = JSON.parse(JSON.stringify(report(500))) as Record<string, unknown>;
+    const refused = (broken: Record<string, unknown>, message: RegExp): void => {
+      assert.throws(() => checkReport({ ...original, ...broken }, "z.json"), (error) => error instanceof ReportFileError && message.test(error.message), JSON.stringify(broken));
+    };
+    refused({ commit: {} }, /^z\.json: its "commit" lacks the hash/);
+    refused({ commit: null }, /"commit" lacks the hash/);
+    refused({ machine: { cores: 2 } }, /^z\.json: its "machine" lacks cores, cpuModel or nodeVersion/);
+    refused({ machine: { ...(original.machine as object), nodeVersion: 20 } }, /"machine" lacks/);
+    refused({ settings: "kv" }, /lacks "settings"/);
+    refused({ result: { ...(original.result as object), processes: [null] } }, /"result" has a process without a name/);
+    refused({ baseline: { throughputTps: 1 } }, /"baseline" lacks throughput, latency or processes/);
+    // Every part that formatComparison reads is checked: what passes compares without throwing.
+    const minimal = { ...original, commit: { hash: "unknown" }, machine: { cores: 1, cpuModel: "m", nodeVersion: "v20" } };
+    assert.doesNotThrow(() => formatComparison(checkReport(minimal, "m.json"), checkReport(original, "o.json"), "m", "o"));
+  });
+
+  it("shows a figure that is not a number as n/a instead of failing", () => {
+    const a = report(1000);
+    const b = JSON.parse(JSON.stringify(report(1000))) as BenchReport;
+    (b.result.latency as unknown as Record<string, unknown>).p50Ms = "fast";
+    assert.match(formatComparison(a, checkReport(b, "b.json"), "a", "b"), /latency p50 +11\.0 ms +n\/a +n\/a/);
   });
 
   it("compares two reports side by side with B / A ratios and warns about differing settings", () => {

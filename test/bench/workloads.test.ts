@@ -66,6 +66,26 @@ describe("benchmark workloads", () => {
     assert.equal(prepared.preparedLeft, 0);
   });
 
+  it("a thread's share of the clients is built client by client, with progress every 16 clients and once at the end", () => {
+    const make = (): KvWorkload => new KvWorkload({ auth: "session", clients: 40, seed: 2, keySeed: KEY_SEED, records: 100 });
+    const share = Array.from({ length: 37 }, (_, index) => index + 3);
+    const workload = make();
+    const reports: Array<[number, boolean]> = [];
+    workload.prepareClients(share, 2, (built, finished) => reports.push([built.length, finished]));
+    assert.deepEqual(reports, [
+      [16, false],
+      [16, false],
+      [5, true],
+    ]);
+    assert.equal(workload.preparedLeft, 37 * 2);
+    const fresh = make();
+    for (const client of [3, 20, 39]) for (let i = 0; i < 3; i++) assert.deepEqual(workload.next(client), fresh.next(client), `client ${client}, envelope ${i}`);
+    assert.equal(workload.builtOnDemand, 3, "one past the two built, for each client taken");
+    const none: Array<[number, boolean]> = [];
+    make().prepareClients([], 2, (built, finished) => none.push([built.length, finished]));
+    assert.deepEqual(none, [[0, true]], "an empty share still reports its end");
+  });
+
   for (const name of ["kv", "transfer"] as const) {
     it(`${name}: envelopes built on preparation threads are the ones this thread would build, and later ones follow on`, async () => {
       const settings = { name, auth: "signed", clients: 5, seed: 4, keySeed: KEY_SEED, records: 300, accounts: 12 } as const;
@@ -180,7 +200,9 @@ describe("benchmark workloads", () => {
       assert.ok(t.operation.type === "transfer" && t.operation.amount === 1n);
       if (t.operation.type === "transfer") assert.notDeepEqual(t.operation.to, t.clientKey);
     }
-    assert.equal(workload.sessionKeys.length, 10, "every account attaches a session");
-    assert.equal(transfer("signed").sessionKeys.length, 0);
+    // What load-connections attaches in session mode: every client's keysOfClient, which cover every account once.
+    const attached = [0, 1, 2, 3].flatMap((client) => workload.keysOfClient(client).map((key) => bytesToHex(key.publicKey)));
+    assert.equal(attached.length, 10);
+    assert.deepEqual(new Set(attached), new Set(Array.from({ length: 10 }, (_, account) => bytesToHex(workload.accountKey(account)))), "every account attaches a session");
   });
 });

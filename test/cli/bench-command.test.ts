@@ -1,12 +1,20 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 
-import { benchPlan } from "../../src/cli/bench-command.js";
+import { PREPARED_ENVELOPES_MAX } from "../../src/bench/prepared-workload.js";
+import { benchReplicaSpecs } from "../../src/cli/bench-cluster.js";
+import { type BenchPlan, benchPlan, targetSettings } from "../../src/cli/bench-command.js";
+import { UsageError, readClusterForCli } from "../../src/cli/cluster-client.js";
+import { CLUSTER_FILE_NAME, runInit } from "../../src/cli/init-command.js";
 import { main } from "../../src/cli/main.js";
 import { captureOutput } from "../support/cli-output.js";
+
+/** A report the bench wrote (bench/results), as a template for broken ones. */
+const RECORDED_REPORT = fileURLToPath(new URL("../../../bench/results/kv-session-2026-11-21.json", import.meta.url));
 
 async function bench(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const output = captureOutput();
@@ -15,6 +23,21 @@ async function bench(...args: string[]): Promise<{ code: number; stdout: string;
 }
 
 const DEFAULT_FLAGS = { workload: "kv", auth: "session", duration: 30, warmup: 5, replicas: 4, batchSize: 256, seed: 1, loaders: 1 } as const;
+
+function planOf(flags: Parameters<typeof benchPlan>[0], given: readonly string[]): BenchPlan {
+  const plan = benchPlan(flags, new Set(given));
+  assert.ok(!Array.isArray(plan), JSON.stringify(plan));
+  return plan;
+}
+
+/** A directory holding a cluster as `bulwark bench --dir` leaves one, with a batch size of 64. */
+async function clusterDirectory(t: { after(fn: () => void): void }): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), "bench-target-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const code = await runInit(dir, { replicas: 4, host: "127.0.0.1", basePort: 7400, clusterId: "bench-test", protocol: { maxBatchSize: 64 } }, captureOutput());
+  assert.equal(code, 0);
+  return dir;
+}
 
 describe("bulwark bench: options", () => {
   for (const [args, message] of [
@@ -67,6 +90,45 @@ describe("bulwark bench: options", () => {
     assert.equal(transfer.settings.clients, 100, "clients capped at the accounts when --clients is not given");
     assert.equal(transfer.settings.records, null);
   });
+
+  it("builds at most PREPARED_ENVELOPES_MAX envelopes ahead, however long and fast the run", () => {
+    // 605 s at 25,000 tx/s with the margin would be 18.9 million envelopes.
+    const long = planOf({ ...DEFAULT_FLAGS, duration: 600 }, ["duration"]);
+    assert.ok(long.preparePerClient * 256 <= PREPARED_ENVELOPES_MAX, `${long.preparePerClient} per client`);
+    assert.ok((long.preparePerClient + 1) * 256 > PREPARED_ENVELOPES_MAX, "the cap, not less");
+    assert.equal(long.settings.preparedPerClient, long.preparePerClient);
+    const widest = planOf({ ...DEFAULT_FLAGS, rate: 1_000_000, clients: 65_536, duration: 600 }, ["rate", "clients", "duration"]);
+    assert.ok(widest.preparePerClient >= 30 && widest.preparePerClient * 65_536 <= PREPARED_ENVELOPES_MAX, `${widest.preparePerClient} per client`);
+  });
+
+  it("takes the batch size and replicas of a reused --dir or a --cluster before anything runs, the baseline included", async (t) => {
+    const dir = await clusterDirectory(t);
+    const reused = targetSettings(planOf({ ...DEFAULT_FLAGS, dir }, ["dir"]));
+    assert.equal(reused.settings.batchSize, 64, "the cluster's maxBatchSize, not the --batch-size default");
+    assert.equal(reused.settings.replicas, 4);
+    assert.equal(reused.existing?.protocol.maxBatchSize, 64);
+
+    const remote = targetSettings(planOf({ ...DEFAULT_FLAGS, cluster: join(dir, CLUSTER_FILE_NAME) }, ["cluster"]));
+    assert.equal(remote.settings.batchSize, 64);
+
+    const created = targetSettings(planOf({ ...DEFAULT_FLAGS, batchSize: 128, dir: join(dir, "new") }, ["batchSize", "dir"]));
+    assert.equal(created.settings.batchSize, 128, "a cluster the bench creates has the flag's batch size");
+    assert.equal(created.existing, undefined);
+
+    assert.throws(
+      () => targetSettings(planOf({ ...DEFAULT_FLAGS, batchSize: 128, dir }, ["batchSize", "dir"])),
+      (error) => error instanceof UsageError && /has a batch size of 64, not --batch-size 128/.test(error.message),
+    );
+  });
+
+  it("starts the local replicas with --session-auth for a session run only", async (t) => {
+    const dir = await clusterDirectory(t);
+    const clusterPath = join(dir, CLUSTER_FILE_NAME);
+    const config = readClusterForCli(clusterPath);
+    const sessionAuth = (session: boolean): boolean[] => benchReplicaSpecs(config, clusterPath, { dir, sessionAuth: session }).map((spec) => spec.args.includes("--session-auth"));
+    assert.deepEqual(sessionAuth(true), [true, true, true, true]);
+    assert.deepEqual(sessionAuth(false), [false, false, false, false]);
+  });
 });
 
 describe("bulwark bench compare", () => {
@@ -89,6 +151,29 @@ describe("bulwark bench compare", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("refuses a report whose commit or machine lacks what it shows, with exit code 2 and the field named", async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), "bench-compare-"));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const recorded = JSON.parse(readFileSync(RECORDED_REPORT, "utf8")) as Record<string, unknown>;
+    const good = join(dir, "good.json");
+    writeFileSync(good, JSON.stringify(recorded));
+    const fine = await bench("compare", good, good);
+    assert.equal(fine.code, 0, fine.stderr);
+
+    const noCommit = join(dir, "no-commit.json");
+    writeFileSync(noCommit, JSON.stringify({ ...recorded, commit: {} }));
+    const commit = await bench("compare", good, noCommit);
+    assert.equal(commit.code, 2, commit.stderr);
+    assert.match(commit.stderr, /no-commit\.json: its "commit" lacks the hash/);
+
+    const { cpuModel: _cpuModel, ...machine } = recorded.machine as Record<string, unknown>;
+    const noModel = join(dir, "no-model.json");
+    writeFileSync(noModel, JSON.stringify({ ...recorded, machine }));
+    const model = await bench("compare", noModel, good);
+    assert.equal(model.code, 2, model.stderr);
+    assert.match(model.stderr, /no-model\.json: its "machine" lacks cores, cpuModel or nodeVersion/);
   });
 
   it("needs two files", async () => {

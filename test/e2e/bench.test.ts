@@ -1,6 +1,6 @@
 // End to end (issue 5 §1, "Done when"): `bulwark bench` starts a local cluster of four real
-// replica processes, runs the kv workload with signed transactions, and writes a JSON report with
-// every figure; `bulwark bench compare` reads it back.
+// replica processes, runs the kv workload with signed transactions (and first the one-process
+// baseline), and writes a JSON report with every figure; `bulwark bench compare` reads it back.
 
 import assert from "node:assert/strict";
 import { execFile } from "node:child_process";
@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 
+import { LatencyHistogram } from "../../src/bench/histogram.js";
 import type { BenchReport } from "../../src/bench/report.js";
 
 const BULWARK_BIN = fileURLToPath(new URL("../../../bin/bulwark.js", import.meta.url));
@@ -28,7 +29,7 @@ describe("bulwark bench on a local cluster of real processes", () => {
     const dir = mkdtempSync(join(tmpdir(), "bulwark-bench-e2e-"));
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const json = join(dir, "out.json");
-    const run = await bulwark(["bench", "--workload", "kv", "--auth", "signed", "--duration", "3", "--warmup", "1", "--clients", "16", "--json", json]);
+    const run = await bulwark(["bench", "--workload", "kv", "--auth", "signed", "--duration", "3", "--warmup", "1", "--clients", "16", "--baseline", "--json", json]);
     assert.equal(run.code, 0, `exit ${run.code}\n${run.stdout}\n${run.stderr}`);
     assert.match(run.stdout, /throughput +[\d,]+ tx\/s/);
     assert.match(run.stdout, /latency +p50 .* p90 .* p99 .* max /);
@@ -57,7 +58,11 @@ describe("bulwark bench on a local cluster of real processes", () => {
     );
     assert.match(report.commit.hash, /^([0-9a-f]{40}|unknown)$/);
     assert.ok(report.machine.cores >= 1 && report.machine.cpuModel.length > 0 && report.machine.nodeVersion.startsWith("v"));
-    assert.equal(typeof result.histogram, "string");
+    assert.equal(LatencyHistogram.decode(result.histogram).count, result.committed);
+    const { baseline } = report;
+    assert.ok(baseline !== null && baseline.committed > 0, JSON.stringify(baseline));
+    assert.equal(LatencyHistogram.decode(baseline.histogram).count, baseline.committed, "the baseline's histogram is its own, not an empty one");
+    assert.ok(report.replicatedToBaselineRatio !== null && report.replicatedToBaselineRatio > 0);
 
     const compare = await bulwark(["bench", "compare", json, json]);
     assert.equal(compare.code, 0, compare.stderr);
