@@ -70,8 +70,12 @@ export interface Application<Admitted = unknown> {
    */
   execute(request: ClientRequest, admitted: Admitted): Uint8Array;
 
-  /** Stores `entry` as its client's last recorded request. */
-  record(entry: ClientEntry): void;
+  /**
+   * Stores `entry` as its client's last recorded request. `admitted` is what admission derived
+   * from that request (the value `execute` just ran), so the application need not derive it from
+   * the entry again.
+   */
+  record(entry: ClientEntry, admitted: Admitted): void;
 
   /** The deterministic result of a request refused as out of turn; `nextTimestamp` is the one it needed. */
   outOfTurnResult(reason: OutOfTurn, nextTimestamp: number): Uint8Array;

@@ -3,8 +3,9 @@
 //
 //   transfers   tokens between funded accounts (each batch's senders and recipients spread out)
 //   puts        100-byte values to fresh keys, so the tree grows as it would in service
-//   zipf puts   100-byte values over 100,000 preloaded keys drawn from a Zipfian distribution
-//               (s = 0.99, as YCSB), so hot keys are rewritten many times per batch
+//   zipf puts   100-byte values over 100,000 preloaded keys drawn as YCSB's workload A draws
+//               them (bench/zipfian.ts, scrambled zipfian, theta 0.99), so hot keys are
+//               rewritten many times per batch
 //   noops       nothing but the nonce: the per-transaction cost every operation pays
 //
 // with signature verification at execution and without it (a replica may skip it because its
@@ -21,6 +22,7 @@
 
 import { createHash } from "node:crypto";
 
+import { ScrambledZipfian } from "../bench/zipfian.js";
 import type { ClientRequest } from "../consensus/pbft/types.js";
 import { type Ed25519KeyPair, ed25519KeyPairFromSeed } from "../crypto/ed25519.js";
 import { Executor } from "./executor.js";
@@ -32,7 +34,7 @@ import { type Operation, type Transaction, signTransaction } from "./transaction
 const BATCH_TRANSACTIONS = 1000;
 const VALUE_BYTES = 100;
 const ZIPF_KEY_COUNT = 100_000;
-const ZIPF_EXPONENT = 0.99;
+const ZIPF_SEED = 42;
 
 const WORKLOADS = ["transfer", "put", "zipf-put", "noop"] as const;
 type Workload = (typeof WORKLOADS)[number];
@@ -77,39 +79,6 @@ interface Prepared {
   readonly batches: ClientRequest[][];
 }
 
-/** A deterministic generator of uniform numbers in [0, 1) (mulberry32), so every run draws the same keys. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Ranks 0 .. count-1 drawn with probability proportional to 1 / (rank + 1)^exponent. */
-function zipfSampler(count: number, exponent: number, random: () => number): () => number {
-  const cumulative = new Float64Array(count);
-  let sum = 0;
-  for (let rank = 0; rank < count; rank++) {
-    sum += 1 / Math.pow(rank + 1, exponent);
-    cumulative[rank] = sum;
-  }
-  return () => {
-    const target = random() * sum;
-    let low = 0;
-    let high = count - 1;
-    while (low < high) {
-      const middle = (low + high) >>> 1;
-      if (cumulative[middle]! < target) low = middle + 1;
-      else high = middle;
-    }
-    return low;
-  };
-}
-
 function zipfKey(rank: number): Uint8Array {
   return new TextEncoder().encode(`zipf key ${rank}`);
 }
@@ -129,7 +98,7 @@ function prepare(workload: Workload, authority: Ed25519KeyPair, keys: readonly E
   for (let start = 0; start < genesisOperations.length; start += BATCH_TRANSACTIONS) {
     genesis.push(genesisOperations.slice(start, start + BATCH_TRANSACTIONS).map((operation) => sign(authority, authorityNonce++, operation)));
   }
-  const zipfRank = zipfSampler(ZIPF_KEY_COUNT, ZIPF_EXPONENT, seededRandom(42));
+  const zipf = new ScrambledZipfian(ZIPF_KEY_COUNT, ZIPF_SEED);
   const nonces = new Map<Ed25519KeyPair, number>();
   const batches: ClientRequest[][] = [];
   let sender = 0;
@@ -141,21 +110,21 @@ function prepare(workload: Workload, authority: Ed25519KeyPair, keys: readonly E
       sender++;
       const nonce = (nonces.get(key) ?? 0) + 1;
       nonces.set(key, nonce);
-      requests.push(sign(key, nonce, operationOf(workload, recipient, batch, index, zipfRank)));
+      requests.push(sign(key, nonce, operationOf(workload, recipient, batch, index, zipf)));
     }
     batches.push(requests);
   }
   return { genesis, batches };
 }
 
-function operationOf(workload: Workload, recipient: Ed25519KeyPair, batch: number, index: number, zipfRank: () => number): Operation {
+function operationOf(workload: Workload, recipient: Ed25519KeyPair, batch: number, index: number, zipf: ScrambledZipfian): Operation {
   switch (workload) {
     case "transfer":
       return { type: "transfer", to: recipient.publicKey, amount: 1n };
     case "put":
       return { type: "put", key: new TextEncoder().encode(`key ${batch}/${index}`), value: new Uint8Array(VALUE_BYTES).fill(batch) };
     case "zipf-put":
-      return { type: "put", key: zipfKey(zipfRank()), value: new Uint8Array(VALUE_BYTES).fill(index) };
+      return { type: "put", key: zipfKey(zipf.next()), value: new Uint8Array(VALUE_BYTES).fill(index) };
     case "noop":
       return { type: "noop" };
   }

@@ -122,7 +122,7 @@ export class Executor<Admitted = unknown> implements ReplyCache {
         executed.push(outcomeOf(request, "duplicate", last!.result));
       } else if (turn === "next") {
         const result = app.execute(request, admission.value);
-        app.record({ client: request.client, timestamp: request.timestamp, signature: request.signature, result });
+        app.record({ client: request.client, timestamp: request.timestamp, signature: request.signature, result }, admission.value);
         changed = true;
         executed.push(outcomeOf(request, "executed", result));
       } else {

@@ -7,7 +7,6 @@
 //   get(key)               ok: value, or ok: absent
 //   delete(key)            ok: flag (whether the key was present)
 //   cas(key, expected, v)  ok: flag (whether it swapped); expected = null means "key absent"
-//   noop                   ok (only the nonce advances; the benchmark's consensus-only load)
 //
 // An empty value is a value: `put(k, "")` makes `get(k)` return an empty value, not absent.
 
@@ -19,7 +18,7 @@ import type { Transaction } from "./transaction.js";
 
 export const kvStore: LedgerService = {
   name: "kv",
-  operations: ["put", "get", "delete", "cas", "noop"],
+  operations: ["put", "get", "delete", "cas"],
   execute(state: LedgerState, transaction: Transaction): Uint8Array {
     const { operation } = transaction;
     switch (operation.type) {
@@ -39,8 +38,6 @@ export const kvStore: LedgerService = {
         if (matches) state.adoptValue(operation.key, operation.value);
         return encodeResult({ ok: true, kind: "flag", flag: matches });
       }
-      case "noop":
-        return encodeResult({ ok: true, kind: "done" });
       default:
         throw new Error(`kv store: asked to execute a ${operation.type} operation`);
     }

@@ -2,6 +2,8 @@
 // Application interface, over one authenticated state tree (ledger-state.ts). A cluster runs
 // the services its config names: `createKvApplication`, `createTokenApplication`, or both in one
 // cluster with `createLedgerApplication`; each is an Application, and all are deterministic.
+// Every one of them answers a noop (nothing but the nonce; the benchmark's consensus-only load)
+// with ok: the application handles it, not a service.
 //
 // Every request of a committed batch ends with exactly one result (result.ts):
 //
@@ -27,9 +29,8 @@
 
 import type { ClientId, ClientRequest, Digest } from "../consensus/pbft/types.js";
 import type { Ed25519Verifier } from "../crypto/ed25519.js";
-import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES } from "../crypto/ed25519.js";
 import type { Admission, Application, ClientEntry, OutOfTurn, TimestampRule } from "./application.js";
-import { bytesToHex, canonicalHexToBytes } from "./bytes.js";
+import { bytesToHex } from "./bytes.js";
 import { kvStore } from "./kv-store.js";
 import type { LedgerService } from "./ledger-service.js";
 import { LedgerSnapshot, LedgerStateImport } from "./ledger-snapshot.js";
@@ -74,17 +75,11 @@ export class LedgerApplication implements Application<Transaction> {
   private readonly serviceOf = new Map<OperationType, LedgerService>();
   private readonly verifySignatures: boolean;
   private readonly verifier: Ed25519Verifier | undefined;
-  /**
-   * The request `execute` ran last and its transaction, until `record` consumes them: the
-   * executor records the request it just executed, and recognising it saves decoding the
-   * entry's hex fields back into the bytes the transaction already holds.
-   */
-  private executedRequest: ClientRequest | undefined = undefined;
-  private executedTransaction: Transaction | undefined = undefined;
 
   constructor(options: LedgerApplicationOptions) {
     for (const service of options.services) {
       for (const operation of service.operations) {
+        if (operation === "noop") throw new Error(`ledger application: service ${service.name} handles noop, which the application answers itself`);
         const taken = this.serviceOf.get(operation);
         if (taken !== undefined) throw new Error(`ledger application: services ${taken.name} and ${service.name} both handle ${operation}`);
         this.serviceOf.set(operation, service);
@@ -112,31 +107,24 @@ export class LedgerApplication implements Application<Transaction> {
     return this.state.lastTurn(client);
   }
 
-  execute(request: ClientRequest, transaction: Transaction): Uint8Array {
-    this.executedRequest = request;
-    this.executedTransaction = transaction;
+  execute(_request: ClientRequest, transaction: Transaction): Uint8Array {
+    // A noop changes nothing but the nonce, which every application advances: it is answered
+    // here, the same whichever services the cluster runs.
+    if (transaction.operation.type === "noop") return encodeResult({ ok: true, kind: "done" });
     const service = this.serviceOf.get(transaction.operation.type);
     if (service === undefined) return errorResult("unknown-op");
     return service.execute(this.state, transaction);
   }
 
-  record(entry: ClientEntry): void {
-    const request = this.executedRequest;
-    const transaction = this.executedTransaction;
-    this.executedRequest = undefined;
-    this.executedTransaction = undefined;
-    // The request just executed, as admission bound it: its client and signature fields are the
-    // hex of the transaction's key and signature, so the bytes need no decoding.
-    if (request !== undefined && transaction !== undefined && entry.client === request.client && entry.signature === request.signature && entry.timestamp === transaction.nonce) {
-      const signature = isSessionTransaction(transaction) ? SESSION_MARK : transaction.signature;
-      this.state.recordTurn(transaction.clientKey, { nonce: entry.timestamp, signature, result: entry.result }, entry.signature);
-      return;
-    }
-    const publicKey = canonicalHexToBytes(entry.client, ED25519_PUBLIC_KEY_BYTES);
-    const signature = entry.signature === "" ? SESSION_MARK : canonicalHexToBytes(entry.signature, ED25519_SIGNATURE_BYTES);
-    // Only admitted requests are recorded, and admission checked both fields' form.
-    if (publicKey === undefined || signature === undefined) throw new LedgerStateError(`recording a request that was not admitted (client ${entry.client})`);
-    this.state.recordTurn(publicKey, { nonce: entry.timestamp, signature, result: entry.result }, entry.signature);
+  /**
+   * Records `transaction`'s turn. Admission bound the entry's fields to it (request.ts): the
+   * client is the hex of its key and the signature the hex of its signature ("" for a session
+   * transaction), so the bytes come from the transaction and the entry gives the result.
+   */
+  record(entry: ClientEntry, transaction: Transaction): void {
+    if (entry.timestamp !== transaction.nonce) throw new LedgerStateError(`recording nonce ${entry.timestamp} for transaction nonce ${transaction.nonce}`);
+    const signature = isSessionTransaction(transaction) ? SESSION_MARK : transaction.signature;
+    this.state.recordTurn(transaction.clientKey, { nonce: transaction.nonce, signature, result: entry.result }, entry.signature);
   }
 
   outOfTurnResult(reason: OutOfTurn, nextTimestamp: number): Uint8Array {

@@ -44,11 +44,22 @@ import { NEXT_NONCE_MAX } from "./result.js";
 export * from "./ledger-records.js";
 
 /**
- * How many accounts `LedgerState` keeps decoded. A slot costs about 500 bytes; past this many the
- * cache starts over (after writing back what it holds), so memory stays bounded however many
- * accounts the ledger has, and a working set of this size is served from memory.
+ * How many accounts `LedgerState` keeps decoded. A slot costs about 1 KiB (measured on Node 20
+ * with a one-byte result: the hex client id, the key, both hashed tree keys, the account and the
+ * turn with its hex signature), 1.2 KiB with the longest result a slot keeps
+ * (TURN_RESULT_CACHED_BYTES_MAX). Past this many the cache starts over (after writing back what it
+ * holds), so it stays under about 80 MiB however many accounts the ledger has, and a working set
+ * of this size is served from memory.
  */
 export const ACCOUNT_CACHE_SLOTS_MAX = 65_536;
+
+/**
+ * The largest result a slot keeps with its client's last turn. Nearly every result is a few bytes,
+ * but a get's can be a whole value (64 KiB): kept in every slot, those would let 65,536 slots hold
+ * 4 GiB. A larger result stays only in the tree, in the reply entry, and `lastTurn` decodes it
+ * from there each time it is asked.
+ */
+export const TURN_RESULT_CACHED_BYTES_MAX = 256;
 
 const SUPPLY_STATE_KEY = HashedKey.of(SUPPLY_KEY);
 
@@ -69,7 +80,10 @@ interface AccountSlot {
   /** Undefined until first read. */
   account: { balance: bigint; nextNonce: number } | undefined;
   accountDirty: boolean;
-  /** The reply entry as a ClientEntry; null when none is stored, undefined until first read. */
+  /**
+   * The reply entry as a ClientEntry; null when none is stored; undefined until first read, and
+   * whenever its result is longer than TURN_RESULT_CACHED_BYTES_MAX (then `replyLeaf` is the entry).
+   */
   turn: ClientEntry | null | undefined;
 }
 
@@ -121,21 +135,19 @@ export class LedgerState {
     return this.stateTree.get(kvStateKey(key));
   }
 
-  putValue(key: Uint8Array, value: Uint8Array): void {
-    this.adoptValue(key, copyBytes(value));
-  }
-
   /**
-   * `putValue` that stores `value` itself rather than a copy: for an array nobody modifies
-   * afterwards, like the value of a transaction decoded for execution (the kv store's case).
+   * Sets the kv entry `key` to `value` itself, not a copy: for an array nobody modifies afterwards,
+   * like the value of a transaction decoded for execution (the kv store's case).
    */
   adoptValue(key: Uint8Array, value: Uint8Array): void {
+    this.checkTreeVersion();
     this.stateTree.putHashed(HashedKey.adopt(kvStateKey(key)), value);
     this.wrote();
   }
 
   /** Returns whether the key was present. */
   deleteValue(key: Uint8Array): boolean {
+    this.checkTreeVersion();
     const deleted = this.stateTree.delete(kvStateKey(key));
     this.wrote();
     return deleted;
@@ -152,29 +164,39 @@ export class LedgerState {
     this.updateAccount(slot, account.balance, account.nextNonce);
   }
 
-  reply(publicKey: Uint8Array): ReplyRecord | undefined {
-    const bytes = this.stateTree.getHashed(replyKeyOf(this.slotOf(publicKey)));
-    return bytes === undefined ? undefined : decodeReplyRecord(bytes);
-  }
-
   /**
    * The client's last recorded turn as the executor's table row, for a client id in canonical
    * form (lowercase hex of a public key); undefined for any other id or a client with no turn.
-   * The row is shared: read it, never modify it or its result.
+   * The row may be shared: read it, never modify it or its result.
+   *
+   * Only a client with a recorded turn gets a slot here. The consensus core asks about the client
+   * of every request it receives before it checks the signature, so a peer can name any number of
+   * made-up keys; were each given a slot, a stream of them would flush the cache.
    */
   lastTurn(client: string): ClientEntry | undefined {
-    const slot = this.slotOfClient(client);
-    if (slot === undefined) return undefined;
-    if (slot.turn === undefined) {
-      slot.replyLeaf = this.stateTree.findHashed(replyKeyOf(slot));
-      if (slot.replyLeaf === undefined) {
-        slot.turn = null;
-      } else {
-        const record = decodeReplyRecord(this.stateTree.valueOf(slot.replyLeaf));
-        slot.turn = { client: slot.client, timestamp: record.nonce, signature: turnSignature(record.signature), result: record.result };
-      }
+    this.checkTreeVersion();
+    let slot = this.slots.get(client);
+    if (slot === undefined) {
+      const publicKey = canonicalHexToBytes(client, ED25519_PUBLIC_KEY_BYTES);
+      if (publicKey === undefined) return undefined;
+      const replyKey = HashedKey.adopt(replyStateKey(publicKey));
+      const replyLeaf = this.stateTree.findHashed(replyKey);
+      if (replyLeaf === undefined) return undefined;
+      slot = this.addSlot(client, publicKey);
+      slot.replyKey = replyKey;
+      slot.replyLeaf = replyLeaf;
     }
-    return slot.turn ?? undefined;
+    this.remember(slot);
+    if (slot.turn !== undefined) return slot.turn ?? undefined;
+    slot.replyLeaf ??= this.stateTree.findHashed(replyKeyOf(slot));
+    if (slot.replyLeaf === undefined) {
+      slot.turn = null;
+      return undefined;
+    }
+    const record = decodeReplyRecord(this.stateTree.valueOf(slot.replyLeaf));
+    const turn: ClientEntry = { client: slot.client, timestamp: record.nonce, signature: turnSignature(record.signature), result: record.result };
+    if (record.result.length <= TURN_RESULT_CACHED_BYTES_MAX) slot.turn = turn;
+    return turn;
   }
 
   supply(): bigint {
@@ -183,6 +205,7 @@ export class LedgerState {
   }
 
   setSupply(supply: bigint): void {
+    this.checkTreeVersion();
     this.stateTree.putHashed(SUPPLY_STATE_KEY, encodeSupply(supply));
     this.wrote();
   }
@@ -191,9 +214,9 @@ export class LedgerState {
    * Records that the client `publicKey`'s transaction `record.nonce` took its turn: the reply row
    * and the account's next nonce, together (see the file comment). `signatureHex`, when the
    * caller has it, is `turnSignature(record.signature)` (the executor's form, which `lastTurn`
-   * returns); passing it saves a conversion, and the caller vouches that it matches. The row
-   * keeps `record.result` itself, and `lastTurn` hands it out: results are never modified once
-   * made (the executor's are not), so nothing needs a copy.
+   * returns); passing it saves a conversion, and the caller vouches that it matches. A result of
+   * at most TURN_RESULT_CACHED_BYTES_MAX bytes is kept in the slot as it is, and `lastTurn` hands
+   * it out: results are never modified once made (the executor's are not), so nothing needs a copy.
    */
   recordTurn(publicKey: Uint8Array, record: ReplyRecord, signatureHex?: string): void {
     const slot = this.slotOf(publicKey);
@@ -207,7 +230,10 @@ export class LedgerState {
     this.updateAccount(slot, account.balance, nextNonce);
     const encoded = writeReplyRecord(replyScratchOf(REPLY_RECORD_HEADER_BYTES + record.result.length), record);
     slot.replyLeaf = this.write(slot.replyLeaf, replyKeyOf, slot, encoded);
-    slot.turn = { client: slot.client, timestamp: record.nonce, signature: signatureHex ?? turnSignature(record.signature), result: record.result };
+    slot.turn =
+      record.result.length <= TURN_RESULT_CACHED_BYTES_MAX
+        ? { client: slot.client, timestamp: record.nonce, signature: signatureHex ?? turnSignature(record.signature), result: record.result }
+        : undefined;
   }
 
   root(): Uint8Array {
@@ -267,14 +293,6 @@ export class LedgerState {
     assertPublicKeyLength(publicKey);
     const client = bytesToHex(publicKey);
     return this.remember(this.slots.get(client) ?? this.addSlot(client, copyBytes(publicKey)));
-  }
-
-  private slotOfClient(client: string): AccountSlot | undefined {
-    this.checkTreeVersion();
-    const slot = this.slots.get(client);
-    if (slot !== undefined) return this.remember(slot);
-    const publicKey = canonicalHexToBytes(client, ED25519_PUBLIC_KEY_BYTES);
-    return publicKey === undefined ? undefined : this.remember(this.addSlot(client, publicKey));
   }
 
   private remember(slot: AccountSlot): AccountSlot {

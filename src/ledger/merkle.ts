@@ -30,8 +30,7 @@
 // builds the same tree as the recursive definition with its "largest power of two" split; the
 // tests check the two against each other for every size up to a few hundred leaves.
 
-import { SHA256_DIGEST_BYTES, sha256 } from "../crypto/sha256.js";
-import { sha256 as sha256Latin1 } from "./state-tree-hash.js";
+import { SHA256_DIGEST_BYTES, sha256, sha256Into } from "../crypto/sha256.js";
 
 /** Length of every hash in a tree: a leaf hash, a node hash, a root, an audit-path entry. */
 export const MERKLE_HASH_BYTES = SHA256_DIGEST_BYTES;
@@ -173,12 +172,11 @@ export class MerkleTree {
    */
   static fromDigestsOf(items: readonly Uint8Array[]): MerkleTree {
     const hashes = new Uint8Array(items.length * MERKLE_HASH_BYTES);
-    const writer = writerOf(hashes);
-    const input = Buffer.alloc(1 + MERKLE_HASH_BYTES);
+    const input = new Uint8Array(1 + MERKLE_HASH_BYTES);
     input[0] = LEAF_PREFIX;
     items.forEach((item, index) => {
-      input.write(sha256Latin1(item), 1, "latin1");
-      writer.write(sha256Latin1(input), index * MERKLE_HASH_BYTES, "latin1");
+      sha256Into(item, input, 1);
+      sha256Into(input, hashes, index * MERKLE_HASH_BYTES);
     });
     return MerkleTree.fromLeafHashes(items.length, hashes);
   }
@@ -221,14 +219,9 @@ export class MerkleTree {
   }
 }
 
-// Hashing below goes through the tree's string form of SHA-256 (state-tree-hash.ts), written
-// straight into the packed level: a digest returned as a Buffer costs an allocation of its own
-// that is slower than the hash, and a block builds two trees of a few hundred leaves each.
-
-/** A Buffer over the same memory as `bytes`, to write latin1 hash strings into it. */
-function writerOf(bytes: Uint8Array): Buffer {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-}
+// Hashing below writes each digest straight into the packed level (`sha256Into`): a digest
+// returned as a Buffer costs an allocation of its own that is slower than the hash, and a block
+// builds two trees of a few hundred leaves each.
 
 /**
  * The leaf hashes of `leaves`, packed into one array of leaves.length × 32 bytes. Packing keeps
@@ -241,11 +234,10 @@ function hashLeaves(leaves: readonly Uint8Array[]): Uint8Array {
   const scratch = new Uint8Array(1 + dataBytesMax);
   scratch[0] = LEAF_PREFIX;
   const hashes = new Uint8Array(leaves.length * MERKLE_HASH_BYTES);
-  const writer = writerOf(hashes);
   for (let index = 0; index < leaves.length; index += 1) {
     const leaf = leaves[index] as Uint8Array;
     scratch.set(leaf, 1);
-    writer.write(sha256Latin1(scratch.subarray(0, 1 + leaf.length)), index * MERKLE_HASH_BYTES, "latin1");
+    sha256Into(scratch.subarray(0, 1 + leaf.length), hashes, index * MERKLE_HASH_BYTES);
   }
   return hashes;
 }
@@ -254,15 +246,13 @@ function hashLeaves(leaves: readonly Uint8Array[]): Uint8Array {
 function parentLevel(level: Uint8Array, count: number): Uint8Array {
   const parentCount = Math.ceil(count / 2);
   const parents = new Uint8Array(parentCount * MERKLE_HASH_BYTES);
-  const writer = writerOf(parents);
-  const source = writerOf(level);
-  const scratch = Buffer.alloc(1 + 2 * MERKLE_HASH_BYTES);
+  const scratch = new Uint8Array(1 + 2 * MERKLE_HASH_BYTES);
   scratch[0] = NODE_PREFIX;
   const pairCount = Math.floor(count / 2);
   for (let pair = 0; pair < pairCount; pair += 1) {
     const start = pair * 2 * MERKLE_HASH_BYTES;
-    source.copy(scratch, 1, start, start + 2 * MERKLE_HASH_BYTES);
-    writer.write(sha256Latin1(scratch), pair * MERKLE_HASH_BYTES, "latin1");
+    scratch.set(level.subarray(start, start + 2 * MERKLE_HASH_BYTES), 1);
+    sha256Into(scratch, parents, pair * MERKLE_HASH_BYTES);
   }
   if (count % 2 === 1) {
     // The lone last node moves up unchanged (see the header: never pair it with itself).

@@ -20,7 +20,7 @@
 // which is what the commit path pays for, at the price of proofs ~3.5x larger (up to 15 sibling
 // hashes per level instead of 4).
 
-import * as nodeCrypto from "node:crypto";
+import { sha256Latin1 } from "../crypto/sha256.js";
 
 export const STATE_HASH_BYTES = 32;
 /** A key hash is 64 nibbles, so no path in the tree is longer than 64 internal nodes. */
@@ -30,11 +30,9 @@ export const STATE_TREE_RADIX = 16;
 
 /**
  * A 32-byte hash held as a 32-character latin1 string (character i is byte i), the tree's
- * internal form of every hash. Measured on the same machines, with results kept alive as the tree
- * keeps them, `crypto.hash` costs ~0.5-1.0 µs returning such a string but ~1.9-3.2 µs returning a
- * Buffer: each Buffer made in C++ carries its own backing store, which is slow to allocate and to
- * collect. Strings are also smaller in memory, compare with `===`, and sort with `<` in byte order.
- * Hashes cross the public API as Uint8Arrays (`hashBytes`, `hashString`).
+ * internal form of every hash: the form SHA-256 is fastest to produce in (`sha256Latin1` in
+ * crypto/sha256.ts says why). Strings are also smaller in memory, compare with `===`, and sort
+ * with `<` in byte order. Hashes cross the public API as Uint8Arrays (`hashBytes`, `hashString`).
  */
 export type HashString = string;
 
@@ -42,14 +40,8 @@ const LEAF_PREFIX = 0x00;
 const INTERNAL_PREFIX = 0x01;
 const EMPTY_PREFIX = 0x02;
 
-// `crypto.hash` (Node 20.12+) skips the Hash object `createHash` allocates; `engines` admits
-// earlier Node 20 releases, so probe for it through the namespace instead of importing it.
-const oneShotHash = (nodeCrypto as { hash?: typeof nodeCrypto.hash }).hash;
-
-export const sha256: (data: Uint8Array) => HashString =
-  oneShotHash !== undefined
-    ? (data) => oneShotHash("sha256", data, "binary")
-    : (data) => nodeCrypto.createHash("sha256").update(data).digest("binary");
+/** SHA-256 in the tree's form. */
+export const sha256: (data: Uint8Array) => HashString = sha256Latin1;
 
 /** The root of a tree holding no keys. */
 export const EMPTY_STATE_ROOT: HashString = sha256(Uint8Array.of(EMPTY_PREFIX));

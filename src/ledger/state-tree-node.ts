@@ -11,7 +11,7 @@
 // above that one is dirty too. `hashOf` then rehashes a node from the input it kept at the last
 // commit (state-tree-hash.ts) by visiting only the slots in its mask, never the clean children, so
 // a commit touches only what changed. Nodes know their parent and slot, which lets a caller that
-// holds a leaf (`StateTree.update`) mark its path upwards without walking down from the root.
+// holds a leaf (`StateTree.rewrite`) mark its path upwards without walking down from the root.
 
 import { type HashString, InternalNodeHashInput, STATE_TREE_DEPTH_MAX, STATE_TREE_RADIX, bitCount16, leafNodeHash, nibbleAt, sha256 } from "./state-tree-hash.js";
 

@@ -66,7 +66,7 @@ export class HashedKey {
 declare const stateLeafBrand: unique symbol;
 
 /**
- * An entry of one tree as its holder keeps it between uses: `StateTree.update` writes through it
+ * An entry of one tree as its holder keeps it between uses: `StateTree.rewrite` writes through it
  * without walking down from the root. Opaque; only the tree that made it may use it.
  */
 export interface StateLeafHandle {
@@ -94,7 +94,7 @@ export class StateTree {
   /** Bumped on every change, so an iterator can refuse to walk a tree changed under it. */
   private mutationCount = 0;
   /**
-   * The keys `put` or `delete` touched since the last `takeChanges`, by key hash; undefined until
+   * The keys `put` or `delete` touched since the last `drainChanges`, by key hash; undefined until
    * `recordChanges` turns the journal on (trees that are never persisted pay nothing for it).
    */
   private changedKeys: Map<HashString, LeafNode> | undefined = undefined;
@@ -156,7 +156,7 @@ export class StateTree {
   }
 
   /**
-   * `put` for a key whose hash the caller kept; returns the entry, for `update`. The tree takes
+   * `put` for a key whose hash the caller kept; returns the entry, for `rewrite`. The tree takes
    * `value` itself, not a copy: the caller hands it over and never uses it again (the tree may
    * write over it, see `rewrite`; the key is immutable in a HashedKey).
    */
@@ -169,20 +169,11 @@ export class StateTree {
 
   /**
    * Sets the value of the entry `handle` (from `findHashed` or `putHashed` on this tree, its key
-   * not deleted since), taking `value` itself as `putHashed` does (never use it again). It marks only the nodes above
-   * the entry that are not marked already, where a put walks down from the root.
-   */
-  update(handle: StateLeafHandle, value: Uint8Array): void {
-    if (!(value instanceof Uint8Array)) throw new TypeError("StateTree.update: a value must be a Uint8Array");
-    const leaf = this.ownLeaf(handle);
-    leaf.value = value;
-    this.changed(leaf);
-  }
-
-  /**
-   * `update` with a copy of `bytes`, written over the entry's own array when it has the same
-   * length: a caller that encodes into a scratch buffer then allocates nothing. (The tree lends its
-   * arrays to nobody and takes only arrays handed over for good, so nobody else sees them change.)
+   * not deleted since) to a copy of `bytes`, written over the entry's own array when it has the
+   * same length: a caller that encodes into a scratch buffer then allocates nothing. (The tree lends
+   * its arrays to nobody and takes only arrays handed over for good, so nobody else sees them
+   * change.) It marks only the nodes above the entry that are not marked already, where a put
+   * walks down from the root.
    */
   rewrite(handle: StateLeafHandle, bytes: Uint8Array): void {
     const leaf = this.ownLeaf(handle);
@@ -193,7 +184,7 @@ export class StateTree {
 
   /**
    * Starts journaling which keys change, so that a store can persist exactly the entries a block
-   * changed (`takeChanges`). Idempotent.
+   * changed (`drainChanges`). Idempotent.
    */
   recordChanges(): void {
     this.changedKeys ??= new Map();
@@ -202,20 +193,14 @@ export class StateTree {
   /**
    * Every key put or deleted since the last call (or since `recordChanges`), each once, with its
    * current value, or null when it is now absent; clears the journal. A key put and then deleted
-   * again reports null, which deletes nothing in a store that never held it.
-   */
-  takeChanges(): Array<[key: Uint8Array, value: Uint8Array | null]> {
-    return this.drainChanges().map(([key, value]) => [copyBytes(key), value === null ? null : copyBytes(value)]);
-  }
-
-  /**
-   * `takeChanges` without the copies: the keys and values are the tree's own arrays, which later
-   * changes to the tree may overwrite. For a caller that copies them at once (the block
-   * pipeline hands them to the store, which frames each one before it returns).
+   * again reports null, which deletes nothing in a store that never held it. The keys and values
+   * are the tree's own arrays, not copies, and later changes to the tree may overwrite them: the
+   * caller copies what it keeps at once (the block pipeline hands them to the store, which frames
+   * each one before it returns).
    */
   drainChanges(): Array<[key: Uint8Array, value: Uint8Array | null]> {
     const changedKeys = this.changedKeys;
-    if (changedKeys === undefined) throw new Error("StateTree.takeChanges: call recordChanges first");
+    if (changedKeys === undefined) throw new Error("StateTree.drainChanges: call recordChanges first");
     const changes: Array<[Uint8Array, Uint8Array | null]> = [];
     for (const [keyHash, changed] of changedKeys) {
       // The leaf of the key's last change holds its value, unless that change deleted it.

@@ -14,6 +14,8 @@ class Counter implements Application<number> {
   total = 0;
   executed = 0;
   digests = 0;
+  /** What `record` was given with each entry: the admitted value. */
+  readonly recordedValues: number[] = [];
   private readonly clients = new MemoryClientTable();
 
   constructor(readonly timestampRule: TimestampRule = "increasing") {}
@@ -31,7 +33,8 @@ class Counter implements Application<number> {
     this.executed += 1;
     return Uint8Array.of(this.total);
   }
-  record(entry: ClientEntry): void {
+  record(entry: ClientEntry, amount: number): void {
+    this.recordedValues.push(amount);
     this.clients.set(entry);
   }
   outOfTurnResult(reason: OutOfTurn, nextTimestamp: number): Uint8Array {
@@ -92,6 +95,13 @@ test("the same request twice in one batch takes effect once", () => {
   const executed = executor.executeBatch(batch(1, [request("a", 1, 5), request("a", 1, 5)]));
   assert.deepEqual(summary(executed), ["a@1 executed [5]", "a@1 duplicate [5]"]);
   assert.equal(app.total, 5);
+});
+
+test("each executed request is recorded with the value its admission derived, and only executed ones are", () => {
+  const app = new Counter();
+  const executor = new Executor(app);
+  executor.executeBatch(batch(1, [request("a", 1, 5), request("b", 1, 7, "forged"), request("a", 1, 5), request("b", 1, 9), request("a", 0, 4)]));
+  assert.deepEqual(app.recordedValues, [5, 9]);
 });
 
 test("a request refused at admission leaves the client's table entry alone, so the genuine one still runs", () => {

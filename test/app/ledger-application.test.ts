@@ -11,14 +11,10 @@ import { NEXT_NONCE_MAX, TRANSACTION_ERROR_CODES, type TransactionErrorCode, dec
 import { TRANSACTION_AMOUNT_MAX, TRANSACTION_BYTES_MAX, TRANSACTION_NONCE_MAX } from "../../src/app/transaction.js";
 import { verifyStateProof } from "../../src/ledger/state-tree.js";
 import type { ClientRequest } from "../../src/consensus/pbft/types.js";
-import { AUTHORITY, Driver, bytes, describe, describeAll, keyOf, signed } from "./ledger-fixtures.js";
+import { AUTHORITY, Driver, bytes, describe, describeAll, keyOf, ledger, signed } from "./ledger-fixtures.js";
 
 const ALICE = keyOf("alice");
 const BOB = keyOf("bob");
-
-function ledger(): Driver {
-  return new Driver(createLedgerApplication({ authority: AUTHORITY.publicKey }));
-}
 
 test("the key-value store: put, get, delete and compare-and-set, with their results", () => {
   const driver = ledger();
@@ -196,6 +192,20 @@ test("the token and key-value applications each refuse the other's operations", 
   const kv = new Driver(createKvApplication());
   assert.equal(describe(kv.one(signed(AUTHORITY, 1, { type: "mint", to: ALICE.publicKey, amount: 1n }))), "error:unknown-op");
   assert.equal(describe(kv.one(signed(AUTHORITY, 2, { type: "get", key: bytes("k") }))), "absent");
+});
+
+test("every application answers a noop with ok, and it changes nothing but the nonce", () => {
+  const applications = { kv: createKvApplication(), token: createTokenApplication({ authority: AUTHORITY.publicKey }), both: createLedgerApplication({ authority: AUTHORITY.publicKey }) };
+  for (const [name, app] of Object.entries(applications)) {
+    const driver = new Driver(app);
+    const rootBefore = app.stateRoot();
+    const [executed] = driver.run([signed(ALICE, 1, { type: "noop" })]);
+    assert.equal(executed!.outcome, "executed", name);
+    assert.equal(describe(decodeResult(executed!.result)), "ok", name);
+    assert.equal(app.ledgerState.account(ALICE.publicKey).nextNonce, 2, name);
+    assert.equal(app.ledgerState.tree.size, 2, `${name}: the account and its reply record, nothing else`);
+    assert.notDeepEqual(app.stateRoot(), rootBefore, name);
+  }
 });
 
 test("results decode, and the ledger never throws on hostile requests", () => {

@@ -1,13 +1,13 @@
-// Shared pieces of the ledger application tests: reproducible keys, signed requests, and an
-// executor driver that numbers batches. Not a test file itself.
+// Shared pieces of the ledger application tests: reproducible keys, one operation of every type,
+// signed requests, and an executor driver that numbers batches. Not a test file itself.
 
 import { sha256 } from "../../src/crypto/sha256.js";
 import { type Ed25519KeyPair, ed25519KeyPairFromSeed } from "../../src/crypto/ed25519.js";
 import { Executor, type ExecutedRequest } from "../../src/app/executor.js";
-import type { LedgerApplication } from "../../src/app/ledger-application.js";
+import { type LedgerApplication, createLedgerApplication } from "../../src/app/ledger-application.js";
 import { requestFromTransaction } from "../../src/app/request.js";
 import { type TransactionResult, decodeResult } from "../../src/app/result.js";
-import { type Operation, type Transaction, signTransaction } from "../../src/app/transaction.js";
+import { type Operation, TRANSACTION_AMOUNT_MAX, type Transaction, signTransaction } from "../../src/app/transaction.js";
 import type { ClientRequest } from "../../src/consensus/pbft/types.js";
 
 const encoder = new TextEncoder();
@@ -29,9 +29,34 @@ export function bytes(text: string): Uint8Array {
   return encoder.encode(text);
 }
 
+/** One operation of every type, noop included, with both forms of cas and the amount bounds. */
+export function everyOperation(): Operation[] {
+  const alice = keyOf("alice").publicKey;
+  const bob = keyOf("bob").publicKey;
+  return [
+    { type: "put", key: bytes("color"), value: bytes("blue") },
+    { type: "put", key: bytes("empty value"), value: new Uint8Array(0) },
+    { type: "get", key: bytes("color") },
+    { type: "delete", key: bytes("color") },
+    { type: "cas", key: bytes("color"), expected: bytes("blue"), value: bytes("green") },
+    { type: "cas", key: bytes("fresh"), expected: null, value: bytes("first") },
+    { type: "cas", key: bytes("fresh"), expected: new Uint8Array(0), value: new Uint8Array(0) },
+    { type: "mint", to: bob, amount: 1_000_000n },
+    { type: "transfer", to: bob, amount: TRANSACTION_AMOUNT_MAX },
+    { type: "transfer", to: bob, amount: 0n },
+    { type: "balance", account: alice },
+    { type: "noop" },
+  ];
+}
+
 /** A consensus request carrying `operation` signed by `signer` with `nonce`. */
 export function signed(signer: Ed25519KeyPair, nonce: number, operation: Operation): ClientRequest {
   return requestFromTransaction(signTransaction(signer.privateKey, { clientKey: signer.publicKey, nonce, operation }));
+}
+
+/** A driver over a fresh application that serves both the key-value store and the token ledger. */
+export function ledger(): Driver {
+  return new Driver(createLedgerApplication({ authority: AUTHORITY.publicKey }));
 }
 
 /** An executor over `app` that gives each batch the next sequence number. */

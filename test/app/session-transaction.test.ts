@@ -32,26 +32,10 @@ import {
 } from "../../src/app/transaction.js";
 import type { ClientRequest } from "../../src/consensus/pbft/types.js";
 import { ED25519_SIGNATURE_BYTES } from "../../src/crypto/ed25519.js";
-import { AUTHORITY, Driver, bytes, describe as describeResult, keyOf } from "./ledger-fixtures.js";
+import { AUTHORITY, Driver, bytes, describe as describeResult, everyOperation, keyOf, ledger, signed } from "./ledger-fixtures.js";
 
 const ALICE = keyOf("alice");
 const BOB = keyOf("bob");
-
-/** One operation of every type, the new noop included. */
-function everyOperation(): Operation[] {
-  return [
-    { type: "put", key: bytes("color"), value: bytes("blue") },
-    { type: "put", key: bytes("empty"), value: new Uint8Array(0) },
-    { type: "get", key: bytes("color") },
-    { type: "delete", key: bytes("color") },
-    { type: "cas", key: bytes("color"), expected: bytes("blue"), value: bytes("green") },
-    { type: "cas", key: bytes("fresh"), expected: null, value: bytes("first") },
-    { type: "mint", to: BOB.publicKey, amount: 1_000n },
-    { type: "transfer", to: BOB.publicKey, amount: 30n },
-    { type: "balance", account: ALICE.publicKey },
-    { type: "noop" },
-  ];
-}
 
 function body(operation: Operation, nonce = 7): TransactionBody {
   return { clientKey: ALICE.publicKey, nonce, operation };
@@ -63,10 +47,6 @@ function signedTransaction(operation: Operation, nonce = 7): Transaction {
 
 function sessionRequest(operation: Operation, nonce: number, key = ALICE): ClientRequest {
   return requestFromTransaction(sessionTransaction({ clientKey: key.publicKey, nonce, operation }));
-}
-
-function signedRequest(operation: Operation, nonce: number, key = ALICE): ClientRequest {
-  return requestFromTransaction(signTransaction(key.privateKey, { clientKey: key.publicKey, nonce, operation }));
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -112,11 +92,11 @@ describe("session transactions: the envelope", () => {
 
   it("the two versions of one body differ only in the version byte and the signature, and have different ids", () => {
     for (const operation of everyOperation()) {
-      const signed = encodeTransaction(signedTransaction(operation));
+      const signedEnvelope = encodeTransaction(signedTransaction(operation));
       const session = encodeTransaction(sessionTransaction(body(operation)));
-      assert.equal(session.length, signed.length - ED25519_SIGNATURE_BYTES, operation.type);
-      assert.deepEqual(session.subarray(1), signed.subarray(1, signed.length - ED25519_SIGNATURE_BYTES), operation.type);
-      assert.notDeepEqual(transactionId(session), transactionId(signed), operation.type);
+      assert.equal(session.length, signedEnvelope.length - ED25519_SIGNATURE_BYTES, operation.type);
+      assert.deepEqual(session.subarray(1), signedEnvelope.subarray(1, signedEnvelope.length - ED25519_SIGNATURE_BYTES), operation.type);
+      assert.notDeepEqual(transactionId(session), transactionId(signedEnvelope), operation.type);
     }
   });
 
@@ -130,20 +110,41 @@ describe("session transactions: the envelope", () => {
 
   it("a version 1 envelope without its signature is refused as truncated, as is a signed one relabelled version 2", () => {
     for (const operation of everyOperation()) {
-      const signed = encodeTransaction(signedTransaction(operation));
-      const unsigned = signed.slice(0, signed.length - ED25519_SIGNATURE_BYTES);
+      const signedEnvelope = encodeTransaction(signedTransaction(operation));
+      const unsigned = signedEnvelope.slice(0, signedEnvelope.length - ED25519_SIGNATURE_BYTES);
       assert.equal(decodeError(unsigned).code, "truncated", operation.type);
-      const relabelled = signed.slice();
+      const relabelled = signedEnvelope.slice();
       relabelled[0] = SESSION_TRANSACTION_FORMAT_VERSION;
       assert.equal(decodeError(relabelled).code, "trailing-bytes", operation.type);
     }
   });
 
-  it("a session transaction never verifies as signed, even with a signature that is valid for its body", () => {
+  it("a session transaction never verifies as signed, decoded or not", () => {
     const session = sessionTransaction(body({ type: "noop" }));
     assert.equal(verifyTransaction(session), false);
     assert.equal(verifyTransaction(decodeTransaction(encodeTransaction(session))), false);
-    assert.equal(verifyTransaction(signedTransaction({ type: "noop" })), true, "the same body signed verifies");
+  });
+
+  it("a version 2 envelope is not admitted on the strength of a signature that is valid for its body, wherever that signature is put", () => {
+    for (const operation of everyOperation()) {
+      const validSignature = signedTransaction(operation, 1).signature;
+      const signedRequest = requestFromTransaction(signedTransaction(operation, 1));
+      assert.equal(admitRequest(signedRequest).ok, true, `${operation.type}: the signature is valid for the body, in a version 1 envelope`);
+      const session = encodeTransaction(sessionTransaction(body(operation, 1)));
+      const signatureHex = Buffer.from(validSignature).toString("hex");
+      const attempts: ClientRequest[] = [
+        // Appended to the envelope, as a version 1 envelope carries it.
+        { ...signedRequest, operation: concat(session, validSignature) },
+        // In the request's signature field, beside the bare envelope.
+        { ...signedRequest, operation: session, signature: signatureHex },
+      ];
+      for (const attempt of attempts) {
+        for (const options of [{}, { verifySignature: true }, { acceptSessions: true }, { verifySignature: false }]) {
+          assert.deepEqual(admitRequest(attempt, options), { ok: false, error: "malformed" }, `${operation.type}, ${JSON.stringify(options)}`);
+        }
+        assert.equal(verifyRequest(attempt), false, operation.type);
+      }
+    }
   });
 });
 
@@ -175,37 +176,24 @@ describe("session transactions: the request and admission", () => {
   });
 
   it("accepting sessions changes nothing for signed requests: a forged one is still bad-signature", () => {
-    const genuine = signedRequest({ type: "noop" }, 1);
+    const genuine = signed(ALICE, 1, { type: "noop" });
     assert.equal(admitRequest(genuine, { acceptSessions: true }).ok, true);
-    const forgedSignature = signedRequest({ type: "noop" }, 2).signature;
+    const forgedSignature = signed(ALICE, 2, { type: "noop" }).signature;
     const envelope = encodeTransaction({ ...decodeTransaction(genuine.operation), signature: Buffer.from(forgedSignature, "hex") });
     const forged: ClientRequest = { ...genuine, operation: envelope, signature: forgedSignature };
     assert.deepEqual(admitRequest(forged, { acceptSessions: true }), { ok: false, error: "bad-signature" });
   });
 
   it("a version 1 envelope whose request says signature \"\" is malformed, whatever the options", () => {
-    const signed = signedRequest({ type: "noop" }, 1);
-    const stripped: ClientRequest = { ...signed, signature: "" };
+    const signedRequest = signed(ALICE, 1, { type: "noop" });
+    const stripped: ClientRequest = { ...signedRequest, signature: "" };
     for (const options of [{}, { acceptSessions: true }, { verifySignature: false }]) {
       assert.deepEqual(admitRequest(stripped, options), { ok: false, error: "malformed" }, JSON.stringify(options));
-    }
-  });
-
-  it("a version 2 envelope whose request carries a 128-hex signature is malformed, whatever the options", () => {
-    const session = sessionRequest({ type: "noop" }, 1);
-    const claimed: ClientRequest = { ...session, signature: signedRequest({ type: "noop" }, 1).signature };
-    assert.equal(claimed.signature.length, 2 * ED25519_SIGNATURE_BYTES);
-    for (const options of [{}, { acceptSessions: true }, { verifySignature: false }]) {
-      assert.deepEqual(admitRequest(claimed, options), { ok: false, error: "malformed" }, JSON.stringify(options));
     }
   });
 });
 
 describe("session transactions: execution and the reply record", () => {
-  function ledger(): Driver {
-    return new Driver(createLedgerApplication({ authority: AUTHORITY.publicKey }));
-  }
-
   function storedSignature(driver: Driver, key = ALICE): Uint8Array {
     const bytes = driver.app.ledgerState.tree.get(replyStateKey(key.publicKey));
     assert.ok(bytes !== undefined, "a reply record is stored");
@@ -226,7 +214,7 @@ describe("session transactions: execution and the reply record", () => {
 
   it("a signed request keeps its signature's hex in the reply record", () => {
     const driver = ledger();
-    const request = signedRequest({ type: "put", key: bytes("color"), value: bytes("blue") }, 1);
+    const request = signed(ALICE, 1, { type: "put", key: bytes("color"), value: bytes("blue") });
     assert.equal(describeResult(driver.one(request)), "ok");
     assert.equal(driver.app.lastReply(request.client)?.signature, request.signature);
     assert.equal(Buffer.from(storedSignature(driver)).toString("hex"), request.signature);
@@ -235,14 +223,14 @@ describe("session transactions: execution and the reply record", () => {
   it("after a snapshot and restore, a session turn still reads as \"\" and a signed one as its hex, and retransmissions are duplicates", () => {
     const driver = ledger();
     const session = sessionRequest({ type: "put", key: bytes("a"), value: bytes("1") }, 1, ALICE);
-    const signed = signedRequest({ type: "put", key: bytes("b"), value: bytes("2") }, 1, BOB);
-    driver.run([session, signed]);
+    const signedRequest = signed(BOB, 1, { type: "put", key: bytes("b"), value: bytes("2") });
+    driver.run([session, signedRequest]);
     const restored = createLedgerApplication({ authority: AUTHORITY.publicKey });
     restored.restore(driver.app.snapshot());
     assert.equal(restored.lastReply(session.client)?.signature, "", "read from the tree, through SESSION_MARK");
-    assert.equal(restored.lastReply(signed.client)?.signature, signed.signature);
+    assert.equal(restored.lastReply(signedRequest.client)?.signature, signedRequest.signature);
     const again = new Driver(restored);
-    const executed = again.run([session, signed]);
+    const executed = again.run([session, signedRequest]);
     assert.deepEqual(
       executed.map((entry) => entry.outcome),
       ["duplicate", "duplicate"],
@@ -251,11 +239,11 @@ describe("session transactions: execution and the reply record", () => {
     assert.equal(describeResult(decodeResult(executed[0]!.result)), "ok");
   });
 
-  it("a recorded entry that is not the request just executed still maps signature \"\" to the session mark", () => {
+  it("record stores the session mark for an admitted session transaction, and the row reads back with signature \"\"", () => {
     const app = createLedgerApplication({ authority: AUTHORITY.publicKey });
     const client = Buffer.from(ALICE.publicKey).toString("hex");
     const result = Uint8Array.of(1, 2, 3);
-    app.record({ client, timestamp: 1, signature: "", result });
+    app.record({ client, timestamp: 1, signature: "", result }, sessionTransaction(body({ type: "noop" }, 1)));
     assert.deepEqual(app.lastReply(client), { client, timestamp: 1, signature: "", result });
     const bytes = app.ledgerState.tree.get(replyStateKey(ALICE.publicKey));
     assert.ok(bytes !== undefined);

@@ -23,28 +23,12 @@ import {
 import { type Ed25519KeyPair, Ed25519Verifier, ed25519KeyPairFromSeed, ed25519Sign, ed25519Verify } from "../../src/crypto/ed25519.js";
 import { Random } from "../../src/sim/random.js";
 import { fromHex, hex, randomBytes } from "../support/random-bytes.js";
+import { everyOperation } from "./ledger-fixtures.js";
 
 // RFC 8032 test 1's key: a fixed signer, so encodings below can be written out by hand.
 const ALICE = ed25519KeyPairFromSeed(fromHex("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"));
 const BOB = ed25519KeyPairFromSeed(fromHex("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb"));
 const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
-
-/** One transaction of every operation type (and both forms of cas). */
-function sampleOperations(): Operation[] {
-  return [
-    { type: "put", key: bytes("color"), value: bytes("blue") },
-    { type: "put", key: bytes("empty value"), value: new Uint8Array(0) },
-    { type: "get", key: bytes("color") },
-    { type: "delete", key: bytes("color") },
-    { type: "cas", key: bytes("color"), expected: bytes("blue"), value: bytes("green") },
-    { type: "cas", key: bytes("fresh"), expected: null, value: bytes("first") },
-    { type: "cas", key: bytes("fresh"), expected: new Uint8Array(0), value: new Uint8Array(0) },
-    { type: "mint", to: BOB.publicKey, amount: 1_000_000n },
-    { type: "transfer", to: BOB.publicKey, amount: TRANSACTION_AMOUNT_MAX },
-    { type: "transfer", to: BOB.publicKey, amount: 0n },
-    { type: "balance", account: ALICE.publicKey },
-  ];
-}
 
 function signed(operation: Operation, nonce = 7, signer: Ed25519KeyPair = ALICE): Transaction {
   return signTransaction(signer.privateKey, { clientKey: signer.publicKey, nonce, operation });
@@ -55,7 +39,7 @@ function randomOperation(random: Random): Operation {
   // Now and then a value anywhere up to the limit, inclusive.
   const value = (): Uint8Array => randomBytes(random, random.below(random.chance(0.05) ? TRANSACTION_VALUE_BYTES_MAX + 1 : 200));
   const amount = (): bigint => (BigInt(random.nextUint32()) << 32n) | BigInt(random.nextUint32());
-  switch (random.below(7)) {
+  switch (random.below(8)) {
     case 0:
       return { type: "put", key: key(), value: value() };
     case 1:
@@ -68,6 +52,8 @@ function randomOperation(random: Random): Operation {
       return { type: "mint", to: BOB.publicKey, amount: amount() };
     case 5:
       return { type: "transfer", to: ALICE.publicKey, amount: amount() };
+    case 6:
+      return { type: "noop" };
     default:
       return { type: "balance", account: BOB.publicKey };
   }
@@ -96,7 +82,7 @@ function decodeOrNull(encoding: Uint8Array): Transaction | null {
 }
 
 test("every operation round-trips: decode(encode(t)) equals t, re-encodes to the same bytes and verifies", () => {
-  for (const operation of sampleOperations()) {
+  for (const operation of everyOperation()) {
     const transaction = signed(operation);
     const encoding = encodeTransaction(transaction);
     const decoded = decodeTransaction(encoding);
@@ -134,6 +120,7 @@ test("the encoding follows the documented layout byte for byte", () => {
     [{ type: "mint", to: BOB.publicKey, amount: 258n }, "05" + hex(BOB.publicKey) + "0000000000000102"],
     [{ type: "transfer", to: BOB.publicKey, amount: 1n }, "06" + hex(BOB.publicKey) + "0000000000000001"],
     [{ type: "balance", account: BOB.publicKey }, "07" + hex(BOB.publicKey)],
+    [{ type: "noop" }, "08"],
   ];
   for (const [operation, expectedOperation] of layouts) {
     const message = transactionSigningMessage({ clientKey: ALICE.publicKey, nonce: 0, operation });
@@ -159,7 +146,7 @@ test("the largest transaction is exactly TRANSACTION_BYTES_MAX, and one byte mor
 });
 
 test("every truncation of every operation is refused as truncated", () => {
-  for (const operation of sampleOperations()) {
+  for (const operation of everyOperation()) {
     const encoding = encodeTransaction(signed(operation));
     for (let length = 0; length < encoding.length; length += 1) {
       assertDecodeError(encoding.subarray(0, length), "truncated");
@@ -168,7 +155,7 @@ test("every truncation of every operation is refused as truncated", () => {
 });
 
 test("bytes after the signature are refused", () => {
-  for (const operation of sampleOperations()) {
+  for (const operation of everyOperation()) {
     const encoding = encodeTransaction(signed(operation));
     for (const extra of [[0], [1, 2, 3], new Array<number>(64).fill(0xff)]) {
       assertDecodeError(new Uint8Array([...encoding, ...extra]), "trailing-bytes", new RegExp(`${extra.length} bytes after`));
@@ -276,7 +263,7 @@ test("inputs that are not byte arrays are refused with a TransactionDecodeError"
 });
 
 test("changing any single byte of an encoded transaction makes it undecodable or unverifiable", () => {
-  for (const operation of sampleOperations()) {
+  for (const operation of everyOperation()) {
     const encoding = encodeTransaction(signed(operation));
     for (let position = 0; position < encoding.length; position += 1) {
       for (const mask of [0x01, 0x80, 0xff]) {
@@ -389,7 +376,7 @@ test("property: random transactions round-trip canonically and verify (seeded)",
 
 test("property: random and mutated byte strings decode or fail with a TransactionDecodeError, nothing else", () => {
   const random = new Random(31337);
-  const seeds = sampleOperations().map((operation) => encodeTransaction(signed(operation)));
+  const seeds = everyOperation().map((operation) => encodeTransaction(signed(operation)));
   for (let round = 0; round < 3000; round += 1) {
     let candidate: Uint8Array;
     if (random.chance(0.3)) {

@@ -18,7 +18,7 @@ const cluster = ledgerCluster();
 const privateKeys = cluster.keys.map((key) => key.privateKey);
 const alice = keyOf("alice");
 
-test("a state tree journals the keys put and deleted since the last takeChanges, with their current values", () => {
+test("a state tree journals the keys put and deleted since the last drainChanges, with their current values", () => {
   const tree = new StateTree();
   tree.put(bytes("before"), bytes("x"));
   tree.recordChanges();
@@ -28,10 +28,10 @@ test("a state tree journals the keys put and deleted since the last takeChanges,
   tree.delete(bytes("b"));
   tree.delete(bytes("before"));
   tree.delete(bytes("never there"));
-  const changes = new Map(tree.takeChanges().map(([key, value]) => [Buffer.from(key).toString(), value === null ? null : Buffer.from(value).toString()]));
+  const changes = new Map(tree.drainChanges().map(([key, value]) => [Buffer.from(key).toString(), value === null ? null : Buffer.from(value).toString()]));
   assert.deepEqual(changes, new Map<string, string | null>([["a", "2"], ["b", null], ["before", null]]));
-  assert.deepEqual(tree.takeChanges(), []);
-  assert.throws(() => new StateTree().takeChanges(), /recordChanges first/);
+  assert.deepEqual(tree.drainChanges(), []);
+  assert.throws(() => new StateTree().drainChanges(), /recordChanges first/);
 });
 
 test("the pipeline stores each committed batch as a chained, certified block with exactly its state changes", async (t) => {
