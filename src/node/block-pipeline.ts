@@ -6,9 +6,15 @@
 //
 // Execution runs synchronously in `commit`; the store write is queued and `commit` resolves once
 // it is durable. A caller may therefore start the next batch before the previous write finished
-// (LMDB batches them), but it must not act on a block (send a vote, answer a client) before its
-// `commit` resolved. A failed write leaves memory ahead of the disk, so the pipeline refuses
-// everything after it: the runtime restarts the replica, which resumes from the store.
+// (LMDB batches them), but it must not vouch for a block (sign its header, vote a checkpoint on
+// it) before its `commit` resolved. Answering the block's clients may come first (`stage`): a
+// reply vouches for the order, which 2f + 1 replicas made durable as commit records before the
+// batch could execute anywhere, so a replica that loses the block in a crash executes the same
+// batch again from its peers and gets the same results (seed 003, normal case: "n − f identical
+// COMMIT messages: execute, INFORM" — the reply follows execution, not the disk; the crash case
+// is the one of a replica that crashed after its commit records and before the block, as before).
+// A failed write leaves memory ahead of the disk, so the pipeline refuses everything after it: the
+// runtime restarts the replica, which resumes from the store.
 //
 // On open the pipeline resumes at the store's applied height: the state is rebuilt from the stored
 // state entries and checked against the applied state digest, and the chain continues from the
@@ -108,9 +114,22 @@ export class BlockPipeline {
    * from its peers and calls `attachCertificate`). Resolves once the block is stored.
    */
   commit(batch: CommittedBatch, certify?: (header: BlockHeader) => CommitCertificate): Promise<CommittedBlock> {
-    if (this.failure !== undefined) return Promise.reject(new Error("block pipeline: a store write failed; reopen the store and the pipeline", { cause: this.failure }));
+    try {
+      return this.stage(batch, certify).stored;
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+  }
+
+  /**
+   * `commit`, with the executed block returned at once beside the promise of its store write, so
+   * a caller can answer clients before the write is durable (see the file comment). Throws what
+   * `commit` rejects with.
+   */
+  stage(batch: CommittedBatch, certify?: (header: BlockHeader) => CommitCertificate): { readonly block: CommittedBlock; readonly stored: Promise<CommittedBlock> } {
+    if (this.failure !== undefined) throw new Error("block pipeline: a store write failed; reopen the store and the pipeline", { cause: this.failure });
     const height = this.heightCommitted + 1;
-    if (batch.seq !== height) return Promise.reject(new RangeError(`block pipeline: batch seq ${batch.seq} is not the next height ${height}`));
+    if (batch.seq !== height) throw new RangeError(`block pipeline: batch seq ${batch.seq} is not the next height ${height}`);
     const executed = this.executor.executeBatch(batch);
     const stateRoot = this.application.stateRoot();
     const block = buildBlock({
@@ -129,7 +148,7 @@ export class BlockPipeline {
     } catch (error) {
       // The batch is executed in memory but cannot be stored: nothing may follow it.
       this.failure = error;
-      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      throw error;
     }
     const headerHash = blockHeaderHash(block.header);
     this.heightCommitted = height;
@@ -142,13 +161,15 @@ export class BlockPipeline {
       stateWrites,
       meta: { seq: batch.seq, stateDigest: stateRoot },
     });
-    return written.then(
-      () => ({ block, headerHash, executed, stateWriteCount: stateWrites.length }),
+    const staged: CommittedBlock = { block, headerHash, executed, stateWriteCount: stateWrites.length };
+    const stored = written.then(
+      () => staged,
       (error: unknown) => {
         this.failure ??= error;
         throw error;
       },
     );
+    return { block: staged, stored };
   }
 
   /** Stores the commit certificate of block `height` once it verifies against the stored header. */

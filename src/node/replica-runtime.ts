@@ -595,7 +595,16 @@ export class ReplicaRuntime {
   private execute(batch: CommittedBatch): Promise<void> {
     if (this.fatalError !== undefined) return Promise.resolve();
     const startedMs = performance.now();
-    const committed = this.pipeline.commit(batch);
+    let committed: Promise<CommittedBlock>;
+    try {
+      const staged = this.pipeline.stage(batch);
+      committed = staged.stored;
+      // Clients hear of their results now, not after the block's write (block-pipeline.ts says why
+      // that is safe); the block's signature and checkpoint vote still wait for the disk.
+      for (const request of staged.block.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
+    } catch (error) {
+      committed = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
     if (this.observer.blockPersisted !== undefined) void committed.then(() => this.observer.blockPersisted?.((performance.now() - startedMs) / 1000), () => undefined);
     const durable = this.durableTail.then(() => committed).then((block) => this.onDurable(batch, block));
     this.durableTail = durable.catch((error: unknown) => this.fatal(error));
@@ -611,7 +620,6 @@ export class ReplicaRuntime {
     this.verification.executed(batch.requests);
     this.sessions.forget(batch.requests);
     this.observer.batchExecuted?.(batch.requests);
-    for (const request of committed.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
     const own = signBlock(this.options.privateKey, this.id, header);
     this.broadcast({ kind: "block-signature", height: header.height, signature: own.signature });
     this.certifier.onOwnBlock(header, own);
