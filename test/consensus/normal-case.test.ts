@@ -173,10 +173,12 @@ test("clients: a retransmitted request that already executed gets the cached rep
   assert.deepEqual(c.nodes[2]!.service.applied, ["a/1"]);
 });
 
-test("clients: a backup forwards a request to the primary, which orders it", () => {
+test("clients: a backup forwards a request still pending after a status interval (within two) to the primary, which orders it; not at arrival", () => {
   const c = new TestCluster(4);
   c.step(2, { type: "request", request: request("a", 1) });
-  assert.ok(c.inFlight.some((m) => m.to === 0 && m.message.type === "request"));
+  assert.ok(!c.inFlight.some((m) => m.message.type === "request"), "no relay at arrival: a client sending to a backup sends to the primary too");
+  for (let tick = 0; tick < 2 * c.cfg.statusIntervalTicks && !c.inFlight.some((m) => m.message.type === "request"); tick++) c.step(2, { type: "tick" });
+  assert.ok(c.inFlight.some((m) => m.from === 2 && m.to === 0 && m.message.type === "request"), "relayed by the retransmission round");
   c.deliverAll();
   for (const node of c.nodes) assert.deepEqual(node.service.applied, ["a/1"]);
 });
