@@ -201,6 +201,9 @@ export class ReplicaRuntime {
     this.cluster = cluster;
     this.logger = options.logger ?? silentRuntimeLogger;
     this.store = store;
+    const { tornTailBytes, migratedRecords } = store.recordLogRecovery;
+    if (tornTailBytes > 0) this.logger.warn({ tornTailBytes }, "cut an unacknowledged append from the end of the consensus record log (a crash during a write)");
+    if (migratedRecords > 0) this.logger.info({ migratedRecords }, "moved the consensus records from LMDB to records.log (a store of an earlier build)");
     this.checkpointInterval = cluster.protocol.checkpointInterval;
     this.identity = { cluster, id, privateKey: options.privateKey };
     this.pipeline = this.openPipeline();

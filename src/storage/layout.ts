@@ -2,12 +2,19 @@
 // their keys. Every value is stored inside a checksummed frame (frame.ts).
 //
 //   meta                utf-8 names → format version, identity, applied-state metadata,
-//                       body retention height
-//   records             u64 big-endian append index → one encoded PersistRecord
+//                       body retention height, record-file marker
+//   records             in stores of earlier builds only: u64 big-endian append index → one
+//                       encoded PersistRecord; emptied when the log moves to records.log (below)
 //   block-headers       u64 big-endian height → header bytes
 //   block-bodies        u64 big-endian height → body bytes (pruned below the retention height)
 //   block-certificates  u64 big-endian height → commit certificate bytes
 //   state               0x00 | application key → application value
+//
+// The consensus record log lives beside the environment in its own append-only file,
+// records.log (record-file.ts): appending a vote there is one write and one fdatasync, not a turn
+// on LMDB's one writer behind block transactions (issue 5). The first open by a build with the
+// file moves the "records" sub-database's records into it and sets the meta "record-file" marker;
+// the sub-database keeps its name so that stores of both builds open under one format version.
 //
 // Big-endian heights make LMDB's byte order the numeric order, so a range of heights is one
 // cursor walk. Headers, bodies and certificates live in separate sub-databases so that walking
@@ -34,6 +41,8 @@ export const META_KEYS = {
   identity: "identity",
   appliedState: "applied-state",
   bodyRetentionHeight: "body-retention-height",
+  /** Present once the record log lives in records.log; its value is the file's format version. */
+  recordFile: "record-file",
 } as const;
 
 /** Heights and record indexes are u64 big-endian keys. */

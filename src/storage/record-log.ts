@@ -1,22 +1,20 @@
-// The consensus record log: the `PersistRecord`s the PBFT core emits, in emission order, which
-// `PbftReplica`'s restore replays after a restart. Appends are one LMDB transaction each and
-// resolve under the store's sync policy, so the runtime sends a `Ready`'s messages only after its
-// records are durable (DESIGN.md's ordering rule).
+// The consensus record log's contract, and the LMDB sub-database that held the log before it
+// moved to its own file (record-file.ts). The log is the `PersistRecord`s the PBFT core emits, in
+// emission order, which `PbftReplica`'s restore replays after a restart.
 //
-// The log stays bounded: an append that carries a stable-checkpoint record, or that takes the log
-// past its bound, rewrites the log as `compactRecords` of it in the same transaction, so a crash
-// leaves either the old log plus nothing or the compacted log with the new records. After a
-// compaction the bound is at least twice what compaction kept, so a log whose live part is large
-// (a long view change) is not rewritten on every append.
+// Stores written by earlier builds keep their records in LMDB's "records" sub-database, one
+// framed record per u64 append index. That layout put every vote's append on LMDB's one writer,
+// behind the block-and-state transactions queued there (issue 5: 3 ms per batch at light load,
+// 20–240 ms under load), and every vote waits for its append before it leaves. The file took the
+// log off LMDB; this module reads the old sub-database once, when `RecordFile.open` migrates it,
+// and keeps the marker (meta "record-file") that says the migration is done.
 
-import assert from "node:assert/strict";
-import { compactRecords } from "../consensus/pbft/records.js";
 import type { PersistRecord } from "../consensus/pbft/types.js";
 import type { BinaryDatabase } from "./environment.js";
 import { RecordDecodeError, StorageCorruptionError } from "./errors.js";
 import { frameValue, unframeValue } from "./frame.js";
-import { DATABASE_NAMES, hex, uint64Key, uint64OfKey } from "./layout.js";
-import { decodeRecord, encodeRecord } from "./record-codec.js";
+import { DATABASE_NAMES, META_KEYS, hex, metaKey, uint64OfKey } from "./layout.js";
+import { decodeRecord } from "./record-codec.js";
 
 /** The default bound on the log between compactions, in records. */
 export const RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT = 4096;
@@ -28,103 +26,73 @@ export interface RecordAppendResult {
   readonly recordCount: number;
 }
 
-interface StoredRecord {
-  readonly index: number;
+/** One record of the log with the bytes it is stored as, reused when compaction keeps it. */
+export interface StoredRecord {
   readonly record: PersistRecord;
-  /** The encoded record, reused when compaction keeps it. */
   readonly encoded: Uint8Array;
+}
+
+/** The LMDB sub-databases the record log touches: the old home of its records, and the marker. */
+export interface RecordDatabases {
+  readonly meta: BinaryDatabase;
+  readonly records: BinaryDatabase;
 }
 
 const DATABASE = DATABASE_NAMES.records;
 
-export class RecordLog {
-  private recordCount: number;
-  private compactionThreshold: number;
-
-  constructor(
-    private readonly database: BinaryDatabase,
-    private readonly compactionThresholdMin: number,
-  ) {
-    assert.ok(Number.isSafeInteger(compactionThresholdMin) && compactionThresholdMin > 0, "record log: the compaction threshold must be a positive integer");
-    this.recordCount = database.getKeysCount();
-    this.compactionThreshold = compactionThresholdMin;
-  }
-
-  get size(): number {
-    return this.recordCount;
-  }
-
-  /** Appends `records` in order; resolves once they are stored under the sync policy. */
-  append(records: readonly PersistRecord[]): Promise<RecordAppendResult> {
-    // Encode before queuing anything, so a record outside its type fails alone and early.
-    const encoded = records.map(encodeRecord);
-    const stable = records.some((record) => record.kind === "stable-checkpoint");
-    return this.database.childTransaction((): RecordAppendResult => {
-      if (records.length === 0) return { compacted: false, recordCount: this.recordCount };
-      if (stable || this.recordCount + records.length > this.compactionThreshold) {
-        return this.compactWith(records, encoded);
-      }
-      let index = this.nextIndex();
-      for (const bytes of encoded) this.put(index++, bytes);
-      this.recordCount += records.length;
-      return { compacted: false, recordCount: this.recordCount };
-    });
-  }
-
-  /** Every record, in append order. Throws `StorageCorruptionError` for any damaged record. */
-  load(): PersistRecord[] {
-    return this.readAll().map((stored) => stored.record);
-  }
-
-  /** Rewrites the log as its compaction; for an operator or a test, appends do this themselves. */
-  compact(): Promise<RecordAppendResult> {
-    return this.database.childTransaction(() => this.compactWith([], []));
-  }
-
-  private compactWith(records: readonly PersistRecord[], encoded: readonly Uint8Array[]): RecordAppendResult {
-    const existing = this.readAll();
-    const bytesOf = new Map<PersistRecord, Uint8Array>();
-    for (const stored of existing) bytesOf.set(stored.record, stored.encoded);
-    records.forEach((record, position) => bytesOf.set(record, encoded[position]!));
-    const kept = compactRecords([...existing.map((stored) => stored.record), ...records]);
-    let index = this.nextIndex();
-    for (const stored of existing) this.database.removeSync(uint64Key(stored.index));
-    for (const record of kept) this.put(index++, bytesOf.get(record) ?? encodeRecord(record));
-    this.recordCount = kept.length;
-    this.compactionThreshold = Math.max(this.compactionThresholdMin, 2 * kept.length);
-    return { compacted: true, recordCount: kept.length };
-  }
-
-  private put(index: number, encoded: Uint8Array): void {
-    const key = uint64Key(index);
-    this.database.putSync(key, frameValue(DATABASE, key, encoded));
-  }
-
-  /** One past the highest index in use; indexes only grow, so a key is never reused. */
-  private nextIndex(): number {
-    for (const key of this.database.getKeys({ reverse: true, limit: 1 })) {
-      const index = uint64OfKey(key);
-      if (index === undefined) throw new StorageCorruptionError(DATABASE, hex(key), "not a record index key");
-      return index + 1;
+/**
+ * Every record of the LMDB "records" sub-database, in index order. Throws
+ * `StorageCorruptionError` for a key that is not an index, a failed checksum or a record that
+ * does not decode: a migration copies nothing it cannot vouch for.
+ */
+export function readLegacyRecords(database: BinaryDatabase): StoredRecord[] {
+  const stored: StoredRecord[] = [];
+  for (const { key, value } of database.getRange({})) {
+    if (uint64OfKey(key) === undefined) throw new StorageCorruptionError(DATABASE, hex(key), "not a record index key");
+    const encoded = unframeValue(DATABASE, key, value);
+    let record: PersistRecord;
+    try {
+      record = decodeRecord(encoded);
+    } catch (error) {
+      if (!(error instanceof RecordDecodeError)) throw error;
+      throw new StorageCorruptionError(DATABASE, hex(key), `record does not decode: ${error.message}`, { cause: error });
     }
-    return 0;
+    stored.push({ record, encoded });
   }
+  return stored;
+}
 
-  private readAll(): StoredRecord[] {
-    const stored: StoredRecord[] = [];
-    for (const { key, value } of this.database.getRange({})) {
-      const index = uint64OfKey(key);
-      if (index === undefined) throw new StorageCorruptionError(DATABASE, hex(key), "not a record index key");
-      const encoded = unframeValue(DATABASE, key, value);
-      let record: PersistRecord;
-      try {
-        record = decodeRecord(encoded);
-      } catch (error) {
-        if (!(error instanceof RecordDecodeError)) throw error;
-        throw new StorageCorruptionError(DATABASE, hex(key), `record does not decode: ${error.message}`, { cause: error });
-      }
-      stored.push({ index, record, encoded });
-    }
-    return stored;
-  }
+export function hasLegacyRecords(database: BinaryDatabase): boolean {
+  for (const _ of database.getKeys({ limit: 1 })) return true;
+  return false;
+}
+
+const RECORD_FILE_KEY = metaKey(META_KEYS.recordFile);
+
+/**
+ * Whether the store's log lives in records.log. Set once the file is in place, so an open that
+ * finds the marker but no file knows the file was lost (a copy of data.mdb alone, a deleted
+ * file) instead of starting without the replica's votes.
+ */
+export function hasRecordFileMarker(meta: BinaryDatabase): boolean {
+  const stored = meta.get(RECORD_FILE_KEY);
+  if (stored === undefined) return false;
+  unframeValue(DATABASE_NAMES.meta, RECORD_FILE_KEY, stored);
+  return true;
+}
+
+/**
+ * Completes a migration (or the creation of a new store's records.log) in one LMDB transaction:
+ * the "records" sub-database is emptied and the marker set. Call it only once records.log holds
+ * every record of the sub-database, durably.
+ */
+export function markRecordFileInPlace(databases: RecordDatabases, formatVersion: number): Promise<void> {
+  const { meta, records } = databases;
+  const version = Buffer.allocUnsafe(4);
+  version.writeUInt32BE(formatVersion);
+  const framed = frameValue(DATABASE_NAMES.meta, RECORD_FILE_KEY, version);
+  return meta.childTransaction(() => {
+    for (const key of [...records.getKeys()]) records.removeSync(key);
+    meta.putSync(RECORD_FILE_KEY, framed);
+  });
 }

@@ -1,6 +1,6 @@
-// One replica's durable store (issue 3, "Storage"): blocks, application state and the consensus
-// record log in one LMDB environment. Blocks and state are opaque bytes here; the ledger and the
-// application own their encodings.
+// One replica's durable store (issue 3, "Storage"): blocks and application state in one LMDB
+// environment, and the consensus record log in an append-only file beside it (record-file.ts).
+// Blocks and state are opaque bytes here; the ledger and the application own their encodings.
 //
 // Writes are transactions that resolve under the sync policy (environment.ts): with the default
 // "durable" policy a promise resolves only after the data is on disk, which is what lets the
@@ -22,7 +22,8 @@ import { type BinaryDatabase, type StorageEnvironment, type SyncPolicy, openEnvi
 import { StorageCorruptionError, StorageRefusedError } from "./errors.js";
 import { frameValue, unframeValue } from "./frame.js";
 import { DATABASE_NAMES, META_KEYS, STATE_KEY_BYTES_MAX, applicationKeyOf, hex, metaKey, stateKey, uint64Key, uint64OfKey } from "./layout.js";
-import { RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT, type RecordAppendResult, RecordLog } from "./record-log.js";
+import { RecordFile, type RecordFileRecovery } from "./record-file.js";
+import { RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT, type RecordAppendResult } from "./record-log.js";
 
 export interface ReplicaStoreOptions {
   /** The replica's data directory; created if missing. */
@@ -144,16 +145,25 @@ function assertHeight(height: number, what = "height"): void {
 }
 
 export class ReplicaStore {
-  private readonly records: RecordLog;
   private readonly counts: StoreCounters = { blocksCommitted: 0, certificatesAttached: 0, recordsAppended: 0, recordLogCompactions: 0, bodiesPruned: 0 };
   private closed = false;
 
   private constructor(
     private readonly env: StorageEnvironment,
     readonly sync: SyncPolicy,
-    recordLogCompactionThreshold: number,
-  ) {
-    this.records = new RecordLog(env.records, recordLogCompactionThreshold);
+    private readonly records: RecordFile,
+  ) {}
+
+  /** Opens the record log beside `env`; closes `env` and releases its lock when that fails. */
+  private static async withRecords(env: StorageEnvironment, sync: SyncPolicy, compactionThresholdMin: number, mode: "write" | "read"): Promise<ReplicaStore> {
+    try {
+      const records = await RecordFile.open({ directory: env.directory, sync, compactionThresholdMin, databases: env, mode });
+      return new ReplicaStore(env, sync, records);
+    } catch (error) {
+      await env.root.close();
+      env.lock.release();
+      throw error;
+    }
   }
 
   /**
@@ -165,14 +175,10 @@ export class ReplicaStore {
     if (sync !== "durable" && sync !== "none") throw new RangeError(`sync policy ${String(sync)}: expected "durable" or "none"`);
     if (typeof options.clusterId !== "string" || options.clusterId.length === 0) throw new TypeError("ReplicaStore.open: clusterId must be a non-empty string");
     if (!Number.isSafeInteger(options.replicaId) || options.replicaId < 0) throw new RangeError(`ReplicaStore.open: replicaId ${options.replicaId} is not a non-negative integer`);
+    const threshold = options.recordLogCompactionThreshold ?? RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT;
+    if (!Number.isSafeInteger(threshold) || threshold < 1) throw new RangeError(`ReplicaStore.open: recordLogCompactionThreshold ${threshold} is not a positive integer`);
     const env = await openEnvironment({ directory: options.directory, clusterId: options.clusterId, replicaId: options.replicaId, sync });
-    try {
-      return new ReplicaStore(env, sync, options.recordLogCompactionThreshold ?? RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT);
-    } catch (error) {
-      await env.root.close();
-      env.lock.release();
-      throw error;
-    }
+    return ReplicaStore.withRecords(env, sync, threshold, "write");
   }
 
   get directory(): string {
@@ -181,7 +187,8 @@ export class ReplicaStore {
 
   /**
    * Opens an existing store of any replica of `clusterId` for auditing (`bulwark verify`): it is
-   * never created, and it is opened without sync since the auditor writes nothing. Throws
+   * never created, and it is opened without sync since the auditor writes nothing: the record
+   * log is read only (appends are refused, an earlier build's store is not migrated). Throws
    * `StorageRefusedError` for a missing directory or one that holds no store of the cluster.
    */
   static async openExisting(options: { readonly directory: string; readonly clusterId: string }): Promise<ReplicaStore> {
@@ -190,15 +197,19 @@ export class ReplicaStore {
       throw new StorageRefusedError("not-a-bulwark-store", directory, `${directory} holds no Bulwark store (no data.mdb): point at a replica's data directory`);
     }
     const env = await openEnvironment({ directory, clusterId, replicaId: "any", sync: "none" });
-    return new ReplicaStore(env, "none", RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT);
+    return ReplicaStore.withRecords(env, "none", RECORD_LOG_COMPACTION_THRESHOLD_DEFAULT, "read");
   }
 
-  /** Waits for pending writes, closes the environment and releases the directory. */
+  /** Waits for pending writes, closes the record log and the environment, and releases the directory. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.env.root.close();
-    this.env.lock.release();
+    try {
+      await this.records.close();
+    } finally {
+      await this.env.root.close();
+      this.env.lock.release();
+    }
   }
 
   counters(): Readonly<StoreCounters> {
@@ -529,7 +540,11 @@ export class ReplicaStore {
   // -------------------------------------------------------------------------------------------
   // Consensus records
 
-  /** Appends the records of one `Ready`, compacting the log when due; resolves once stored. */
+  /**
+   * Appends the records of one `Ready`, compacting the log when due; resolves once stored under
+   * the sync policy. Appends run one at a time in call order. After one fails, every later one
+   * is refused: the runtime stops the replica.
+   */
   async appendRecords(records: readonly PersistRecord[]): Promise<RecordAppendResult> {
     const result = await this.records.append(records);
     this.counts.recordsAppended += records.length;
@@ -551,6 +566,11 @@ export class ReplicaStore {
 
   get recordCount(): number {
     return this.records.size;
+  }
+
+  /** What opening the record log repaired: a torn tail cut off, records migrated from LMDB. */
+  get recordLogRecovery(): RecordFileRecovery {
+    return this.records.recovery;
   }
 
   // -------------------------------------------------------------------------------------------

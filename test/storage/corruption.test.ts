@@ -6,12 +6,16 @@ import { join } from "node:path";
 import { open } from "lmdb";
 import { Random } from "../../src/sim/random.js";
 import { DATABASE_NAMES, type ReplicaStore, StorageCorruptionError } from "../../src/storage/index.js";
+import { RECORD_FILE_NAME } from "../../src/storage/record-file.js";
 import { randomBytes } from "../support/random-bytes.js";
 import { openStore, simpleBlock, temporaryDirectory, utf8 } from "./helpers.js";
 
-/** Flips one byte in every copy of `marker` in the data file (LMDB may keep stale copies in free pages). */
-function flipOnDisk(directory: string, marker: Uint8Array, offsetInMarker: number): number {
-  const path = join(directory, "data.mdb");
+/**
+ * Flips one byte in every copy of `marker` in `fileName` (LMDB may keep stale copies in free pages;
+ * consensus records live in records.log).
+ */
+function flipOnDisk(directory: string, marker: Uint8Array, offsetInMarker: number, fileName = "data.mdb"): number {
+  const path = join(directory, fileName);
   const file = readFileSync(path);
   let copies = 0;
   for (let at = file.indexOf(marker); at >= 0; at = file.indexOf(marker, at + 1)) {
@@ -56,18 +60,21 @@ async function storeWithMarkers(store: ReplicaStore, seed: number, bodyBytes: nu
       message: { type: "pre-prepare", view: 0, seq: 1, digest: "d", requests: [{ client: "c", timestamp: 1, operation: markers.operation, signature: "s" }], replica: 0, signature: "s" },
     },
   ]);
+  // A later append, so the marked record is not the file's last frame: damage there is
+  // indistinguishable from a torn append and is truncated as one (record-file.ts).
+  await store.appendRecords([{ kind: "view", view: 0, normal: true }]);
   return markers;
 }
 
-const cases: Array<{ part: keyof Markers; label: string; database: string; read: (store: ReplicaStore) => unknown }> = [
+const cases: Array<{ part: keyof Markers; label: string; database: string; file?: string; read: (store: ReplicaStore) => unknown }> = [
   { part: "header", label: "block header", database: DATABASE_NAMES.headers, read: (store) => store.getBlock(1) },
   { part: "body", label: "block body", database: DATABASE_NAMES.bodies, read: (store) => store.getBlock(1) },
   { part: "certificate", label: "commit certificate", database: DATABASE_NAMES.certificates, read: (store) => store.getHeaders(1, 1) },
   { part: "value", label: "state value", database: DATABASE_NAMES.state, read: (store) => store.getState(utf8("key")) },
-  { part: "operation", label: "consensus record", database: DATABASE_NAMES.records, read: (store) => store.loadRecords() },
+  { part: "operation", label: "consensus record", database: RECORD_FILE_NAME, file: RECORD_FILE_NAME, read: (store) => store.loadRecords() },
 ];
 
-for (const { part, label, database, read } of cases) {
+for (const { part, label, database, file, read } of cases) {
   // A 100-byte body shares a page with the other values; a 20 KB one has overflow pages of its own.
   for (const bodyBytes of [100, 20_000]) {
     test(`a flipped bit on disk in a ${label} (body of ${bodyBytes} B) is reported as StorageCorruptionError, never returned`, async (t) => {
@@ -76,7 +83,7 @@ for (const { part, label, database, read } of cases) {
       const markers = await storeWithMarkers(store, bodyBytes + part.length, bodyBytes);
       await store.close();
       const marker = markers[part];
-      assert.ok(flipOnDisk(directory, marker, marker.length >> 1) >= 1, "the marker is on disk");
+      assert.ok(flipOnDisk(directory, marker, marker.length >> 1, file) >= 1, "the marker is on disk");
       const reopened = await openStore(t, directory);
       assert.throws(() => read(reopened), corruption(database));
     });
@@ -88,9 +95,9 @@ test("a corrupted record also stops an append that would compact the log, rather
   const store = await openStore(t, directory);
   const markers = await storeWithMarkers(store, 5, 100);
   await store.close();
-  flipOnDisk(directory, markers.operation, 3);
+  flipOnDisk(directory, markers.operation, 3, RECORD_FILE_NAME);
   const reopened = await openStore(t, directory);
-  await assert.rejects(reopened.appendRecords([{ kind: "stable-checkpoint", proof: { type: "checkpoint-proof", seq: 0, stateDigest: "g", checkpoints: [] } }]), corruption(DATABASE_NAMES.records));
+  await assert.rejects(reopened.appendRecords([{ kind: "stable-checkpoint", proof: { type: "checkpoint-proof", seq: 0, stateDigest: "g", checkpoints: [] } }]), corruption(RECORD_FILE_NAME));
 });
 
 test("a value moved to another key fails its checksum, because the checksum covers the key", async (t) => {

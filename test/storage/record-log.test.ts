@@ -1,11 +1,23 @@
+// The consensus record log's contract through the store: records come back in append order,
+// compaction keeps exactly what `compactRecords` keeps and when, and the log survives reopening;
+// and the move of the log from LMDB's "records" sub-database (earlier builds) to records.log.
+// What a crash or damage leaves in the file is in record-file.test.ts.
+
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { cpSync, existsSync, rmSync } from "node:fs";
+import { join } from "node:path";
 
+import { open } from "lmdb";
 import { PbftReplica, compactRecords, type PersistRecord, type Ready } from "../../src/consensus/pbft/index.js";
 import { Random } from "../../src/sim/random.js";
+import { frameValue } from "../../src/storage/frame.js";
+import { ReplicaStore, StorageRefusedError, encodeRecord } from "../../src/storage/index.js";
+import { DATABASE_NAMES, META_KEYS, metaKey, uint64Key } from "../../src/storage/layout.js";
+import { RECORD_FILE_NAME } from "../../src/storage/record-file.js";
 import { TestCluster, config, request, testCrypto } from "../consensus/harness.js";
 import { oneOfEachKind } from "./record-fixtures.js";
-import { openStore, temporaryDirectory } from "./helpers.js";
+import { CLUSTER_ID, openStore, simpleBlock, temporaryDirectory } from "./helpers.js";
 
 /** `value` with every Buffer replaced by a plain Uint8Array (the harness makes Buffers; the store returns plain arrays). */
 function withPlainBytes<T>(value: T): T {
@@ -125,4 +137,146 @@ test("an empty append writes nothing and does not compact", async (t) => {
   const store = await openStore(t, temporaryDirectory(t));
   assert.deepEqual(await store.appendRecords([]), { compacted: false, recordCount: 0 });
   assert.deepEqual(store.loadRecords(), []);
+});
+
+// ---------------------------------------------------------------------------------------------
+// Migration from LMDB's "records" sub-database
+
+/** Records of every kind but stable checkpoints, so that no append compacts them away. */
+function legacyRecords(seed: number): PersistRecord[] {
+  const random = new Random(seed);
+  return [...oneOfEachKind(random), ...oneOfEachKind(random)].filter((record) => record.kind !== "stable-checkpoint");
+}
+
+/**
+ * Makes `directory` a store as an earlier build left it: a block, `records` in the "records"
+ * sub-database from append index 7 on (indexes only grew there, and compaction left gaps), no
+ * records.log and no marker.
+ */
+async function earlierBuildStore(directory: string, records: readonly PersistRecord[]): Promise<void> {
+  const store = await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "none" });
+  await store.commitBlock(simpleBlock(1));
+  await store.close();
+  rmSync(join(directory, RECORD_FILE_NAME));
+  await withLmdb(directory, async (raw) => {
+    const meta = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.meta, { encoding: "binary", keyEncoding: "binary" });
+    await meta.remove(metaKey(META_KEYS.recordFile));
+    await putLegacyRecords(raw, records);
+  });
+}
+
+type RawLmdb = ReturnType<typeof open<Buffer, Uint8Array>>;
+
+async function withLmdb(directory: string, body: (raw: RawLmdb) => Promise<void>): Promise<void> {
+  const raw = open<Buffer, Uint8Array>({ path: directory, encoding: "binary", keyEncoding: "binary", maxDbs: 12 });
+  try {
+    await body(raw);
+  } finally {
+    await raw.close();
+  }
+}
+
+async function putLegacyRecords(raw: RawLmdb, records: readonly PersistRecord[]): Promise<void> {
+  const database = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.records, { encoding: "binary", keyEncoding: "binary" });
+  for (const [position, record] of records.entries()) {
+    const key = uint64Key(7 + 3 * position);
+    await database.put(key, frameValue(DATABASE_NAMES.records, key, encodeRecord(record)));
+  }
+}
+
+async function legacyCount(directory: string): Promise<number> {
+  let count = 0;
+  await withLmdb(directory, (raw) => {
+    count = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.records, { encoding: "binary", keyEncoding: "binary" }).getKeysCount();
+    return Promise.resolve();
+  });
+  return count;
+}
+
+test("a store of an earlier build has its LMDB records moved to records.log on open, in index order", async (t) => {
+  const directory = temporaryDirectory(t);
+  const records = legacyRecords(301);
+  await earlierBuildStore(directory, records);
+  const store = await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "durable" });
+  try {
+    assert.deepEqual(store.recordLogRecovery, { tornTailBytes: 0, migratedRecords: records.length });
+    assert.deepEqual(store.loadRecords(), records);
+    assert.equal(store.recordCount, records.length);
+    await store.appendRecords([{ kind: "view", view: 9, normal: true }]);
+  } finally {
+    await store.close();
+  }
+  assert.equal(await legacyCount(directory), 0, "the sub-database is emptied");
+  const reopened = await openStore(t, directory);
+  assert.deepEqual(reopened.recordLogRecovery, { tornTailBytes: 0, migratedRecords: 0 });
+  assert.deepEqual(reopened.loadRecords(), [...records, { kind: "view", view: 9, normal: true }]);
+});
+
+test("an open that stopped after writing records.log but before marking it finishes the migration", async (t) => {
+  const directory = temporaryDirectory(t);
+  const records = legacyRecords(302);
+  await earlierBuildStore(directory, records);
+  // A copy migrated to the end provides the file that open had written when it stopped.
+  const copy = temporaryDirectory(t);
+  cpSync(directory, copy, { recursive: true });
+  await (await ReplicaStore.open({ directory: copy, clusterId: CLUSTER_ID, replicaId: 0 })).close();
+  cpSync(join(copy, RECORD_FILE_NAME), join(directory, RECORD_FILE_NAME));
+  const store = await openStore(t, directory);
+  assert.deepEqual(store.loadRecords(), records);
+  assert.equal(store.recordLogRecovery.migratedRecords, 0);
+  await store.close();
+  assert.equal(await legacyCount(directory), 0);
+});
+
+test("a records.log beside different LMDB records and no marker is refused, not mixed in", async (t) => {
+  const directory = temporaryDirectory(t);
+  await earlierBuildStore(directory, legacyRecords(303));
+  const other = temporaryDirectory(t);
+  await earlierBuildStore(other, legacyRecords(304));
+  await (await ReplicaStore.open({ directory: other, clusterId: CLUSTER_ID, replicaId: 0 })).close();
+  cpSync(join(other, RECORD_FILE_NAME), join(directory, RECORD_FILE_NAME));
+  await assert.rejects(
+    ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0 }),
+    (error: unknown) => error instanceof StorageRefusedError && error.reason === "not-a-bulwark-store" && /its records differ/.test(error.message),
+  );
+  assert.equal(await legacyCount(directory), legacyRecords(303).length, "nothing was cleared");
+});
+
+test("LMDB records written after the migration (an earlier build run on the store again) are refused", async (t) => {
+  const directory = temporaryDirectory(t);
+  const store = await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "none" });
+  await store.appendRecords([{ kind: "view", view: 1, normal: true }]);
+  await store.close();
+  await withLmdb(directory, (raw) => putLegacyRecords(raw, [{ kind: "view", view: 2, normal: true }]));
+  await assert.rejects(
+    ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0 }),
+    (error: unknown) => error instanceof StorageRefusedError && error.reason === "format-version" && /an earlier build of Bulwark ran on it/.test(error.message),
+  );
+});
+
+test("a store whose records.log is missing is refused, by the replica and by the auditor", async (t) => {
+  const directory = temporaryDirectory(t);
+  const store = await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "none" });
+  await store.appendRecords([{ kind: "view", view: 1, normal: true }]);
+  await store.close();
+  rmSync(join(directory, RECORD_FILE_NAME));
+  const missing = (error: unknown): boolean => error instanceof StorageRefusedError && error.reason === "not-a-bulwark-store" && /records\.log is missing/.test(error.message);
+  await assert.rejects(ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0 }), missing);
+  await assert.rejects(ReplicaStore.openExisting({ directory, clusterId: CLUSTER_ID }), missing);
+  assert.equal(existsSync(join(directory, RECORD_FILE_NAME)), false, "nothing was created in its place");
+});
+
+test("the auditor reads an earlier build's records from LMDB and migrates nothing", async (t) => {
+  const directory = temporaryDirectory(t);
+  const records = legacyRecords(305);
+  await earlierBuildStore(directory, records);
+  const auditor = await ReplicaStore.openExisting({ directory, clusterId: CLUSTER_ID });
+  try {
+    assert.equal(auditor.recordCount, records.length);
+    assert.deepEqual(auditor.loadRecords(), records);
+  } finally {
+    await auditor.close();
+  }
+  assert.equal(existsSync(join(directory, RECORD_FILE_NAME)), false);
+  assert.equal(await legacyCount(directory), records.length);
 });
