@@ -17,7 +17,7 @@
 
 import type { ClientRequest } from "../consensus/pbft/types.js";
 import { ED25519_PUBLIC_KEY_BYTES, ED25519_SIGNATURE_BYTES, type Ed25519Verifier } from "../crypto/ed25519.js";
-import { bytesToHex } from "./bytes.js";
+import { bytesToHex, isHexOf } from "./bytes.js";
 import type { TransactionErrorCode } from "./result.js";
 import {
   TRANSACTION_BYTES_MAX,
@@ -134,9 +134,9 @@ function isBound(request: ClientRequest, transaction: Transaction): boolean {
     request.timestamp === transaction.nonce &&
     typeof request.client === "string" &&
     request.client.length === 2 * ED25519_PUBLIC_KEY_BYTES &&
-    request.client === bytesToHex(transaction.clientKey) &&
+    isHexOf(request.client, transaction.clientKey) &&
     typeof request.signature === "string" &&
     (request.signature.length === 2 * ED25519_SIGNATURE_BYTES || (request.signature.length === 0 && isSessionTransaction(transaction))) &&
-    request.signature === bytesToHex(transaction.signature)
+    isHexOf(request.signature, transaction.signature)
   );
 }
