@@ -217,6 +217,7 @@ export class ReplicaRuntime {
       deliver: (input, source) => this.stepVerified(input, source),
       hooks: this.observer,
       sessions: this.sessions,
+      hasExecuted: (request) => (this.pipeline.executor.lastReply(request.client)?.timestamp ?? -1) >= request.timestamp,
       replicaCount: cluster.n,
     });
     this.crypto = new ReplicaCrypto(cluster, options.privateKey, { requestVerifier: this.verification.verifier, sessions: this.sessions });

@@ -104,6 +104,14 @@ export interface RequestVerificationOptions<S extends object> {
   readonly hooks?: VerificationHooks;
   /** The session requests received; with it, a pre-prepare waits for the session requests it carries (see the header). */
   readonly sessions?: SessionRequests;
+  /**
+   * Whether this replica has executed `request` (its client's last executed timestamp is at least
+   * the request's). Its session copy is forgotten then, and never comes again, so a pre-prepare
+   * carrying it (the primary retransmitting a batch the backups already executed) must not wait
+   * for it: that wait held every later pre-prepare of the primary for sessionWaitMs (seen as
+   * one-second stalls of a single client). The core drops such a pre-prepare as stale.
+   */
+  readonly hasExecuted?: (request: ClientRequest) => boolean;
   /** How long a pre-prepare waits for its session requests. Default 1,000. */
   readonly sessionWaitMs?: number;
   /** The cluster's n: only the view's primary's pre-prepares wait for session requests. Without it none wait. */
@@ -226,6 +234,7 @@ export class RequestVerification<S extends object = object> {
   private batchesDeferred = 0;
   private itemsVerified = 0;
   private readonly sessions: SessionRequests | undefined;
+  private readonly hasExecuted: ((request: ClientRequest) => boolean) | undefined;
   private readonly sessionWaitMs: number;
   private readonly replicaCount: number | undefined;
   /** Session request key → the inputs waiting for it, oldest first. */
@@ -253,6 +262,7 @@ export class RequestVerification<S extends object = object> {
     this.clientSourceBytesMax = positiveInteger("clientSourceBytesMax", options.clientSourceBytesMax ?? VERIFY_CLIENT_SOURCE_BYTES_MAX_DEFAULT);
     this.hooks = options.hooks ?? {};
     this.sessions = options.sessions;
+    this.hasExecuted = options.hasExecuted;
     this.sessionWaitMs = positiveInteger("sessionWaitMs", options.sessionWaitMs ?? SESSION_WAIT_MS_DEFAULT);
     this.replicaCount = options.replicaCount === undefined ? undefined : positiveInteger("replicaCount", options.replicaCount);
     this.schedule = options.schedule ?? ((flush) => void setImmediate(flush));
@@ -411,7 +421,7 @@ export class RequestVerification<S extends object = object> {
     if (this.replicaCount === undefined || input.from !== pp.replica || pp.replica !== primaryOf(pp.view, this.replicaCount)) return [];
     let missing: Set<string> | undefined;
     for (const request of pp.requests) {
-      if (!isSessionRequest(request) || sessions.has(request)) continue;
+      if (!isSessionRequest(request) || sessions.has(request) || this.hasExecuted?.(request) === true) continue;
       (missing ??= new Set()).add(sessionRequestKey(request));
     }
     return missing === undefined ? [] : [...missing];

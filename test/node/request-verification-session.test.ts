@@ -67,6 +67,9 @@ class Harness {
   readonly stage: RequestVerification<object>;
   clockMs = 10_000;
 
+  /** Requests the harness's "replica" has executed: (client, timestamp) keys. */
+  readonly executedKeys = new Set<string>();
+
   constructor(pool: VerdictSource | undefined, options: { readonly sessions?: boolean } = {}) {
     this.stage = new RequestVerification<object>({
       pool,
@@ -80,6 +83,7 @@ class Harness {
       nowMs: () => this.clockMs,
       sessionWaitMs: WAIT_MS,
       replicaCount: 4,
+      hasExecuted: (request) => this.executedKeys.has(`${request.client}:${request.timestamp}`),
       ...(options.sessions === false ? {} : { sessions: this.sessions }),
     });
   }
@@ -126,6 +130,21 @@ for (const withPool of [true, false]) {
       h.stage.submit(h.sources[0] ?? {}, message(1, prePrepare(1, [request])), 100);
       h.stage.submit({}, message(1, { ...prePrepare(2, [request]), replica: 1 }), 100);
       assert.equal(h.delivered.length, 2);
+      assert.equal(h.stage.stats().sessionWaits, 0);
+    });
+
+    it("a retransmitted pre-prepare carrying a session request this replica executed (its copy forgotten) goes on at once, and the primary's next pre-prepare is not held behind it", () => {
+      const h = harness(poolOf());
+      const primary = {};
+      const executed = sessionRequest(0, 1);
+      h.executedKeys.add(`${executed.client}:${executed.timestamp}`);
+      const retransmitted = message(0, prePrepare(1, [executed]));
+      const next = sessionRequest(0, 2);
+      h.arrive(next);
+      const following = message(0, prePrepare(2, [next]));
+      h.stage.submit(primary, retransmitted, 100);
+      h.stage.submit(primary, following, 100);
+      assert.deepEqual(h.delivered, [retransmitted, following], "neither waits for a copy that never comes again");
       assert.equal(h.stage.stats().sessionWaits, 0);
     });
 
