@@ -15,7 +15,7 @@
 // handed-over or long-past heights are dropped.
 
 import { type BlockHeader, blockHeaderHash } from "../ledger/block-header.js";
-import { type BlockSignature, type CommitCertificate, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
+import { type BlockSignature, type CommitCertificate, type SignatureCheck, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
 import { type ClusterConfig, certificateQuorum } from "../ledger/cluster.js";
 
 export interface BlockCertifierCounters {
@@ -42,6 +42,7 @@ interface PendingHeight {
 export class BlockCertifier {
   readonly counters: BlockCertifierCounters = { certified: 0, signaturesAccepted: 0, signaturesInvalid: 0, signaturesDropped: 0, abandoned: 0, handedOver: 0 };
   private readonly cluster: ClusterConfig;
+  private readonly verify: SignatureCheck | undefined;
   private readonly quorum: number;
   private readonly aheadMax: number;
   private readonly behindMax: number;
@@ -63,7 +64,10 @@ export class BlockCertifier {
     onCertified: (header: BlockHeader, certificate: CommitCertificate) => void;
     /** A height of ours given up on uncertified; default: nothing. */
     onAbandoned?: (height: number) => void;
+    /** How peers' signatures are checked; default node:crypto (`verifyBlockSignature`'s). */
+    verify?: SignatureCheck;
   }) {
+    this.verify = options.verify;
     this.cluster = options.cluster;
     this.quorum = certificateQuorum(options.cluster);
     this.aheadMax = options.aheadMax;
@@ -150,7 +154,7 @@ export class BlockCertifier {
   }
 
   private check(entry: PendingHeight, header: BlockHeader, signature: BlockSignature): void {
-    if (verifyBlockSignature(this.cluster, header, signature).ok) {
+    if (verifyBlockSignature(this.cluster, header, signature, this.verify).ok) {
       entry.verified.set(signature.replica, signature);
       this.counters.signaturesAccepted++;
     } else {

@@ -14,7 +14,7 @@
 // reports.
 
 import { type BlockHeader } from "../ledger/block-header.js";
-import { type BlockSignature, type CommitCertificate, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
+import { type BlockSignature, type CommitCertificate, type SignatureCheck, createCertificate, verifyBlockSignature } from "../ledger/certificate.js";
 import { type ClusterConfig, certificateQuorum } from "../ledger/cluster.js";
 
 /** Most heights one signatures-request covers (the peer signs one block per height). */
@@ -45,7 +45,11 @@ export class CertificateRepair {
   /** The heights of the current round, with the signatures gathered for them. */
   private readonly window = new Map<number, WindowHeight>();
 
-  constructor(cluster: ClusterConfig) {
+  /** `verify` checks peers' signatures; default node:crypto (`verifyBlockSignature`'s). */
+  constructor(
+    cluster: ClusterConfig,
+    private readonly verify?: SignatureCheck,
+  ) {
     this.cluster = cluster;
     this.quorum = certificateQuorum(cluster);
   }
@@ -108,7 +112,7 @@ export class CertificateRepair {
     const entry = this.window.get(height);
     if (entry === undefined || entry.verified.has(replica) || replica < 0 || replica >= this.cluster.n) return undefined;
     const candidate = { replica, signature: signature.slice() };
-    if (!verifyBlockSignature(this.cluster, entry.header, candidate).ok) {
+    if (!verifyBlockSignature(this.cluster, entry.header, candidate, this.verify).ok) {
       this.counters.signaturesInvalid++;
       return undefined;
     }

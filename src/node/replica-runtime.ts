@@ -237,9 +237,10 @@ export class ReplicaRuntime {
       behindMax: cluster.protocol.watermarkWindow,
       onCertified: (certified, certificate) => this.storeCertificate(certified, certificate),
       onAbandoned: (height) => this.addRepair([height]),
+      verify: this.crypto.checkSignature,
     });
     this.certifier.skipTo(lastExecuted);
-    this.repair = new CertificateRepair(cluster);
+    this.repair = new CertificateRepair(cluster, this.crypto.checkSignature);
     this.stateServer = new StateServer(store);
     if (lastExecuted > 0 && lastExecuted % this.checkpointInterval === 0) this.stateServer.pinCheckpoint(lastExecuted);
     this.clientServices = new ClientServices({

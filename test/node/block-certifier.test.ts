@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 
 import { type BlockHeader } from "../../src/ledger/block-header.js";
-import { type CommitCertificate, verifyCertificate } from "../../src/ledger/certificate.js";
+import { type CommitCertificate, type SignatureCheck, verifyCertificate } from "../../src/ledger/certificate.js";
+import { ed25519Verify } from "../../src/crypto/ed25519.js";
 import { BlockCertifier, headerDigest } from "../../src/node/block-certifier.js";
 import { testCluster } from "../ledger/fixtures.js";
 import { headerAt, signedBy } from "./signature-fixtures.js";
@@ -29,7 +30,7 @@ interface Harness {
   readonly peer: (replica: number, height: number, stateRootByte?: number) => void;
 }
 
-function harness(): Harness {
+function harness(verify?: SignatureCheck): Harness {
   const certified: Array<{ header: BlockHeader; certificate: CommitCertificate }> = [];
   const abandoned: number[] = [];
   const certifier = new BlockCertifier({
@@ -38,6 +39,7 @@ function harness(): Harness {
     behindMax: BEHIND_MAX,
     onCertified: (header, certificate) => certified.push({ header, certificate }),
     onAbandoned: (height) => abandoned.push(height),
+    ...(verify === undefined ? {} : { verify }),
   });
   return {
     certifier,
@@ -79,6 +81,19 @@ describe("certifying our blocks", () => {
     assertCertifiedAt(certified, [1]);
     assert.equal(certifier.counters.certified, 1);
     assert.equal(certifier.counters.signaturesAccepted, 4);
+  });
+
+  it("checks peers' signatures with the verify function it is given (a replica's sodium backend)", () => {
+    const checked: number[] = [];
+    const { certifier, certified, ownBlock, peer } = harness((publicKey, message, signature) => {
+      checked.push(signature.length);
+      return ed25519Verify(publicKey, message, signature) && checked.length !== 2;
+    });
+    ownBlock(1);
+    for (const replica of [1, 2, 3, 4, 5]) peer(replica, 1);
+    assert.equal(checked.length, 5, "every peer signature went through it");
+    assert.equal(certifier.counters.signaturesInvalid, 1, "its false verdict counts as an invalid signature");
+    assertCertifiedAt(certified, [1]);
   });
 
   it("a signature over another header (another state root) is invalid and counts toward no quorum", () => {
