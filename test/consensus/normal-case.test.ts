@@ -162,6 +162,24 @@ test("a vote with a bad signature is dropped and counted", () => {
   assert.equal(backup.counters()["bad-signature"], 1);
 });
 
+test("a vote for a slot that already has its quorum of that kind is dropped unverified, counted as surplus", () => {
+  const c = new TestCluster(4);
+  const backup = c.nodes[1]!.replica;
+  const pp = prePrepare(1);
+  backup.step({ type: "message", from: 0, message: pp });
+  backup.step({ type: "message", from: 2, message: vote<Prepare>("prepare", 2, pp) });
+  backup.step({ type: "message", from: 3, message: { ...vote<Prepare>("prepare", 3, pp), signature: "3:bad" } });
+  backup.step({ type: "message", from: 2, message: vote<Commit>("commit", 2, pp) });
+  backup.step({ type: "message", from: 3, message: vote<Commit>("commit", 3, pp) });
+  assert.deepEqual(backup.drain().execute.map((b) => b.seq), [1]);
+  backup.step({ type: "message", from: 0, message: { ...vote<Commit>("commit", 0, pp), signature: "0:bad" } });
+  assert.deepEqual(
+    { surplus: backup.counters()["surplus-vote"], bad: backup.counters()["bad-signature"] },
+    { surplus: 2, bad: undefined },
+    "the prepare after prepared and the commit after committed were not checked",
+  );
+});
+
 test("clients: a retransmitted request that already executed gets the cached reply and is not re-executed", () => {
   const c = new TestCluster(4);
   c.submit(request("a", 1));

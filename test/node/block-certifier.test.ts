@@ -177,6 +177,19 @@ describe("signatures that arrive before our block", () => {
     assert.deepEqual(certified[0]?.certificate.signatures.map(({ replica }) => replica), [0, 1, 2, 3, 5]);
   });
 
+  it("early signatures beyond the quorum are not checked when our block arrives", () => {
+    const checked: number[] = [];
+    const { certifier, certified, ownBlock, peer } = harness((publicKey, message, signature) => {
+      checked.push(signature.length);
+      return ed25519Verify(publicKey, message, signature);
+    });
+    for (const replica of [1, 2, 3, 4, 5, 6]) peer(replica, 1);
+    ownBlock(1);
+    assert.equal(checked.length, 4, "ours and four peers' make the quorum of five; the other two are dropped unchecked");
+    assert.equal(certifier.counters.signaturesDropped, 2);
+    assertCertifiedAt(certified, [1]);
+  });
+
   it("our block certifies at once when a quorum of early signatures was waiting", () => {
     const { certified, ownBlock, peer } = harness();
     ownBlock(1);

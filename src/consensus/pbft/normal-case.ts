@@ -153,6 +153,10 @@ function acceptVote(r: ReplicaState, from: ReplicaId, vote: Prepare | Commit): S
   if (slot === undefined) return r.count("outside-watermarks"), undefined;
   const votes = vote.type === "prepare" ? slot.prepares : slot.commits;
   if (votes.has(vote.replica)) return r.count("duplicate"), undefined;
+  // A vote for a slot that already has its quorum of this kind changes nothing (its certificate
+  // is built and kept): dropped unverified. With n = 4 that is one prepare and one commit in
+  // three, and their signature checks were a third of a replica's verifications at low load.
+  if (vote.type === "prepare" ? slot.prepared : slot.committed) return r.count("surplus-vote"), undefined;
   if (!r.validator.verifySignature(vote.replica, vote)) return r.count("bad-signature"), undefined;
   return slot;
 }
