@@ -67,6 +67,20 @@ test("the pipeline stores each committed batch as a chained, certified block wit
   await assert.rejects(pipeline.attachCertificate(1, certifyWithKeys(wrongKeys, first.block.header)), /does not verify/);
 });
 
+test("stage returns the executed block at once, before its write is stored, and the same block when the write is", async (t) => {
+  const directory = temporaryDirectory(t, "bulwark-pipeline-");
+  const store = await ReplicaStore.open({ directory, clusterId: cluster.config.clusterId, replicaId: 0, sync: "none" });
+  t.after(() => store.close());
+  const pipeline = BlockPipeline.open({ cluster: cluster.config, store });
+  const staged = pipeline.stage({ seq: 1, view: 0, digest: "d1", requests: [signed(AUTHORITY, 1, { type: "mint", to: alice.publicKey, amount: 5n })] });
+  assert.equal(staged.block.executed.length, 1);
+  assert.equal(staged.block.executed[0]!.outcome, "executed");
+  assert.equal(store.latestHeight(), undefined, "nothing is stored yet when stage returns");
+  assert.equal(await staged.stored, staged.block);
+  assert.equal(store.latestHeight(), 1);
+  assert.throws(() => pipeline.stage({ seq: 3, view: 0, digest: "d3", requests: [] }), /seq 3 is not the next height 2/);
+});
+
 test("a reopened pipeline resumes from the store's applied height and state", async (t) => {
   const directory = temporaryDirectory(t, "bulwark-pipeline-");
   await buildLedgerStore(cluster, { directory, batches: 12, clientCount: 5, seed: 3 });
