@@ -119,6 +119,10 @@ export function formatComparison(a: BenchReport, b: BenchReport, nameA: string, 
     rows.push(...runRows("baseline ", a.baseline, b.baseline));
     rows.push(["replicated / baseline", a.replicatedToBaselineRatio, b.replicatedToBaselineRatio, (value) => value.toFixed(3)]);
   }
+  if ((a.signatureCeiling ?? null) !== null || (b.signatureCeiling ?? null) !== null) {
+    rows.push(["signature ceiling tx/s", a.signatureCeiling?.ceilingTps ?? null, b.signatureCeiling?.ceilingTps ?? null, (value) => formatCount(value)]);
+    rows.push(["throughput / ceiling", a.throughputToCeilingRatio ?? null, b.throughputToCeilingRatio ?? null, (value) => value.toFixed(3)]);
+  }
   const lines = [...describe(a, nameA, "A"), ...describe(b, nameB, "B"), ""];
   lines.push(...table([["", "A", "B", "B / A"], ...rows.map(([label, va, vb, format]) => [label, cell(va, format), cell(vb, format), ratio(va, vb)])], ""));
   const differences = settingDifferences(a, b);

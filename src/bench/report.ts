@@ -3,6 +3,7 @@
 // table printed to stdout. Figures that could not be measured are null in JSON and "n/a" in text.
 
 import type { BaselineResult } from "./baseline.js";
+import type { SignatureCeiling } from "./signature-ceiling.js";
 import type { CommitInfo, MachineInfo } from "./machine.js";
 import { PREPARED_ENVELOPES_MAX } from "./prepared-workload.js";
 import type { ProcessFigures } from "./probes.js";
@@ -90,6 +91,10 @@ export interface BenchReport {
   readonly baseline: RunReport | null;
   /** Replicated throughput / baseline throughput: what Byzantine fault tolerance keeps of one process's rate. */
   readonly replicatedToBaselineRatio: number | null;
+  /** Signed runs of a local cluster: the signature-verification ceiling, measured before the run (signature-ceiling.ts). */
+  readonly signatureCeiling?: SignatureCeiling | null;
+  /** Throughput / the ceiling's tx/s. */
+  readonly throughputToCeilingRatio?: number | null;
 }
 
 /** A process's figures for the report, CPU per 1,000 committed transactions included. */
@@ -248,6 +253,14 @@ export function formatReport(report: BenchReport): string {
     lines.push("", "baseline (one process, same application and storage, no replication):", ...runLines(report.baseline, settings));
     const ratio = report.replicatedToBaselineRatio;
     lines.push("", `  replicated / baseline throughput: ${ratio === null ? "n/a" : ratio.toFixed(3)}`);
+  }
+  const ceiling = report.signatureCeiling;
+  if (ceiling !== undefined && ceiling !== null) {
+    lines.push(
+      "",
+      `  signature ceiling  ${formatCount(ceiling.ceilingTps)} tx/s (${ceiling.cores} cores × ${formatCount(ceiling.verifiesPerSecondOneCore)} verifications/s on one core, ${ceiling.backend}, ÷ ${ceiling.replicas} replicas; measured before the run)`,
+      `  throughput / ceiling  ${report.throughputToCeilingRatio === null || report.throughputToCeilingRatio === undefined ? "n/a" : `${(100 * report.throughputToCeilingRatio).toFixed(1)} %`}`,
+    );
   }
   const commitText = `${commit.hash === "unknown" ? "unknown commit" : `commit ${commit.hash.slice(0, 12)}`}${commit.dirty === true ? " (with uncommitted changes)" : ""}`;
   lines.push("", `${commitText}; ${machine.cores} cores, ${machine.cpuModel}, ${(machine.totalMemoryBytes / (1024 * MIB)).toFixed(0)} GiB, node ${machine.nodeVersion}, load ${machine.loadAverageAtStart.join(" ")}`);

@@ -29,6 +29,7 @@ import { ReportFileError, formatComparison, readReport } from "../bench/compare.
 import { KV_RECORDS_DEFAULT } from "../bench/kv-workload.js";
 import type { LoadMode } from "../bench/load-driver.js";
 import { commitInfo, machineInfo } from "../bench/machine.js";
+import { measureSignatureCeiling } from "../bench/signature-ceiling.js";
 import { type ProcessProbe, metricsProbe, procProbe, selfProbe } from "../bench/probes.js";
 import { PREPARED_ENVELOPES_MAX } from "../bench/prepared-workload.js";
 import { BENCH_REPORT_FORMAT, type BenchReport, type BenchSettings, type RunReport, baselineRunReport, formatReport, round } from "../bench/report.js";
@@ -330,6 +331,10 @@ async function runBench(plan: BenchPlan, output: CliOutput): Promise<number> {
     const baseline = settings.baseline ? await runBaselineReport(plan, settings, reporter, stop.signal) : null;
     if (stop.signal.aborted) throw new StoppedBeforeMeasuring();
 
+    // On the idle machine, before any replica runs: one core's verification rate (issue 5).
+    const signatureCeiling = plan.clusterPath === undefined && settings.auth === "signed" ? measureSignatureCeiling(settings.replicas) : null;
+    if (signatureCeiling !== null) reporter.phase(`one core verifies ${signatureCeiling.verifiesPerSecondOneCore} signatures/s (${signatureCeiling.backend}): ceiling ${signatureCeiling.ceilingTps} tx/s`);
+
     let measured: BenchTarget;
     if (plan.clusterPath === undefined) {
       temporaryDir = plan.dir === undefined ? await mkdtemp(join(tmpdir(), "bulwark-bench-")) : undefined;
@@ -367,6 +372,8 @@ async function runBench(plan: BenchPlan, output: CliOutput): Promise<number> {
       result,
       baseline,
       replicatedToBaselineRatio: baseline === null || baseline.throughputTps === 0 ? null : round(result.throughputTps / baseline.throughputTps, 4),
+      signatureCeiling,
+      throughputToCeilingRatio: signatureCeiling === null ? null : round(result.throughputTps / signatureCeiling.ceilingTps, 4),
     };
     output.out(formatReport(report));
     if (plan.json !== undefined) {

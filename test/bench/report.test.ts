@@ -105,6 +105,14 @@ describe("the bench report", () => {
     assert.match(text, /note: 77 envelopes were built during the run\b.*; raise --prepare-rate$/m);
   });
 
+  it("prints the signature ceiling and the throughput's share of it for a signed run that measured one", () => {
+    const signatureCeiling = { backend: "sodium-native", verifiesPerSecondOneCore: 18_000, cores: 2, replicas: 4, ceilingTps: 9_000, rounds: 5 };
+    const text = formatReport(report(4500, { signatureCeiling, throughputToCeilingRatio: 0.5 }));
+    assert.match(text, /signature ceiling {2}9,000 tx\/s \(2 cores × 18,000 verifications\/s on one core, sodium-native, ÷ 4 replicas/);
+    assert.match(text, /throughput \/ ceiling {2}50\.0 %/);
+    assert.doesNotMatch(formatReport(report(4500)), /signature ceiling/, "a run without one prints none");
+  });
+
   it("says that envelopes built during a run at the cap come from the cap, which --prepare-rate does not raise", () => {
     const base = report(1000);
     const atCap = Math.floor(PREPARED_ENVELOPES_MAX / base.settings.clients);
