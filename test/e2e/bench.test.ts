@@ -56,6 +56,11 @@ describe("bulwark bench on a local cluster of real processes", () => {
       [settings.workload, settings.auth, settings.loop, settings.clients, settings.durationS, settings.warmupS, settings.replicas, settings.batchSize, settings.cluster],
       ["kv", "signed", "closed", 16, 3, 1, 4, 256, "local"],
     );
+    // A signed run measures the signature ceiling before the replicas start, and relates to it.
+    const ceiling = report.signatureCeiling;
+    assert.ok(ceiling !== undefined && ceiling !== null && ceiling.ceilingTps === Math.round((ceiling.cores * ceiling.verifiesPerSecondOneCore) / 4), JSON.stringify(ceiling));
+    assert.equal(report.throughputToCeilingRatio, Math.round((result.throughputTps / ceiling.ceilingTps) * 10_000) / 10_000);
+    assert.match(run.stdout, /signature ceiling +[\d,]+ tx\/s/);
     assert.match(report.commit.hash, /^([0-9a-f]{40}|unknown)$/);
     assert.ok(report.machine.cores >= 1 && report.machine.cpuModel.length > 0 && report.machine.nodeVersion.startsWith("v"));
     assert.equal(LatencyHistogram.decode(result.histogram).count, result.committed);
