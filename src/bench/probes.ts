@@ -20,6 +20,13 @@ export interface ProcessSample {
   /** CPU seconds since the process started (user + system, all threads). */
   readonly cpuSeconds: number | undefined;
   readonly rssBytes: number | undefined;
+  /**
+   * The anonymous part of the resident set (RssAnon: heap, stacks, native allocations), where
+   * the probe knows it. VmRSS also counts the pages of files the process maps, and a replica
+   * maps its LMDB file: those pages are the page cache, grow with the ledger file and are given
+   * back under memory pressure, so RssAnon is what shows whether the process's own memory is flat.
+   */
+  readonly anonRssBytes?: number | undefined;
   /** The peak resident set since the process started, where the probe knows it. */
   readonly peakRssBytes: number | undefined;
 }
@@ -44,7 +51,7 @@ export function procProbe(name: string, pid: () => number | undefined): ProcessP
       if (id === undefined) return undefined;
       try {
         const [stat, status] = await Promise.all([readFile(`/proc/${id}/stat`, "utf8"), readFile(`/proc/${id}/status`, "utf8")]);
-        return { cpuSeconds: parseProcStatCpuSeconds(stat), rssBytes: statusKib(status, "VmRSS"), peakRssBytes: statusKib(status, "VmHWM") };
+        return { cpuSeconds: parseProcStatCpuSeconds(stat), rssBytes: statusKib(status, "VmRSS"), anonRssBytes: statusKib(status, "RssAnon"), peakRssBytes: statusKib(status, "VmHWM") };
       } catch {
         return undefined;
       }
@@ -130,6 +137,8 @@ export interface ProcessFigures {
   readonly peakRssBytes: number | undefined;
   /** Resident memory once a second through the timed window (undefined where a sample failed). */
   readonly rssSamplesBytes: ReadonlyArray<number | null>;
+  /** Its anonymous part (RssAnon) at the same moments, for local processes; empty where unknown. */
+  readonly anonRssSamplesBytes?: ReadonlyArray<number | null>;
   /** Why a figure is missing, when one is. */
   readonly note?: string;
 }
@@ -141,6 +150,7 @@ interface Tracked {
   end: ProcessSample | undefined;
   endIdentity: string | undefined;
   readonly rss: Array<number | null>;
+  readonly anonRss: Array<number | null>;
   peakSampledBytes: number | undefined;
 }
 
@@ -154,7 +164,7 @@ export class ResourceMonitor {
   private sampling: Promise<void> = Promise.resolve();
 
   constructor(probes: readonly ProcessProbe[]) {
-    this.tracked = probes.map((probe) => ({ probe, start: undefined, startIdentity: undefined, end: undefined, endIdentity: undefined, rss: [], peakSampledBytes: undefined }));
+    this.tracked = probes.map((probe) => ({ probe, start: undefined, startIdentity: undefined, end: undefined, endIdentity: undefined, rss: [], anonRss: [], peakSampledBytes: undefined }));
   }
 
   /** The window starts: CPU counters read, and resident memory sampled every `intervalMs` from now. */
@@ -191,7 +201,8 @@ export class ResourceMonitor {
       const cpuSeconds = !restarted && start?.cpuSeconds !== undefined && end?.cpuSeconds !== undefined ? Math.max(0, end.cpuSeconds - start.cpuSeconds) : undefined;
       const peaks = [end?.peakRssBytes, entry.peakSampledBytes].filter((value): value is number => value !== undefined);
       const note = restarted ? `restarted during the run (${entry.startIdentity ?? "not running"} → ${entry.endIdentity ?? "not running"})` : end === undefined ? (entry.probe.unmeasured ?? "no samples") : undefined;
-      return { name: entry.probe.name, cpuSeconds, peakRssBytes: peaks.length === 0 ? undefined : Math.max(...peaks), rssSamplesBytes: [...entry.rss], ...(note === undefined ? {} : { note }) };
+      const anonRssSamplesBytes = entry.anonRss.some((bytes) => bytes !== null) ? [...entry.anonRss] : [];
+      return { name: entry.probe.name, cpuSeconds, peakRssBytes: peaks.length === 0 ? undefined : Math.max(...peaks), rssSamplesBytes: [...entry.rss], anonRssSamplesBytes, ...(note === undefined ? {} : { note }) };
     });
   }
 
@@ -200,6 +211,7 @@ export class ResourceMonitor {
       this.tracked.map(async (entry) => {
         const sample = await entry.probe.sample();
         entry.rss.push(sample?.rssBytes ?? null);
+        entry.anonRss.push(sample?.anonRssBytes ?? null);
         this.notePeak(entry, sample?.rssBytes);
       }),
     );

@@ -49,6 +49,8 @@ export interface ProcessReport {
   readonly peakRssBytes: number | null;
   /** Resident memory once a second through the timed window; null where a sample failed. */
   readonly rssSamplesBytes: ReadonlyArray<number | null>;
+  /** Its anonymous part (RssAnon, probes.ts says why) at the same moments; empty where unknown. */
+  readonly anonRssSamplesBytes?: ReadonlyArray<number | null>;
   readonly note?: string;
 }
 
@@ -106,6 +108,7 @@ export function processReport(figures: ProcessFigures, committed: number): Proce
     cpuSecondsPer1000Tx: cpuSeconds === null || committed === 0 ? null : round((cpuSeconds * 1000) / committed, 4),
     peakRssBytes: figures.peakRssBytes ?? null,
     rssSamplesBytes: figures.rssSamplesBytes,
+    anonRssSamplesBytes: figures.anonRssSamplesBytes ?? [],
     ...(figures.note === undefined ? {} : { note: figures.note }),
   };
 }
@@ -227,6 +230,7 @@ function runLines(run: RunReport, settings: BenchSettings): string[] {
     lines.push(`  arrivals      ${formatCount(run.offered)} offered; ${formatCount(run.noFreeKey ?? 0)} waited for a free key; ${formatCount(run.dropped ?? 0)} dropped`);
   }
   if (run.setup.transactions > 0) lines.push(`  setup         ${formatCount(run.setup.transactions)} transactions in ${run.setup.rounds} rounds, ${run.setup.seconds.toFixed(1)} s (not measured)`);
+  lines.push(...memoryTrendLines(run));
   lines.push("", ...table([["process", "CPU s", "CPU s / 1000 tx", "peak RSS"], ...run.processes.map((p) => [p.name, formatOptional(p.cpuSeconds, 1), formatOptional(p.cpuSecondsPer1000Tx, 3), formatBytes(p.peakRssBytes)])]));
   // One line per distinct note, naming every process it applies to.
   const notes = new Map<string, string[]>();
@@ -237,6 +241,28 @@ function runLines(run: RunReport, settings: BenchSettings): string[] {
   if (run.firstFailure !== null) lines.push(`  note: a client stopped: ${run.firstFailure}`);
   if (run.inFlightAtEnd > 0) lines.push(`  note: ${formatCount(run.inFlightAtEnd)} requests were still in flight when the run ended`);
   return lines;
+}
+
+/** Runs at least this long report each process's memory at minute 1 against the end (issue 5: flat over 5 minutes). */
+const MEMORY_TREND_SAMPLES_MIN = 120;
+const MINUTE_SAMPLE = 59;
+
+/**
+ * For a long run: every process's resident memory one minute into the window and at its end, and
+ * the anonymous part the same way, with the ratios (end / minute 1).
+ */
+export function memoryTrendLines(run: RunReport): string[] {
+  const at = (samples: ReadonlyArray<number | null> | undefined, index: number): number | null => samples?.[index] ?? null;
+  const rows = run.processes
+    .filter((p) => p.rssSamplesBytes.length >= MEMORY_TREND_SAMPLES_MIN)
+    .map((p) => {
+      const last = p.rssSamplesBytes.length - 1;
+      const cells = [at(p.rssSamplesBytes, MINUTE_SAMPLE), at(p.rssSamplesBytes, last), at(p.anonRssSamplesBytes, MINUTE_SAMPLE), at(p.anonRssSamplesBytes, last)];
+      const ratio = (from: number | null, to: number | null): string => (from === null || to === null || from === 0 ? "n/a" : (to / from).toFixed(3));
+      return [p.name, formatBytes(cells[0]!), formatBytes(cells[1]!), ratio(cells[0]!, cells[1]!), formatBytes(cells[2]!), formatBytes(cells[3]!), ratio(cells[2]!, cells[3]!)];
+    });
+  if (rows.length === 0) return [];
+  return ["", "  memory (VmRSS counts the LMDB file's mapped pages; RssAnon is the process's own memory):", ...table([["process", "RSS 1 min", "RSS end", "end / 1 min", "anon 1 min", "anon end", "end / 1 min"], ...rows])];
 }
 
 function describeErrors(run: RunReport): string {

@@ -5,7 +5,7 @@ import type { BaselineResult } from "../../src/bench/baseline.js";
 import { ReportFileError, checkReport, formatComparison, settingDifferences } from "../../src/bench/compare.js";
 import { LatencyHistogram } from "../../src/bench/histogram.js";
 import { PREPARED_ENVELOPES_MAX } from "../../src/bench/prepared-workload.js";
-import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, baselineRunReport, formatReport, processReport, viewFigures } from "../../src/bench/report.js";
+import { BENCH_REPORT_FORMAT, type BenchReport, type RunReport, baselineRunReport, formatReport, memoryTrendLines, processReport, viewFigures } from "../../src/bench/report.js";
 
 const MIB = 1024 * 1024;
 
@@ -111,6 +111,17 @@ describe("the bench report", () => {
     assert.match(text, /signature ceiling {2}9,000 tx\/s \(2 cores × 18,000 verifications\/s on one core, sodium-native, ÷ 4 replicas/);
     assert.match(text, /throughput \/ ceiling {2}50\.0 %/);
     assert.doesNotMatch(formatReport(report(4500)), /signature ceiling/, "a run without one prints none");
+  });
+
+  it("reports memory at minute 1 against the end, RSS and RssAnon, for a run of two minutes or more, and not for a short one", () => {
+    const samples = (fromMib: number, toMib: number): number[] => Array.from({ length: 300 }, (_, index) => (fromMib + ((toMib - fromMib) * index) / 299) * MIB);
+    const long = run(1000, {
+      processes: [processReport({ name: "replica 0", cpuSeconds: 6, peakRssBytes: 900 * MIB, rssSamplesBytes: samples(500, 900), anonRssSamplesBytes: samples(300, 310) }, 3000)],
+    });
+    const lines = memoryTrendLines(long).join("\n");
+    assert.match(lines, /replica 0 +579 MiB +900 MiB +1\.555 +302 MiB +310 MiB +1\.027/);
+    assert.match(formatReport(report(1000, { result: long })), /RssAnon is the process's own memory/);
+    assert.deepEqual(memoryTrendLines(run(1000)), [], "two samples are not a trend");
   });
 
   it("says that envelopes built during a run at the cap come from the cap, which --prepare-rate does not raise", () => {
