@@ -14,10 +14,11 @@
 // the client's latest verified request came from (reply-routes.ts).
 //
 // Execution. Committed batches execute in sequence order (block-pipeline.ts) as soon as they are
-// handed over; their block writes queue behind each other and resolve in order. Only when a
-// block is durable does the replica tell the core it executed (which may sign a checkpoint),
-// answer its clients (an acknowledged transaction is on disk) and sign the block for its commit
-// certificate (block-certifier.ts). At a checkpoint height execution waits for the block to be
+// handed over; their block writes queue behind each other and resolve in order. The clients of a
+// batch are answered when it executes: its order is already durable at 2f + 1 replicas as their
+// commit records, which is what an acknowledged transaction rests on (block-pipeline.ts). Only
+// when a block is durable does the replica tell the core it executed (which may sign a
+// checkpoint) and sign the block for its commit certificate (block-certifier.ts). At a checkpoint height execution waits for the block to be
 // durable before the next batch, so the store's state at that moment IS the checkpoint's and can
 // be pinned for state transfer (state-transfer.ts).
 //
@@ -601,15 +602,18 @@ export class ReplicaRuntime {
     if (this.fatalError !== undefined) return Promise.resolve();
     const startedMs = performance.now();
     let committed: Promise<CommittedBlock>;
+    let executed: CommittedBlock | undefined;
     try {
       const staged = this.pipeline.stage(batch);
       committed = staged.stored;
-      // Clients hear of their results now, not after the block's write (block-pipeline.ts says why
-      // that is safe); the block's signature and checkpoint vote still wait for the disk.
-      for (const request of staged.block.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
+      executed = staged.block;
     } catch (error) {
       committed = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+    // Clients hear of their results now, not after the block's write (block-pipeline.ts says why
+    // that is safe); the block's signature and checkpoint vote still wait for the disk. Outside
+    // the try: a failing send is not a failed block write.
+    if (executed !== undefined) for (const request of executed.executed) this.sendReply(request.client, request.timestamp, batch.view, batch.seq, request.result);
     if (this.observer.blockPersisted !== undefined) void committed.then(() => this.observer.blockPersisted?.((performance.now() - startedMs) / 1000), () => undefined);
     const durable = this.durableTail.then(() => committed).then((block) => this.onDurable(batch, block));
     this.durableTail = durable.catch((error: unknown) => this.fatal(error));

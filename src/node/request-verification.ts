@@ -109,7 +109,8 @@ export interface RequestVerificationOptions<S extends object> {
    * the request's). Its session copy is forgotten then, and never comes again, so a pre-prepare
    * carrying it (the primary retransmitting a batch the backups already executed) must not wait
    * for it: that wait held every later pre-prepare of the primary for sessionWaitMs (seen as
-   * one-second stalls of a single client). The core drops such a pre-prepare as stale.
+   * one-second stalls of a single client). The core then drops such a pre-prepare (as a
+   * duplicate of the one it holds, or as invalid when it committed the slot from a certificate).
    */
   readonly hasExecuted?: (request: ClientRequest) => boolean;
   /** How long a pre-prepare waits for its session requests. Default 1,000. */

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type Database, type RootDatabase, open } from "lmdb";
 import { StorageRefusedError } from "./errors.js";
 import { frameValue, unframeValue } from "./frame.js";
-import { DATABASE_NAMES, type DatabaseName, META_KEYS, STORAGE_FORMAT_VERSION, metaKey } from "./layout.js";
+import { DATABASE_NAMES, type DatabaseName, META_KEYS, STORAGE_FORMAT_VERSION, STORAGE_FORMAT_VERSION_LEGACY, metaKey } from "./layout.js";
 import { type DirectoryLock, lockDirectory } from "./directory-lock.js";
 
 /**
@@ -188,7 +188,7 @@ async function checkOrRecordIdentity(environment: StorageEnvironment, options: E
   }
   const versionBytes = unframeValue(DATABASE_NAMES.meta, versionKey, storedVersion);
   const version = versionBytes.length === 4 ? Buffer.from(versionBytes).readUInt32BE(0) : -1;
-  if (version !== STORAGE_FORMAT_VERSION) {
+  if (version !== STORAGE_FORMAT_VERSION && version !== STORAGE_FORMAT_VERSION_LEGACY) {
     throw new StorageRefusedError(
       "format-version",
       directory,

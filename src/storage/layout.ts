@@ -22,8 +22,19 @@
 
 import assert from "node:assert/strict";
 
-/** Bump when any stored encoding changes; a store written by another version is refused. */
-export const STORAGE_FORMAT_VERSION = 1;
+/**
+ * Bump when any stored encoding changes; a store written by another version is refused.
+ * Version 2: the consensus records live in records.log (record-file.ts), not in the "records"
+ * sub-database. The version is written in the same LMDB transaction that marks the move, so a
+ * build that reads only version 1, and would find no records and vote afresh, refuses the store.
+ */
+export const STORAGE_FORMAT_VERSION = 2;
+
+/**
+ * Version 1 is read too: its records are moved to records.log at the first open for writing,
+ * which writes version 2 (an auditor's read-only open reads them where they are).
+ */
+export const STORAGE_FORMAT_VERSION_LEGACY = 1;
 
 export const DATABASE_NAMES = {
   meta: "meta",

@@ -49,6 +49,7 @@ import {
   type RecordDatabases,
   type StoredRecord,
   hasLegacyRecords,
+  formatVersionIsOlder,
   hasRecordFileMarker,
   markRecordFileInPlace,
   readLegacyRecords,
@@ -182,6 +183,9 @@ export class RecordFile {
         // A file without the marker was created by an open that stopped before the marker's
         // transaction, so it holds exactly the sub-database's records; anything else is foreign.
         if (existed) refuseUnlessSame(directory, stored, readLegacyRecords(databases.records));
+        await markRecordFileInPlace(databases, RECORD_FILE_FORMAT_VERSION);
+      } else if (formatVersionIsOlder(databases.meta)) {
+        // Marked by a build that still wrote format version 1: make older builds refuse it now.
         await markRecordFileInPlace(databases, RECORD_FILE_FORMAT_VERSION);
       }
       if (end < fileBytes) {

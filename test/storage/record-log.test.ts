@@ -11,9 +11,9 @@ import { join } from "node:path";
 import { open } from "lmdb";
 import { PbftReplica, compactRecords, type PersistRecord, type Ready } from "../../src/consensus/pbft/index.js";
 import { Random } from "../../src/sim/random.js";
-import { frameValue } from "../../src/storage/frame.js";
+import { frameValue, unframeValue } from "../../src/storage/frame.js";
 import { ReplicaStore, StorageRefusedError, encodeRecord } from "../../src/storage/index.js";
-import { DATABASE_NAMES, META_KEYS, metaKey, uint64Key } from "../../src/storage/layout.js";
+import { DATABASE_NAMES, META_KEYS, STORAGE_FORMAT_VERSION, metaKey, uint64Key } from "../../src/storage/layout.js";
 import { RECORD_FILE_NAME } from "../../src/storage/record-file.js";
 import { TestCluster, config, request, testCrypto } from "../consensus/harness.js";
 import { oneOfEachKind } from "./record-fixtures.js";
@@ -161,8 +161,28 @@ async function earlierBuildStore(directory: string, records: readonly PersistRec
   await withLmdb(directory, async (raw) => {
     const meta = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.meta, { encoding: "binary", keyEncoding: "binary" });
     await meta.remove(metaKey(META_KEYS.recordFile));
+    await putFormatVersion(raw, 1);
     await putLegacyRecords(raw, records);
   });
+}
+
+async function putFormatVersion(raw: RawLmdb, version: number): Promise<void> {
+  const meta = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.meta, { encoding: "binary", keyEncoding: "binary" });
+  const key = metaKey(META_KEYS.formatVersion);
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(version);
+  await meta.put(key, frameValue(DATABASE_NAMES.meta, key, bytes));
+}
+
+async function storedFormatVersion(directory: string): Promise<number> {
+  let version = -1;
+  await withLmdb(directory, (raw) => {
+    const meta = raw.openDB<Buffer, Uint8Array>(DATABASE_NAMES.meta, { encoding: "binary", keyEncoding: "binary" });
+    const key = metaKey(META_KEYS.formatVersion);
+    version = Buffer.from(unframeValue(DATABASE_NAMES.meta, key, meta.get(key)!)).readUInt32BE(0);
+    return Promise.resolve();
+  });
+  return version;
 }
 
 type RawLmdb = ReturnType<typeof open<Buffer, Uint8Array>>;
@@ -207,9 +227,18 @@ test("a store of an earlier build has its LMDB records moved to records.log on o
     await store.close();
   }
   assert.equal(await legacyCount(directory), 0, "the sub-database is emptied");
+  assert.equal(await storedFormatVersion(directory), STORAGE_FORMAT_VERSION, "format version 2 with the move: a build that reads only version 1 refuses the store");
   const reopened = await openStore(t, directory);
   assert.deepEqual(reopened.recordLogRecovery, { tornTailBytes: 0, migratedRecords: 0 });
   assert.deepEqual(reopened.loadRecords(), [...records, { kind: "view", view: 9, normal: true }]);
+});
+
+test("a store marked by a build that still wrote format version 1 gets version 2 at its next open", async (t) => {
+  const directory = temporaryDirectory(t);
+  await (await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "none" })).close();
+  await withLmdb(directory, (raw) => putFormatVersion(raw, 1));
+  await (await ReplicaStore.open({ directory, clusterId: CLUSTER_ID, replicaId: 0, sync: "none" })).close();
+  assert.equal(await storedFormatVersion(directory), STORAGE_FORMAT_VERSION);
 });
 
 test("an open that stopped after writing records.log but before marking it finishes the migration", async (t) => {
