@@ -191,14 +191,28 @@ test("clients: a retransmitted request that already executed gets the cached rep
   assert.deepEqual(c.nodes[2]!.service.applied, ["a/1"]);
 });
 
-test("clients: a backup forwards a request still pending after a status interval (within two) to the primary, which orders it; not at arrival", () => {
-  const c = new TestCluster(4);
+test("clients: a backup forwards a request still pending after the relay delay to the primary, which orders it; not at arrival", () => {
+  const c = new TestCluster(4, config(4, { statusIntervalTicks: 50, viewChangeTimeoutTicks: 20 }));
+  // A quarter of the view-change timeout, shorter here than the status interval.
+  const delay = 5;
   c.step(2, { type: "request", request: request("a", 1) });
   assert.ok(!c.inFlight.some((m) => m.message.type === "request"), "no relay at arrival: a client sending to a backup sends to the primary too");
-  for (let tick = 0; tick < 2 * c.cfg.statusIntervalTicks && !c.inFlight.some((m) => m.message.type === "request"); tick++) c.step(2, { type: "tick" });
-  assert.ok(c.inFlight.some((m) => m.from === 2 && m.to === 0 && m.message.type === "request"), "relayed by the retransmission round");
+  for (let tick = 1; tick < delay; tick++) c.step(2, { type: "tick" });
+  assert.ok(!c.inFlight.some((m) => m.message.type === "request"), "not before the delay");
+  c.step(2, { type: "tick" });
+  assert.ok(c.inFlight.some((m) => m.from === 2 && m.to === 0 && m.message.type === "request"), "relayed when the delay is over, long before the backup's view-change timer");
   c.deliverAll();
   for (const node of c.nodes) assert.deepEqual(node.service.applied, ["a/1"]);
+});
+
+test("clients: a request that executed before its relay delay is over is not relayed", () => {
+  const c = new TestCluster(4);
+  c.step(0, { type: "request", request: request("a", 1) });
+  c.step(2, { type: "request", request: request("a", 1) });
+  c.deliverAll();
+  assert.deepEqual(c.nodes[2]!.service.applied, ["a/1"]);
+  for (let tick = 0; tick < 2 * c.cfg.statusIntervalTicks; tick++) c.step(2, { type: "tick" });
+  assert.ok(!c.inFlight.some((m) => m.message.type === "request"));
 });
 
 test("clients: a request without a signature (session-authenticated) is never relayed: the primary could not authenticate the copy", () => {

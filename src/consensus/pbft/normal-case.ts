@@ -35,9 +35,11 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
     // that sends to a backup sends to every replica (a broadcast after a timeout, a request signed
     // by another key, a session request), the primary included, so a relay at arrival only
     // doubles, triples the primary's intake (measured with signed transfers: each request arrived
-    // there four times). A request still pending after `statusIntervalTicks` is relayed by
-    // `retransmit`, well inside the view-change timeout; a session request never is (only the
-    // replicas that received it from its client can authenticate it; node/session-requests.ts).
+    // there four times). A request still pending after `relayDelayTicks` is relayed then
+    // (`relayDue`, well inside the view-change timeout), and again by `retransmit`; a session
+    // request never is (only the replicas that received it from its client can authenticate it;
+    // node/session-requests.ts).
+    if (request.signature !== "") r.relayQueue.push({ request, dueTick: r.now + relayDelayTicks(r) });
     startRequestTimer(r);
   }
 }
@@ -61,6 +63,32 @@ export function startRequestTimer(r: ReplicaState): void {
 export function restartRequestTimer(r: ReplicaState): void {
   r.requestDeadlineTick = undefined;
   if (r.normal && !r.isPrimary && r.pending.size > 0) startRequestTimer(r);
+}
+
+/**
+ * Ticks a backup holds a request before relaying it to the primary: the status interval, but at
+ * most a quarter of the view-change timeout, so a request that reached only backups (the primary
+ * dropped or never got its copy) gets there long before they suspect the primary.
+ */
+export function relayDelayTicks(r: ReplicaState): number {
+  return Math.max(1, Math.min(r.config.statusIntervalTicks, Math.floor(r.config.viewChangeTimeoutTicks / 4)));
+}
+
+/** Relays the requests whose delay is over and that are still pending, still unexecuted (backups, each tick). */
+export function relayDue(r: ReplicaState): void {
+  const queue = r.relayQueue;
+  while (r.relayQueueHead < queue.length && queue[r.relayQueueHead]!.dueTick <= r.now) {
+    const { request } = queue[r.relayQueueHead++]!;
+    if (r.normal && !r.isPrimary && r.pending.get(request.client)?.request === request) r.send(r.primary, { type: "request", request });
+  }
+  // Reading from a head index keeps this linear; the consumed prefix is dropped in bulk.
+  if (r.relayQueueHead === queue.length) {
+    r.relayQueue = [];
+    r.relayQueueHead = 0;
+  } else if (r.relayQueueHead > 1024 && r.relayQueueHead * 2 > queue.length) {
+    r.relayQueue = queue.slice(r.relayQueueHead);
+    r.relayQueueHead = 0;
+  }
 }
 
 /**

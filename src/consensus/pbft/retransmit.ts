@@ -3,7 +3,7 @@
 // and re-forwards requests, and peers answer a STATUS with what the sender is missing.
 
 import { onPendingStableDeadline } from "./checkpoints.js";
-import { proposeBatches } from "./normal-case.js";
+import { proposeBatches, relayDue } from "./normal-case.js";
 import { ReplicaState } from "./state.js";
 import type { ReplicaId, Status } from "./types.js";
 import { startViewChange } from "./view-change.js";
@@ -12,7 +12,10 @@ export function onTick(r: ReplicaState): void {
   r.now++;
   if (r.normal) {
     if (r.isPrimary) proposeBatches(r);
-    else if (r.requestDeadlineTick !== undefined && r.now >= r.requestDeadlineTick) startViewChange(r, r.view + 1);
+    else {
+      relayDue(r);
+      if (r.requestDeadlineTick !== undefined && r.now >= r.requestDeadlineTick) startViewChange(r, r.view + 1);
+    }
   } else if (r.viewChangeDeadlineTick !== undefined && r.now >= r.viewChangeDeadlineTick) {
     // The new primary did not deliver a NEW-VIEW in time: try the next one, waiting longer.
     startViewChange(r, r.view + 1);

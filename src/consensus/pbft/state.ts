@@ -89,6 +89,13 @@ export class ReplicaState {
   // Client requests waiting to execute: one per client (PBFT clients have one outstanding request).
   readonly pending = new Map<ClientId, PendingRequest>();
   requestDeadlineTick: number | undefined;
+  /**
+   * Backup: signed requests received, in arrival order, each with the tick at which it is relayed
+   * to the primary if it is still pending then (normal-case.ts `relayDue`). Entries leave when
+   * due, so the queue holds at most one relay delay's worth of arrivals.
+   */
+  relayQueue: Array<{ readonly request: ClientRequest; readonly dueTick: number }> = [];
+  relayQueueHead = 0;
 
   // Primary: next seq to assign, the proposal queue, and what it proposed in this view.
   nextSeq = 1;
