@@ -43,6 +43,14 @@ const COMMAND = "bulwark status";
 const STATUS_COMMAND_TIMEOUT_MS_DEFAULT = 5_000;
 const WATCH_INTERVAL_MS_DEFAULT = 2_000;
 /**
+ * The least time the plain TCP probes get when the client could not connect. Connecting waits
+ * for f + 1 replicas until the deadline, so the probes would otherwise get what is left of it,
+ * nothing, and a replica that is up would be shown as down on any machine slow to connect
+ * (the CLI test saw it). The command can then run this much past --timeout.
+ */
+const TCP_FALLBACK_MS_MIN = 1_000;
+
+/**
  * How long a fresh connection waits for its links to the other replicas before the first report:
  * `connect` returns once f + 1 are open, and a replica whose link is still opening would be
  * reported unreachable. A replica that is really down costs the report this much.
@@ -176,7 +184,9 @@ async function runStatus(flags: StatusFlags, output: CliOutput): Promise<number>
         }
       }
       const round =
-        client === undefined ? await tcpOnlyReport(cluster, deadline.remainingMs()) : statusReport(cluster, await client.status({ timeoutMs: deadline.remainingMs() }), true);
+        client === undefined
+          ? await tcpOnlyReport(cluster, Math.max(deadline.remainingMs(), TCP_FALLBACK_MS_MIN))
+          : statusReport(cluster, await client.status({ timeoutMs: deadline.remainingMs() }), true);
       render(round, flags, output);
       if (signals === undefined || signals.requested) return statusExitCode(round);
       await pause(flags.interval, signals.stopped);
