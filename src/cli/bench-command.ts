@@ -449,7 +449,10 @@ async function runBaselineReport(plan: BenchPlan, settings: BenchSettings, repor
 
 async function runCompare(pathA: string, pathB: string, output: CliOutput): Promise<number> {
   try {
-    const [a, b] = await Promise.all([readReport(pathA), readReport(pathB)]);
+    // One after the other: with both files bad, the first one's problem is the one reported
+    // (read together, whichever failed first won, and the message changed from run to run).
+    const a = await readReport(pathA);
+    const b = await readReport(pathB);
     output.out(formatComparison(a, b, pathA, pathB));
     return EXIT_OK;
   } catch (error) {
