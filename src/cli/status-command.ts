@@ -172,7 +172,8 @@ async function runStatus(flags: StatusFlags, output: CliOutput): Promise<number>
     // Status signs nothing, so any key may ask; a throwaway one keeps the client key's nonces out of it.
     const privateKey = flags.key === undefined ? generateEd25519KeyPair().privateKey : await readPrivateKeyForCli(flags.key, output);
     for (;;) {
-      // --timeout bounds each report as a whole: connecting, the links settling and the answers.
+      // --timeout bounds each report as a whole: connecting, the links settling and the answers
+      // (when connecting fails, the TCP probes after it get at least TCP_FALLBACK_MS_MIN more).
       const deadline = new CommandDeadline(flags.timeout);
       if (client === undefined) {
         try {
