@@ -48,6 +48,9 @@ export function leaveView(r: ReplicaState): void {
   r.proposed.clear();
   r.queue = [];
   r.queueHead = 0;
+  // Delayed relays belong to the old primary; entering the new view relays what is pending.
+  r.relayQueue = [];
+  r.relayQueueHead = 0;
   r.batchOpenedTick = undefined;
   r.newView = undefined;
 }
