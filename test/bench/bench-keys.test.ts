@@ -2,12 +2,8 @@
 // when sodium-native loads, node:crypto otherwise, with the same keys and signatures either way.
 
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { modulePath, runWithoutSodium } from "../support/without-sodium.js";
 import { describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 
 import { BenchKey, benchSigningBackend } from "../../src/bench/bench-keys.js";
 import { ed25519KeyPairFromSeed, ed25519Sign, ed25519Verify, exportEd25519Seed } from "../../src/crypto/ed25519.js";
@@ -20,38 +16,15 @@ function hex(bytes: Uint8Array): string {
   return Buffer.from(bytes).toString("hex");
 }
 
-const modulePath = (relative: string): string => JSON.stringify(fileURLToPath(new URL(relative, import.meta.url)));
-
-// A child process whose require("sodium-native") throws, as on a platform without a prebuild.
-const CHILD_PRELOAD = `
-const Module = require("node:module");
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "sodium-native") throw new Error("simulated: no prebuild for this platform");
-  return load.call(this, request, ...rest);
-};
-`;
 const CHILD_SCRIPT = `
-const { BenchKey, benchSigningBackend } = await import(${modulePath("../../src/bench/bench-keys.js")});
+const { BenchKey, benchSigningBackend } = await import(${modulePath("../../src/bench/bench-keys.js", import.meta.url)});
 const key = BenchKey.derive(new Uint8Array(32).fill(5), "client", 7);
 const signature = key.sign(new TextEncoder().encode("bench keys sign the same either way"));
 console.log(JSON.stringify({ backend: benchSigningBackend(), publicKey: Buffer.from(key.publicKey).toString("hex"), signature: Buffer.from(signature).toString("hex") }));
 `;
 
 async function signWithoutSodium(): Promise<{ backend: string; publicKey: string; signature: string }> {
-  const directory = mkdtempSync(join(tmpdir(), "bulwark-bench-keys-"));
-  const preloadPath = join(directory, "no-sodium.cjs");
-  const scriptPath = join(directory, "sign.mjs");
-  writeFileSync(preloadPath, CHILD_PRELOAD);
-  writeFileSync(scriptPath, CHILD_SCRIPT);
-  const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ["--require", preloadPath, scriptPath], { timeout: 10_000 }, (error, stdout, stderr) => {
-      rmSync(directory, { recursive: true, force: true });
-      if (error !== null) reject(new Error(`the child process failed: ${error.message}\n${stderr}`, { cause: error }));
-      else resolve(stdout);
-    });
-  });
-  return JSON.parse(output) as { backend: string; publicKey: string; signature: string };
+  return JSON.parse(await runWithoutSodium(CHILD_SCRIPT)) as { backend: string; publicKey: string; signature: string };
 }
 
 describe("the bench's signing keys", () => {

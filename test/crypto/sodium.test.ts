@@ -4,11 +4,7 @@
 
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { modulePath, runWithoutSodium } from "../support/without-sodium.js";
 import { chooseSodium, cryptoBackends } from "../../src/crypto/sodium.js";
 import { FRAME_MAC_KEY_BYTES, frameMac } from "../../src/net/frame-mac.js";
 
@@ -22,23 +18,11 @@ function firstTagHex(backend: "auto" | "node:crypto"): string {
   return Buffer.from(tag).toString("hex");
 }
 
-const modulePath = (relative: string): string => JSON.stringify(fileURLToPath(new URL(relative, import.meta.url)));
-
-// Runs in a child process whose require("sodium-native") throws, as on a platform without a
-// prebuild; prints what it saw as one JSON line.
-const CHILD_PRELOAD = `
-const Module = require("node:module");
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  if (request === "sodium-native") throw new Error("simulated: no prebuild for this platform");
-  return load.call(this, request, ...rest);
-};
-`;
 const CHILD_SCRIPT = `
-const { cryptoBackends } = await import(${modulePath("../../src/crypto/sodium.js")});
-const { frameMac } = await import(${modulePath("../../src/net/frame-mac.js")});
-const { x25519Backend, x25519KeyPair, x25519SharedSecret } = await import(${modulePath("../../src/crypto/x25519.js")});
-const { createEd25519VerifyBackend } = await import(${modulePath("../../src/crypto/verify-pool.js")});
+const { cryptoBackends } = await import(${modulePath("../../src/crypto/sodium.js", import.meta.url)});
+const { frameMac } = await import(${modulePath("../../src/net/frame-mac.js", import.meta.url)});
+const { x25519Backend, x25519KeyPair, x25519SharedSecret } = await import(${modulePath("../../src/crypto/x25519.js", import.meta.url)});
+const { createEd25519VerifyBackend } = await import(${modulePath("../../src/crypto/verify-pool.js", import.meta.url)});
 const key = new Uint8Array(${FRAME_MAC_KEY_BYTES}).fill(7);
 const payload = Uint8Array.from([1, 2, 3, 4, 5]);
 const tag = new Uint8Array(16);
@@ -69,20 +53,8 @@ interface ChildReport {
   readonly explicit: string;
 }
 
-async function runWithoutSodium(): Promise<ChildReport> {
-  const directory = mkdtempSync(join(tmpdir(), "bulwark-sodium-"));
-  const preloadPath = join(directory, "no-sodium.cjs");
-  const scriptPath = join(directory, "report.mjs");
-  writeFileSync(preloadPath, CHILD_PRELOAD);
-  writeFileSync(scriptPath, CHILD_SCRIPT);
-  const output = await new Promise<string>((resolve, reject) => {
-    execFile(process.execPath, ["--require", preloadPath, scriptPath], { timeout: 10_000 }, (error, stdout, stderr) => {
-      rmSync(directory, { recursive: true, force: true });
-      if (error !== null) reject(new Error(`the child process failed: ${error.message}\n${stderr}`, { cause: error }));
-      else resolve(stdout);
-    });
-  });
-  return JSON.parse(output) as ChildReport;
+async function childReport(): Promise<ChildReport> {
+  return JSON.parse(await runWithoutSodium(CHILD_SCRIPT)) as ChildReport;
 }
 
 describe("crypto backends", () => {
@@ -93,7 +65,7 @@ describe("crypto backends", () => {
   });
 
   it("when sodium-native cannot load, every primitive falls back to node:crypto with the same results, and the report says why", async () => {
-    const child = await runWithoutSodium();
+    const child = await childReport();
     assert.deepEqual(child.report, {
       mac: "node:crypto",
       x25519: "node:crypto",
