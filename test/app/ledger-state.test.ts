@@ -27,6 +27,13 @@ function publicKeys(count: number, seed: number): Uint8Array[] {
   return Array.from({ length: count }, () => randomBytes(random, 32));
 }
 
+/** The writes other than account write-backs, each of which checks the tree before it writes. */
+const KV_AND_SUPPLY_WRITES: ReadonlyArray<readonly [string, (state: LedgerState) => unknown]> = [
+  ["adoptValue", (state) => state.adoptValue(bytes("k"), bytes("v"))],
+  ["deleteValue", (state) => state.deleteValue(bytes("k"))],
+  ["setSupply", (state) => state.setSupply(7n)],
+];
+
 describe("ledger state: the account cache", () => {
   it("gives the tree of writing every record directly, for random turns and transfers, at every root", () => {
     const random = new Random(7);
@@ -90,12 +97,7 @@ describe("ledger state: the account cache", () => {
 
   it("a kv write or a supply write refuses to go on when the tree changed behind its back while account changes were unwritten", () => {
     const [alice] = publicKeys(1, 8) as [Uint8Array];
-    const writes: Array<[string, (state: LedgerState) => unknown]> = [
-      ["adoptValue", (state) => state.adoptValue(bytes("k"), bytes("v"))],
-      ["deleteValue", (state) => state.deleteValue(bytes("k"))],
-      ["setSupply", (state) => state.setSupply(7n)],
-    ];
-    for (const [name, write] of writes) {
+    for (const [name, write] of KV_AND_SUPPLY_WRITES) {
       const state = new LedgerState();
       const tree = state.tree;
       tree.put(kvStateKey(bytes("k")), bytes("before"));
@@ -110,12 +112,7 @@ describe("ledger state: the account cache", () => {
 
   it("a kv write or a supply write after a change behind its back drops the cached accounts, so reads see the change", () => {
     const [alice] = publicKeys(1, 9) as [Uint8Array];
-    const writes: Array<[string, (state: LedgerState) => unknown]> = [
-      ["adoptValue", (state) => state.adoptValue(bytes("k"), bytes("v"))],
-      ["deleteValue", (state) => state.deleteValue(bytes("k"))],
-      ["setSupply", (state) => state.setSupply(7n)],
-    ];
-    for (const [name, write] of writes) {
+    for (const [name, write] of KV_AND_SUPPLY_WRITES) {
       const state = new LedgerState();
       assert.deepEqual(state.account(alice), { balance: 0n, nextNonce: 1 }, "now cached");
       state.tree.put(accountStateKey(alice), encodeAccount({ balance: 9n, nextNonce: 4 }));
