@@ -160,12 +160,28 @@ function isEmpty(database: BinaryDatabase): boolean {
   return true;
 }
 
+const FORMAT_VERSION_KEY = metaKey(META_KEYS.formatVersion);
+
+/** The store's recorded format version: undefined when none is recorded, -1 when the value is not 4 bytes. */
+export function storedFormatVersion(meta: BinaryDatabase): number | undefined {
+  const stored = meta.get(FORMAT_VERSION_KEY);
+  if (stored === undefined) return undefined;
+  const bytes = unframeValue(DATABASE_NAMES.meta, FORMAT_VERSION_KEY, stored);
+  return bytes.length === 4 ? Buffer.from(bytes).readUInt32BE(0) : -1;
+}
+
+/** Records this build's format version; call inside a write transaction of `meta`. */
+export function putFormatVersionSync(meta: BinaryDatabase): void {
+  const version = Buffer.alloc(4);
+  version.writeUInt32BE(STORAGE_FORMAT_VERSION);
+  meta.putSync(FORMAT_VERSION_KEY, frameValue(DATABASE_NAMES.meta, FORMAT_VERSION_KEY, version));
+}
+
 async function checkOrRecordIdentity(environment: StorageEnvironment, options: EnvironmentOptions): Promise<void> {
   const { meta, directory } = environment;
-  const versionKey = metaKey(META_KEYS.formatVersion);
   const identityKey = metaKey(META_KEYS.identity);
-  const storedVersion = meta.get(versionKey);
-  if (storedVersion === undefined) {
+  const version = storedFormatVersion(meta);
+  if (version === undefined) {
     const databases = [environment.meta, environment.records, environment.headers, environment.bodies, environment.certificates, environment.state];
     if (!databases.every(isEmpty)) {
       throw new StorageRefusedError(
@@ -177,17 +193,13 @@ async function checkOrRecordIdentity(environment: StorageEnvironment, options: E
     if (options.replicaId === "any") {
       throw new StorageRefusedError("not-a-bulwark-store", directory, `${directory} holds no Bulwark store: point at a replica's data directory`);
     }
-    const version = Buffer.alloc(4);
-    version.writeUInt32BE(STORAGE_FORMAT_VERSION);
     const identity: StoredIdentity = { clusterId: options.clusterId, replicaId: options.replicaId };
     await meta.childTransaction(() => {
-      meta.putSync(versionKey, frameValue(DATABASE_NAMES.meta, versionKey, version));
+      putFormatVersionSync(meta);
       meta.putSync(identityKey, frameValue(DATABASE_NAMES.meta, identityKey, Buffer.from(JSON.stringify(identity), "utf8")));
     });
     return;
   }
-  const versionBytes = unframeValue(DATABASE_NAMES.meta, versionKey, storedVersion);
-  const version = versionBytes.length === 4 ? Buffer.from(versionBytes).readUInt32BE(0) : -1;
   if (version !== STORAGE_FORMAT_VERSION && version !== STORAGE_FORMAT_VERSION_LEGACY) {
     throw new StorageRefusedError(
       "format-version",

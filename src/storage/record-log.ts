@@ -10,7 +10,7 @@
 // and keeps the marker (meta "record-file") that says the migration is done.
 
 import type { PersistRecord } from "../consensus/pbft/types.js";
-import type { BinaryDatabase } from "./environment.js";
+import { type BinaryDatabase, putFormatVersionSync, storedFormatVersion } from "./environment.js";
 import { RecordDecodeError, StorageCorruptionError } from "./errors.js";
 import { frameValue, unframeValue } from "./frame.js";
 import { DATABASE_NAMES, META_KEYS, STORAGE_FORMAT_VERSION, hex, metaKey, uint64OfKey } from "./layout.js";
@@ -91,23 +91,16 @@ export function markRecordFileInPlace(databases: RecordDatabases, formatVersion:
   const version = Buffer.allocUnsafe(4);
   version.writeUInt32BE(formatVersion);
   const framed = frameValue(DATABASE_NAMES.meta, RECORD_FILE_KEY, version);
-  const versionKey = metaKey(META_KEYS.formatVersion);
-  const storeVersion = Buffer.allocUnsafe(4);
-  storeVersion.writeUInt32BE(STORAGE_FORMAT_VERSION);
-  const framedVersion = frameValue(DATABASE_NAMES.meta, versionKey, storeVersion);
   return meta.childTransaction(() => {
     for (const key of [...records.getKeys()]) records.removeSync(key);
     meta.putSync(RECORD_FILE_KEY, framed);
     // In the same transaction: a build that reads only format version 1 now refuses the store.
-    meta.putSync(versionKey, framedVersion);
+    putFormatVersionSync(meta);
   });
 }
 
 /** Whether the store's recorded format version is older than this build's (a marked store of version 1 gets version 2 at its next open). */
 export function formatVersionIsOlder(meta: BinaryDatabase): boolean {
-  const versionKey = metaKey(META_KEYS.formatVersion);
-  const stored = meta.get(versionKey);
-  if (stored === undefined) return false;
-  const bytes = unframeValue(DATABASE_NAMES.meta, versionKey, stored);
-  return bytes.length === 4 && Buffer.from(bytes).readUInt32BE(0) < STORAGE_FORMAT_VERSION;
+  const version = storedFormatVersion(meta);
+  return version !== undefined && version < STORAGE_FORMAT_VERSION;
 }
