@@ -243,26 +243,37 @@ function runLines(run: RunReport, settings: BenchSettings): string[] {
   return lines;
 }
 
-/** Runs at least this long report each process's memory at minute 1 against the end (issue 5: flat over 5 minutes). */
+/** Runs at least this long report each process's memory in minute 1 against the last minute (issue 5: flat over 5 minutes). */
 const MEMORY_TREND_SAMPLES_MIN = 120;
-const MINUTE_SAMPLE = 59;
+/** Samples averaged at each end: the V8 heap swings by tens of MiB between collections, so one sample misleads. */
+const MEMORY_TREND_WINDOW_SAMPLES = 60;
+
+/** The mean of the non-null samples, or null when there are none. */
+function meanOf(samples: ReadonlyArray<number | null>): number | null {
+  const known = samples.filter((value): value is number => value !== null);
+  return known.length === 0 ? null : known.reduce((sum, value) => sum + value, 0) / known.length;
+}
 
 /**
- * For a long run: every process's resident memory one minute into the window and at its end, and
- * the anonymous part the same way, with the ratios (end / minute 1).
+ * For a long run: every process's mean resident memory over the window's first minute and over
+ * its last, and the anonymous part the same way, with the ratios (last / first).
  */
 export function memoryTrendLines(run: RunReport): string[] {
-  const at = (samples: ReadonlyArray<number | null> | undefined, index: number): number | null => samples?.[index] ?? null;
+  const ends = (samples: ReadonlyArray<number | null>): [number | null, number | null] => [meanOf(samples.slice(0, MEMORY_TREND_WINDOW_SAMPLES)), meanOf(samples.slice(-MEMORY_TREND_WINDOW_SAMPLES))];
+  const ratio = ([first, last]: [number | null, number | null]): string => (first === null || last === null || first === 0 ? "n/a" : (last / first).toFixed(3));
   const rows = run.processes
     .filter((p) => p.rssSamplesBytes.length >= MEMORY_TREND_SAMPLES_MIN)
     .map((p) => {
-      const last = p.rssSamplesBytes.length - 1;
-      const cells = [at(p.rssSamplesBytes, MINUTE_SAMPLE), at(p.rssSamplesBytes, last), at(p.anonRssSamplesBytes, MINUTE_SAMPLE), at(p.anonRssSamplesBytes, last)];
-      const ratio = (from: number | null, to: number | null): string => (from === null || to === null || from === 0 ? "n/a" : (to / from).toFixed(3));
-      return [p.name, formatBytes(cells[0]!), formatBytes(cells[1]!), ratio(cells[0]!, cells[1]!), formatBytes(cells[2]!), formatBytes(cells[3]!), ratio(cells[2]!, cells[3]!)];
+      const rss = ends(p.rssSamplesBytes);
+      const anon = ends(p.anonRssSamplesBytes ?? []);
+      return [p.name, formatBytes(rss[0]), formatBytes(rss[1]), ratio(rss), formatBytes(anon[0]), formatBytes(anon[1]), ratio(anon)];
     });
   if (rows.length === 0) return [];
-  return ["", "  memory (VmRSS counts the LMDB file's mapped pages; RssAnon is the process's own memory):", ...table([["process", "RSS 1 min", "RSS end", "end / 1 min", "anon 1 min", "anon end", "end / 1 min"], ...rows])];
+  return [
+    "",
+    "  memory, means of the first and the last minute (VmRSS counts the LMDB file's mapped pages; RssAnon is the process's own memory):",
+    ...table([["process", "RSS minute 1", "RSS last minute", "last / first", "anon minute 1", "anon last minute", "last / first"], ...rows]),
+  ];
 }
 
 function describeErrors(run: RunReport): string {

@@ -113,13 +113,14 @@ describe("the bench report", () => {
     assert.doesNotMatch(formatReport(report(4500)), /signature ceiling/, "a run without one prints none");
   });
 
-  it("reports memory at minute 1 against the end, RSS and RssAnon, for a run of two minutes or more, and not for a short one", () => {
+  it("reports the mean memory of the first minute against the last, RSS and RssAnon, for a run of two minutes or more, and not for a short one", () => {
     const samples = (fromMib: number, toMib: number): number[] => Array.from({ length: 300 }, (_, index) => (fromMib + ((toMib - fromMib) * index) / 299) * MIB);
     const long = run(1000, {
       processes: [processReport({ name: "replica 0", cpuSeconds: 6, peakRssBytes: 900 * MIB, rssSamplesBytes: samples(500, 900), anonRssSamplesBytes: samples(300, 310) }, 3000)],
     });
     const lines = memoryTrendLines(long).join("\n");
-    assert.match(lines, /replica 0 +579 MiB +900 MiB +1\.555 +302 MiB +310 MiB +1\.027/);
+    // Linear 500 → 900 MiB over 300 samples: means 539.5 and 860.5 MiB over the first and last 60.
+    assert.match(lines, /replica 0 +539 MiB +861 MiB +1\.595 +301 MiB +309 MiB +1\.027/);
     assert.match(formatReport(report(1000, { result: long })), /RssAnon is the process's own memory/);
     assert.deepEqual(memoryTrendLines(run(1000)), [], "two samples are not a trend");
   });
