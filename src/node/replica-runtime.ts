@@ -18,9 +18,10 @@
 // batch are answered when it executes: its order is already durable at 2f + 1 replicas as their
 // commit records, which is what an acknowledged transaction rests on (block-pipeline.ts). Only
 // when a block is durable does the replica tell the core it executed (which may sign a
-// checkpoint) and sign the block for its commit certificate (block-certifier.ts). At a checkpoint height execution waits for the block to be
-// durable before the next batch, so the store's state at that moment IS the checkpoint's and can
-// be pinned for state transfer (state-transfer.ts).
+// checkpoint) and sign the block for its commit certificate (block-certifier.ts). At a
+// checkpoint height execution waits for the block to be durable before the next batch, so the
+// store's state at that moment IS the checkpoint's and can be pinned for state transfer
+// (state-transfer.ts).
 //
 // The checkpoint digest the core signs is the hash of the block header at the checkpoint height:
 // the header commits to the state root and, through prevHash, to the whole chain, so a proof of
