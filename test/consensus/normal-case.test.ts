@@ -1,5 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { PARTIAL_BATCHES_IN_FLIGHT_MAX } from "../../src/consensus/pbft/normal-case.js";
 import { PbftReplica, sign, type PrePrepare, type Prepare, type Commit } from "../../src/consensus/pbft/index.js";
 import { TestCluster, TestService, config, request, testCrypto } from "./harness.js";
 
@@ -18,30 +19,31 @@ test("batching: an idle primary proposes a lone request at once; under load it f
   const c = new TestCluster(4, config(4, { maxBatchSize: 4, batchDelayTicks: 3 }));
   const proposedSizes = (fromSeq = 1): number[] =>
     c.inFlight.filter((m) => m.message.type === "pre-prepare" && m.to === 1 && m.message.seq >= fromSeq).map((m) => (m.message as PrePrepare).requests.length);
-  c.step(0, { type: "request", request: request("c1", 1) });
-  c.step(0, { type: "request", request: request("c2", 1) });
-  assert.deepEqual(proposedSizes(), [1, 1], "with fewer than PARTIAL_BATCHES_IN_FLIGHT_MAX batches in flight, a partial batch goes at once");
-  for (let i = 3; i <= 8; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
-  assert.deepEqual(proposedSizes(), [1, 1, 4], "a full batch goes at once; the partial one waits behind the batches in flight");
+  const alone = PARTIAL_BATCHES_IN_FLIGHT_MAX;
+  for (let i = 1; i <= alone; i++) c.step(0, { type: "request", request: request(`a${i}`, 1) });
+  assert.deepEqual(proposedSizes(), Array<number>(alone).fill(1), "with fewer than PARTIAL_BATCHES_IN_FLIGHT_MAX batches in flight, a partial batch goes at once");
+  for (let i = 1; i <= 6; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
+  assert.deepEqual(proposedSizes(), [...Array<number>(alone).fill(1), 4], "a full batch goes at once; the partial one waits behind the batches in flight");
   // Nothing commits (the pre-prepares stay in flight): only the delay releases the partial batch.
   const held = c.inFlight;
   c.inFlight = [];
   c.step(0, { type: "tick" });
   c.step(0, { type: "tick" });
-  assert.deepEqual(proposedSizes(4), [], "the partial batch waits");
+  assert.deepEqual(proposedSizes(alone + 2), [], "the partial batch waits");
   c.step(0, { type: "tick" });
-  assert.deepEqual(proposedSizes(4), [2], "the partial batch goes after the delay");
+  assert.deepEqual(proposedSizes(alone + 2), [2], "the partial batch goes after the delay");
   c.inFlight.unshift(...held);
   c.deliverAll();
-  assert.equal(c.nodes[1]!.service.applied.length, 8);
+  assert.equal(c.nodes[1]!.service.applied.length, alone + 6);
 });
 
 test("batching: a partial batch waiting behind the batches in flight goes as soon as they commit, before the delay", () => {
   const c = new TestCluster(4, config(4, { maxBatchSize: 4, batchDelayTicks: 1000 }));
-  for (let i = 1; i <= 4; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
-  assert.equal(c.inFlight.filter((m) => m.message.type === "pre-prepare" && m.to === 1).length, 2, "c1 and c2 went alone; c3 and c4 wait");
+  const alone = PARTIAL_BATCHES_IN_FLIGHT_MAX;
+  for (let i = 1; i <= alone + 2; i++) c.step(0, { type: "request", request: request(`c${i}`, 1) });
+  assert.equal(c.inFlight.filter((m) => m.message.type === "pre-prepare" && m.to === 1).length, alone, "the first requests went alone; the last two wait");
   c.deliverAll();
-  assert.equal(c.nodes[1]!.service.applied.length, 4, "c3 and c4 were proposed when the batches ahead of them committed, with no tick");
+  assert.equal(c.nodes[1]!.service.applied.length, alone + 2, "the last two were proposed when the batches ahead of them committed, with no tick");
 });
 
 test("out-of-order agreement: many sequence numbers are in flight at once inside the window", () => {

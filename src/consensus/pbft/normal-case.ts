@@ -97,8 +97,13 @@ export function relayDue(r: ReplicaState): void {
  * idle cluster orders a lone request without waiting for a tick (a 10 ms tick was most of the
  * latency of a request at low load), while under load requests gather in the next batch during
  * the rounds of the ones in flight, and full batches go at once whatever is in flight.
+ *
+ * One, not two: a batch costs each replica about 5 ms of CPU whatever its size (three rounds of
+ * messages, two record appends, a block), so at low load a second partial batch in flight costs
+ * more than it gains. At 500 tx/s, p50 went from 40–47 ms to 26–28 ms, with no change at
+ * 2,000 tx/s or under closed-loop load (docs/PERFORMANCE.md).
  */
-export const PARTIAL_BATCHES_IN_FLIGHT_MAX = 2;
+export const PARTIAL_BATCHES_IN_FLIGHT_MAX = 1;
 
 /**
  * Proposes full batches at once; a partial one at once when fewer than
