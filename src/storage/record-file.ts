@@ -33,7 +33,7 @@
 // compaction and `load` read the file back, as the LMDB log re-read its sub-database.
 
 import assert from "node:assert/strict";
-import { readSync } from "node:fs";
+import { fdatasyncSync, readSync, writeSync } from "node:fs";
 import { type FileHandle, open, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { crc32 } from "node:zlib";
@@ -223,8 +223,13 @@ export class RecordFile {
       if (records.length === 0) return { compacted: false, recordCount: this.recordCount };
       if (stable || this.recordCount + records.length > this.compactionThreshold) return this.compactWith(handle, records, encoded);
       const frames = framed(encoded);
-      await writeFully(handle, frames, this.endOffset);
-      if (this.options.sync === "durable") await handle.datasync();
+      // Written and synced on the event loop, not through fs/promises: each append waits for its
+      // fdatasync before its votes leave anyway, and the thread pool's hand-offs (a futex wake,
+      // an eventfd, a promise per call) cost more CPU than the wait. One client's requests: 5.0
+      // -> 3.9 ms of CPU per batch per replica, p50 11.6 -> 8.7 ms; closed-loop throughput
+      // unchanged (docs/PERFORMANCE.md). The loop is held for the sync, 0.3-0.5 ms on this disk.
+      writeFullySync(handle, frames, this.endOffset);
+      if (this.options.sync === "durable") recordAppendIo.datasync(handle.fd);
       this.endOffset += frames.length;
       this.recordCount += records.length;
       return { compacted: false, recordCount: this.recordCount };
@@ -483,6 +488,23 @@ async function syncDirectory(directory: string): Promise<void> {
 async function writeFully(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   for (let written = 0; written < bytes.length; ) {
     const { bytesWritten } = await handle.write(bytes, written, bytes.length - written, position + written);
+    assert.ok(bytesWritten > 0, "record log: a write of a regular file wrote nothing");
+    written += bytesWritten;
+  }
+}
+
+/**
+ * The synchronous calls an append makes (a compaction goes through its FileHandle instead): an
+ * object, so a test can wrap them to count syncs or inject an I/O error.
+ */
+export const recordAppendIo = {
+  write: (fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number => writeSync(fd, bytes, offset, length, position),
+  datasync: (fd: number): void => fdatasyncSync(fd),
+};
+
+function writeFullySync(handle: FileHandle, bytes: Uint8Array, position: number): void {
+  for (let written = 0; written < bytes.length; ) {
+    const bytesWritten = recordAppendIo.write(handle.fd, bytes, written, bytes.length - written, position + written);
     assert.ok(bytesWritten > 0, "record log: a write of a regular file wrote nothing");
     written += bytesWritten;
   }

@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 
 import { type PersistRecord, compactRecords } from "../../src/consensus/pbft/index.js";
 import { ReplicaStore, type ReplicaStoreOptions, StorageCorruptionError, StorageError, StorageRefusedError } from "../../src/storage/index.js";
-import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME } from "../../src/storage/record-file.js";
+import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, recordAppendIo } from "../../src/storage/record-file.js";
 import { CLUSTER_ID, openStore, temporaryDirectory } from "./helpers.js";
 
 function vote(kind: "prepare" | "commit", seq: number): PersistRecord {
@@ -190,6 +190,11 @@ async function countSyncs(t: TestContext, sync: "durable" | "none"): Promise<{ p
     syncs++;
     return fsync.call(this);
   });
+  const appendDatasync = recordAppendIo.datasync;
+  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+    syncs++;
+    appendDatasync(fd);
+  });
   const perAppend: number[] = [];
   for (let seq = 1; seq <= 5; seq++) {
     // Each append resolves only after its sync: the count is taken as it resolves.
@@ -231,6 +236,18 @@ test("appends made without waiting run one at a time, in call order, a compactio
     await datasync.call(this);
     inFlight--;
   });
+  // Appends write and sync synchronously; a compaction through its FileHandle.
+  const appendWrite = recordAppendIo.write;
+  const appendDatasync = recordAppendIo.datasync;
+  t.mock.method(recordAppendIo, "write", (...args: Parameters<typeof recordAppendIo.write>) => {
+    inFlight++;
+    inFlightMax = Math.max(inFlightMax, inFlight);
+    return appendWrite(...args);
+  });
+  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+    appendDatasync(fd);
+    inFlight--;
+  });
   const batches: PersistRecord[][] = [];
   for (let seq = 1; seq <= 12; seq++) batches.push(seq === 7 ? [vote("prepare", seq), STABLE] : [vote("prepare", seq), vote("commit", seq)]);
   const results = await Promise.all(batches.map((batch) => store.appendRecords(batch)));
@@ -246,35 +263,28 @@ test("appends made without waiting run one at a time, in call order, a compactio
 });
 
 test("an append is visible to loadRecords only once it is durable", async (t) => {
-  const prototype = await fileHandlePrototype();
   const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
   await store.appendRecords([vote("prepare", 1)]);
-  let release: () => void = () => undefined;
-  let syncing: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  const reached = new Promise<void>((resolve) => (syncing = resolve));
-  const datasync = original(prototype, "datasync");
-  t.mock.method(prototype, "datasync", async function (this: FileHandle) {
-    syncing();
-    await gate;
-    return datasync.call(this);
+  const appendDatasync = recordAppendIo.datasync;
+  let duringSync: { records: PersistRecord[]; count: number } | undefined;
+  // The append's bytes are written when its fdatasync starts: what a reader sees then.
+  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+    duringSync = { records: store.loadRecords(), count: store.recordCount };
+    appendDatasync(fd);
   });
-  const appending = store.appendRecords([vote("commit", 1)]);
-  await reached;
-  assert.deepEqual(store.loadRecords(), [vote("prepare", 1)]);
-  assert.equal(store.recordCount, 1);
-  release();
-  await appending;
+  await store.appendRecords([vote("commit", 1)]);
   t.mock.restoreAll();
+  assert.deepEqual(duringSync, { records: [vote("prepare", 1)], count: 1 });
   assert.deepEqual(store.loadRecords(), [vote("prepare", 1), vote("commit", 1)]);
 });
 
 test("after a failed append the log refuses every later one; the replica restarts on what is on disk", async (t) => {
   const directory = temporaryDirectory(t);
-  const prototype = await fileHandlePrototype();
   const store = await reopen(directory, { sync: "durable" });
   await store.appendRecords([vote("prepare", 1)]);
-  t.mock.method(prototype, "datasync", () => Promise.reject(new Error("EIO: injected")));
+  t.mock.method(recordAppendIo, "datasync", () => {
+    throw new Error("EIO: injected");
+  });
   await assert.rejects(store.appendRecords([vote("commit", 1)]), /EIO: injected/);
   t.mock.restoreAll();
   for (const later of [[vote("prepare", 2)], [STABLE]]) {
