@@ -1,4 +1,5 @@
-// Ed25519 keys and signatures through node:crypto (OpenSSL), with public keys handled as raw
+// Ed25519 keys and signatures through node:crypto (OpenSSL; signing through sodium-native when it
+// loads, see ed25519Sign), with public keys handled as raw
 // 32-byte strings (RFC 8032 §5.1.5), which is how transactions, accounts and cluster configs
 // carry them.
 //
@@ -17,6 +18,8 @@ import {
   sign as nodeSign,
   verify as nodeVerify,
 } from "node:crypto";
+
+import { type CryptoBackendName, SODIUM_SIGN_SECRET_KEY_BYTES, type SodiumEd25519Signing, chooseSodium } from "./sodium.js";
 
 export const ED25519_PUBLIC_KEY_BYTES = 32;
 /** The 32-byte secret seed from which RFC 8032 derives the signing key. */
@@ -141,9 +144,36 @@ export function importEd25519PublicKey(raw: Uint8Array): KeyObject {
   return createPublicKey({ key: Buffer.concat([SPKI_DER_PREFIX, raw]), format: "der", type: "spki" });
 }
 
+// Signing goes to sodium-native when it loads: Ed25519 is deterministic, so the bytes are the
+// ones node:crypto gives (a test checks), at half the cost (19.6 against 38.5 µs for 150 bytes on
+// the CI machine kind; OpenSSL sets up a signing context on every call). A replica signs three
+// messages per batch, and a client every transaction. libsodium's 64-byte secret key (seed then
+// public key) is derived once per KeyObject; the WeakMap drops it with the KeyObject.
+let sodiumSigning: { readonly sodium: SodiumEd25519Signing | null } | undefined;
+const sodiumSecretKeys = new WeakMap<KeyObject, Uint8Array>();
+
+/** Which library `ed25519Sign` uses in this process. */
+export function ed25519SigningBackend(): CryptoBackendName {
+  sodiumSigning ??= { sodium: chooseSodium("sign", "auto") };
+  return sodiumSigning.sodium === null ? "node:crypto" : "sodium-native";
+}
+
 /** The 64-byte signature of `message` (Ed25519 is deterministic: same key and message, same bytes). */
 export function ed25519Sign(privateKey: Ed25519PrivateKey, message: Uint8Array): Uint8Array {
   assertEd25519Key(privateKey, "private");
+  sodiumSigning ??= { sodium: chooseSodium("sign", "auto") };
+  const sodium = sodiumSigning.sodium;
+  if (sodium !== null) {
+    let secretKey = sodiumSecretKeys.get(privateKey);
+    if (secretKey === undefined) {
+      secretKey = new Uint8Array(SODIUM_SIGN_SECRET_KEY_BYTES);
+      sodium.crypto_sign_seed_keypair(new Uint8Array(ED25519_PUBLIC_KEY_BYTES), secretKey, exportEd25519Seed(privateKey));
+      sodiumSecretKeys.set(privateKey, secretKey);
+    }
+    const signature = new Uint8Array(ED25519_SIGNATURE_BYTES);
+    sodium.crypto_sign_detached(signature, message, secretKey);
+    return signature;
+  }
   // The algorithm argument must be null: Ed25519 hashes internally (RFC 8032 "PureEdDSA").
   const signature = nodeSign(null, message, privateKey);
   // A plain Uint8Array over the signature's own memory (OpenSSL's output is never pooled).

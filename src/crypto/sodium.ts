@@ -46,7 +46,7 @@ export interface SodiumEd25519 {
 /**
  * What Ed25519 signing takes from sodium-native: key pairs from 32-byte seeds and detached
  * signatures. The secret key is libsodium's 64 bytes (the seed followed by the public key).
- * Only the benchmark signs in bulk (bench/bench-keys.ts); a replica signs nothing per request.
+ * `ed25519Sign` (ed25519.ts) and the benchmark's keys (bench/bench-keys.ts) use it.
  */
 export interface SodiumEd25519Signing {
   crypto_sign_seed_keypair(publicKey: Uint8Array, secretKey: Uint8Array, seed: Uint8Array): void;
@@ -127,13 +127,15 @@ export interface CryptoBackends {
   readonly x25519: CryptoBackendName;
   /** Ed25519 verification, inline and in the verification pool (verify-pool.ts). */
   readonly ed25519: CryptoBackendName;
-  /** Why sodium-native computes none or only some of them; null when it computes all three. */
+  /** Ed25519 signing (ed25519.ts `ed25519Sign`): votes, block signatures, handshakes. */
+  readonly sign: CryptoBackendName;
+  /** Why sodium-native computes none or only some of them; null when it computes all four. */
   readonly fallbackReason: string | null;
 }
 
 /**
- * The backend "auto" resolves to for every primitive a replica computes (not `sign`, which only
- * the benchmark uses), for the runtime to log once at start: a
+ * The backend "auto" resolves to for every primitive a replica computes, for the runtime to log
+ * once at start: a
  * process on node:crypto works, only slower. Components given an explicit preference (a
  * VerifyPool's `backend` option) report their own choice.
  */
@@ -145,5 +147,5 @@ export function cryptoBackends(): CryptoBackends {
     if (!reasons.includes(reason)) reasons.push(reason);
     return "node:crypto";
   };
-  return { mac: backendOf("mac"), x25519: backendOf("x25519"), ed25519: backendOf("ed25519"), fallbackReason: reasons.length === 0 ? null : reasons.join("; ") };
+  return { mac: backendOf("mac"), x25519: backendOf("x25519"), ed25519: backendOf("ed25519"), sign: backendOf("sign"), fallbackReason: reasons.length === 0 ? null : reasons.join("; ") };
 }

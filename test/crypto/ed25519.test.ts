@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createPublicKey, verify as nodeVerify } from "node:crypto";
+import { createPublicKey, sign as nodeSign, verify as nodeVerify } from "node:crypto";
 import {
   ED25519_KEY_CACHE_ENTRIES_DEFAULT,
   ED25519_SIGNATURE_BYTES,
@@ -9,6 +9,7 @@ import {
   ed25519PublicKeyOf,
   ed25519PublicKeyProblem,
   ed25519Sign,
+  ed25519SigningBackend,
   ed25519Verify,
   exportEd25519PublicKey,
   exportEd25519Seed,
@@ -57,6 +58,18 @@ test("keys from seeds and signatures match RFC 8032's test vectors", () => {
     const signature = ed25519Sign(pair.privateKey, fromHex(vector.message));
     assert.equal(hex(signature), vector.signature);
     assert.ok(ed25519Verify(fromHex(vector.publicKey), fromHex(vector.message), fromHex(vector.signature)));
+  }
+});
+
+test("ed25519Sign (sodium-native here) gives node:crypto's bytes for any key and message, the same on every call", () => {
+  assert.equal(ed25519SigningBackend(), "sodium-native");
+  const random = new Random(41);
+  for (let i = 0; i < 50; i++) {
+    const { privateKey } = ed25519KeyPairFromSeed(randomBytes(random, 32));
+    const message = randomBytes(random, random.below(301));
+    const expected = hex(nodeSign(null, message, privateKey));
+    assert.equal(hex(ed25519Sign(privateKey, message)), expected);
+    assert.equal(hex(ed25519Sign(privateKey, message)), expected, "the cached secret key signs alike");
   }
 });
 
