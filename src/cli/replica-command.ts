@@ -8,10 +8,11 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { pino } from "pino";
+import { type Logger, pino } from "pino";
 
 import { ClusterConfigError, readClusterFile } from "../ledger/cluster-json.js";
 import type { ClusterConfig } from "../ledger/cluster.js";
+import type { Ed25519PrivateKey } from "../crypto/ed25519.js";
 import { KeyFileError, readKeyFile } from "../node/keys.js";
 import { METRICS_HOST_DEFAULT, type MetricsServer, MetricsServerError, startMetricsServer } from "../node/metrics-server.js";
 import { ReplicaMetrics } from "../node/replica-metrics.js";
@@ -77,6 +78,19 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
 }
 
 async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<number> {
+  // Listening from the first line, not from after the start: a SIGTERM during the start (a
+  // supervisor stopping a replica it just restarted) would otherwise take the default action and
+  // kill the process in the middle of opening its store. One that comes early is acted on once
+  // the replica has started.
+  const stopSignal = earlyStopSignal();
+  try {
+    return await runReplicaListening(flags, output, stopSignal);
+  } finally {
+    stopSignal.remove();
+  }
+}
+
+async function runReplicaListening(flags: ReplicaFlags, output: CliOutput, stopSignal: EarlyStopSignal): Promise<number> {
   let cluster: ClusterConfig;
   try {
     cluster = readClusterFile(flags.cluster);
@@ -91,7 +105,8 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
   }
   const keyPath = flags.key ?? join(dirname(flags.cluster), replicaKeyFileName(flags.id));
   const logger = pino({ level: flags.logLevel, base: { replica: flags.id } });
-  let privateKey;
+  logger.info({ data: flags.data }, "replica starting");
+  let privateKey: Ed25519PrivateKey;
   try {
     const key = await readKeyFile(keyPath, { warn: (message) => logger.warn({ file: keyPath }, message) });
     const expected = cluster.replicas[flags.id]!.publicKey;
@@ -111,6 +126,45 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
     warn: (fields, message) => logger.warn(fields, message),
     error: (fields, message) => logger.error(fields, message),
   };
+  return runStarted(flags, output, { cluster, logger, runtimeLogger, privateKey, stopSignal });
+}
+
+interface StartContext {
+  readonly cluster: ClusterConfig;
+  readonly logger: Logger;
+  readonly runtimeLogger: RuntimeLogger;
+  readonly privateKey: Ed25519PrivateKey;
+  readonly stopSignal: EarlyStopSignal;
+}
+
+interface EarlyStopSignal {
+  /** Resolves with the first SIGINT or SIGTERM, whenever it came. */
+  readonly received: Promise<NodeJS.Signals>;
+  remove(): void;
+}
+
+function earlyStopSignal(): EarlyStopSignal {
+  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
+  const received = new Promise<NodeJS.Signals>((resolve) => {
+    onSignal = (signal) => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      resolve(signal);
+    };
+  });
+  process.on("SIGINT", onSignal);
+  process.on("SIGTERM", onSignal);
+  return {
+    received,
+    remove: () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+    },
+  };
+}
+
+async function runStarted(flags: ReplicaFlags, output: CliOutput, context: StartContext): Promise<number> {
+  const { cluster, logger, runtimeLogger, privateKey, stopSignal } = context;
   let fatal: ((error: unknown) => void) | undefined;
   const failed = new Promise<number>((resolve) => {
     fatal = () => resolve(70);
@@ -161,18 +215,11 @@ async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<numbe
     exporter.metrics.attach(() => runtime.metricsSnapshot());
     logger.info({ url: exporter.server.url }, "metrics served");
   }
-  const stopped = new Promise<number>((resolve) => {
-    const onSignal = (signal: NodeJS.Signals): void => {
-      logger.info({ signal }, "stopping");
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      void runtime
-        .stop()
-        .then(closeExporter)
-        .then(() => resolve(0));
-    };
-    process.on("SIGINT", onSignal);
-    process.on("SIGTERM", onSignal);
+  const stopped = stopSignal.received.then(async (signal) => {
+    logger.info({ signal }, "stopping");
+    await runtime.stop();
+    await closeExporter();
+    return 0;
   });
   const code = await Promise.race([stopped, failed]);
   if (code !== 0) {

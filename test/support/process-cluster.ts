@@ -220,7 +220,11 @@ export class ProcessCluster {
   }
 
   /** Starts replica `id` and resolves once it logged "replica started" (its port is bound, its store restored). */
-  async start(id: number): Promise<void> {
+  /**
+   * Starts replica `id` and resolves once it logged `until` (default: "replica started", its port
+   * bound and its store restored; "replica starting" to act during its start).
+   */
+  async start(id: number, until: RegExp = /^replica started$/): Promise<void> {
     const slot = this.slot(id);
     assert.equal(slot.running, undefined, `replica ${id} is already running`);
     slot.incarnations += 1;
@@ -242,7 +246,7 @@ export class ProcessCluster {
     });
     slot.running = { child, exited, incarnation };
     this.captureLines(slot, child, incarnation);
-    const started = this.waitForLog(id, /^replica started$/, START_TIMEOUT_MS, { incarnation });
+    const started = this.waitForLog(id, until, START_TIMEOUT_MS, { incarnation });
     const died = exited.then(({ code, signal }) => {
       throw new Error(`replica ${id} exited (code ${code}, signal ${signal}) before it started\n${this.logTail(id)}`);
     });
