@@ -116,6 +116,8 @@ export class RecordFile {
   /** Set once an append fails: what every later append rejects with. */
   private refusal: StorageError | undefined;
   private closing: Promise<void> | undefined;
+  /** Moving average of an append's write and sync, in ms: decides where the next one runs. */
+  private syncMsAverage = 0;
 
   private constructor(
     private readonly options: RecordFileOptions,
@@ -223,13 +225,22 @@ export class RecordFile {
       if (records.length === 0) return { compacted: false, recordCount: this.recordCount };
       if (stable || this.recordCount + records.length > this.compactionThreshold) return this.compactWith(handle, records, encoded);
       const frames = framed(encoded);
-      // Written and synced on the event loop, not through fs/promises: each append waits for its
-      // fdatasync before its votes leave anyway, and the thread pool's hand-offs (a futex wake,
-      // an eventfd, a promise per call) cost more CPU than the wait. One client's requests: 5.0
-      // -> 3.9 ms of CPU per batch per replica, p50 11.6 -> 8.7 ms; closed-loop throughput
-      // unchanged (docs/PERFORMANCE.md). The loop is held for the sync, 0.3-0.5 ms on this disk.
-      writeFullySync(handle, frames, this.endOffset);
-      if (this.options.sync === "durable") recordAppendIo.datasync(handle.fd);
+      // While the disk syncs fast, written and synced on the event loop rather than through the
+      // thread pool: each append waits for its fdatasync before its votes leave anyway, and the
+      // pool's hand-offs (a futex wake, an eventfd, a promise per call) cost more CPU than the
+      // wait. One client's requests: 5.0 -> 3.9 ms of CPU per batch per replica, p50 11.6 ->
+      // 8.7 ms; closed-loop throughput unchanged (docs/PERFORMANCE.md). On a slow disk (syncs
+      // averaging RECORD_SYNC_INLINE_MS_MAX or more) the pool does it, so that the loop is not
+      // held: client intake, reads and metrics go on during the sync.
+      const startedMs = performance.now();
+      if (this.syncMsAverage < recordAppendIo.inlineSyncMsMax) {
+        writeFullySync(handle, frames, this.endOffset);
+        if (this.options.sync === "durable") recordAppendIo.datasync(handle.fd);
+      } else {
+        await writeFully(handle, frames, this.endOffset);
+        if (this.options.sync === "durable") await handle.datasync();
+      }
+      this.syncMsAverage += SYNC_AVERAGE_WEIGHT * (performance.now() - startedMs - this.syncMsAverage);
       this.endOffset += frames.length;
       this.recordCount += records.length;
       return { compacted: false, recordCount: this.recordCount };
@@ -493,11 +504,18 @@ async function writeFully(handle: FileHandle, bytes: Uint8Array, position: numbe
   }
 }
 
+/** An append's write and sync run on the event loop while they average less than this (ms). */
+export const RECORD_SYNC_INLINE_MS_MAX = 2;
+/** Weight of the newest append in the moving average of their durations. */
+const SYNC_AVERAGE_WEIGHT = 0.2;
+
 /**
- * The synchronous calls an append makes (a compaction goes through its FileHandle instead): an
- * object, so a test can wrap them to count syncs or inject an I/O error.
+ * The synchronous calls an append makes on a fast disk (on a slow one, and for a compaction, it
+ * goes through its FileHandle): an object, so a test can wrap them to count syncs or inject an
+ * I/O error, and choose the path with `inlineSyncMsMax` (0: always the FileHandle).
  */
 export const recordAppendIo = {
+  inlineSyncMsMax: RECORD_SYNC_INLINE_MS_MAX,
   write: (fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number => writeSync(fd, bytes, offset, length, position),
   datasync: (fd: number): void => fdatasyncSync(fd),
 };

@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 
 import { type PersistRecord, compactRecords } from "../../src/consensus/pbft/index.js";
 import { ReplicaStore, type ReplicaStoreOptions, StorageCorruptionError, StorageError, StorageRefusedError } from "../../src/storage/index.js";
-import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, recordAppendIo } from "../../src/storage/record-file.js";
+import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, RECORD_SYNC_INLINE_MS_MAX, recordAppendIo } from "../../src/storage/record-file.js";
 import { CLUSTER_ID, openStore, temporaryDirectory } from "./helpers.js";
 
 function vote(kind: "prepare" | "commit", seq: number): PersistRecord {
@@ -262,29 +262,95 @@ test("appends made without waiting run one at a time, in call order, a compactio
   assert.deepEqual(store.loadRecords(), model);
 });
 
-test("an append is visible to loadRecords only once it is durable", async (t) => {
+/** Runs `body` with appends forced onto one path: inline (synchronous) or through the FileHandle. */
+async function withAppendPath<T>(path: "inline" | "file-handle", body: () => Promise<T>): Promise<T> {
+  const before = recordAppendIo.inlineSyncMsMax;
+  recordAppendIo.inlineSyncMsMax = path === "inline" ? Number.POSITIVE_INFINITY : 0;
+  try {
+    return await body();
+  } finally {
+    recordAppendIo.inlineSyncMsMax = before;
+  }
+}
+
+test("an append is visible to loadRecords only once it is durable (appended inline)", async (t) => {
   const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
-  await store.appendRecords([vote("prepare", 1)]);
-  const appendDatasync = recordAppendIo.datasync;
-  let duringSync: { records: PersistRecord[]; count: number } | undefined;
-  // The append's bytes are written when its fdatasync starts: what a reader sees then.
-  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
-    duringSync = { records: store.loadRecords(), count: store.recordCount };
-    appendDatasync(fd);
+  await withAppendPath("inline", async () => {
+    await store.appendRecords([vote("prepare", 1)]);
+    const appendDatasync = recordAppendIo.datasync;
+    let duringSync: { records: PersistRecord[]; count: number } | undefined;
+    // The append's bytes are written when its fdatasync starts: what a reader sees then.
+    t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+      duringSync = { records: store.loadRecords(), count: store.recordCount };
+      appendDatasync(fd);
+    });
+    await store.appendRecords([vote("commit", 1)]);
+    t.mock.restoreAll();
+    assert.deepEqual(duringSync, { records: [vote("prepare", 1)], count: 1 });
+    assert.deepEqual(store.loadRecords(), [vote("prepare", 1), vote("commit", 1)]);
   });
+});
+
+test("an append is visible to loadRecords only once it is durable (appended through the thread pool)", async (t) => {
+  const prototype = await fileHandlePrototype();
+  const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
+  await withAppendPath("file-handle", async () => {
+    await store.appendRecords([vote("prepare", 1)]);
+    let release: () => void = () => undefined;
+    let syncing: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const reached = new Promise<void>((resolve) => (syncing = resolve));
+    const datasync = original(prototype, "datasync");
+    t.mock.method(prototype, "datasync", async function (this: FileHandle) {
+      syncing();
+      await gate;
+      return datasync.call(this);
+    });
+    const appending = store.appendRecords([vote("commit", 1)]);
+    await reached;
+    assert.deepEqual(store.loadRecords(), [vote("prepare", 1)]);
+    assert.equal(store.recordCount, 1);
+    release();
+    await appending;
+    t.mock.restoreAll();
+    assert.deepEqual(store.loadRecords(), [vote("prepare", 1), vote("commit", 1)]);
+  });
+});
+
+test("appends move off the event loop once syncs are slow", async (t) => {
+  const prototype = await fileHandlePrototype();
+  const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
+  const paths: string[] = [];
+  const appendDatasync = recordAppendIo.datasync;
+  const slowMs = 10 * RECORD_SYNC_INLINE_MS_MAX;
+  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+    paths.push("inline");
+    appendDatasync(fd);
+    // A disk this slow: the loop would be held this long on every append.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, slowMs);
+  });
+  const datasync = original(prototype, "datasync");
+  t.mock.method(prototype, "datasync", function (this: FileHandle) {
+    paths.push("file-handle");
+    return datasync.call(this);
+  });
+  await store.appendRecords([vote("prepare", 1)]);
   await store.appendRecords([vote("commit", 1)]);
   t.mock.restoreAll();
-  assert.deepEqual(duringSync, { records: [vote("prepare", 1)], count: 1 });
+  assert.deepEqual(paths, ["inline", "file-handle"]);
   assert.deepEqual(store.loadRecords(), [vote("prepare", 1), vote("commit", 1)]);
 });
 
 test("after a failed append the log refuses every later one; the replica restarts on what is on disk", async (t) => {
   const directory = temporaryDirectory(t);
+  const prototype = await fileHandlePrototype();
   const store = await reopen(directory, { sync: "durable" });
   await store.appendRecords([vote("prepare", 1)]);
+  // Failing on either path: on the event loop, or through the FileHandle.
   t.mock.method(recordAppendIo, "datasync", () => {
     throw new Error("EIO: injected");
   });
+  t.mock.method(prototype, "datasync", () => Promise.reject(new Error("EIO: injected")));
   await assert.rejects(store.appendRecords([vote("commit", 1)]), /EIO: injected/);
   t.mock.restoreAll();
   for (const later of [[vote("prepare", 2)], [STABLE]]) {
