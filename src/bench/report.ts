@@ -39,6 +39,8 @@ export interface BenchSettings {
   readonly profileDir: string | null;
   /** The replicas' durability policy, for a local cluster ("durable": fsync before voting). */
   readonly sync: string | null;
+  /** The local cluster's `bulwark replica --retain-blocks` (block bodies kept below the tip); null: all kept. Absent in reports older than the option. */
+  readonly retainBlocks?: number | null;
 }
 
 /** One process's figures over the timed window. */
@@ -195,7 +197,8 @@ export function describeSettings(settings: BenchSettings): string {
       : settings.workload === "transfer"
         ? ` (${formatCount(settings.accounts ?? 0)} accounts)`
         : "";
-  return `${settings.workload}${shape}, ${settings.auth} auth, ${loop}, ${cluster}, batch ${settings.batchSize}, ${settings.durationS} s after ${settings.warmupS} s warm-up, seed ${settings.seed}`;
+  const retain = settings.retainBlocks === undefined || settings.retainBlocks === null ? "" : `, bodies of the last ${formatCount(settings.retainBlocks)} blocks kept`;
+  return `${settings.workload}${shape}, ${settings.auth} auth, ${loop}, ${cluster}, batch ${settings.batchSize}${retain}, ${settings.durationS} s after ${settings.warmupS} s warm-up, seed ${settings.seed}`;
 }
 
 /**

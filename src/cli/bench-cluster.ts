@@ -36,6 +36,8 @@ export interface BenchClusterOptions {
   readonly sessionAuth: boolean;
   /** Write the replicas' CPU profiles here (node --cpu-prof). */
   readonly profileDir?: string;
+  /** Start the replicas with --retain-blocks N. */
+  readonly retainBlocks?: number;
   readonly output: CliOutput;
   readonly events?: ReplicaProcessEvents;
 }
@@ -56,9 +58,16 @@ export function existingBenchCluster(dir: string, options: { readonly batchSize:
 }
 
 /** How the bench starts each replica of `config`: as `bulwark up` does, profiled with --profile, with --session-auth for a session run. */
-export function benchReplicaSpecs(config: ClusterConfig, clusterPath: string, options: Pick<BenchClusterOptions, "dir" | "sessionAuth" | "profileDir">): ReplicaProcessSpec[] {
+export function benchReplicaSpecs(config: ClusterConfig, clusterPath: string, options: Pick<BenchClusterOptions, "dir" | "sessionAuth" | "profileDir" | "retainBlocks">): ReplicaProcessSpec[] {
   const nodeFlags = options.profileDir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${options.profileDir}`];
-  return localReplicaSpecs({ cluster: config, clusterPath, dir: options.dir, nodeFlags, sessionAuth: options.sessionAuth });
+  return localReplicaSpecs({
+    cluster: config,
+    clusterPath,
+    dir: options.dir,
+    nodeFlags,
+    sessionAuth: options.sessionAuth,
+    ...(options.retainBlocks === undefined ? {} : { retainBlocks: options.retainBlocks }),
+  });
 }
 
 /** The first base port from which `n` consecutive ports are free. */

@@ -104,6 +104,7 @@ interface BenchFlags {
   readonly accounts?: number;
   readonly prepareRate?: number;
   readonly loaders: number;
+  readonly retainBlocks?: number;
 }
 
 /** Everything a run needs, checked. */
@@ -128,7 +129,7 @@ export function benchPlan(flags: BenchFlags, given: ReadonlySet<string>): BenchP
   const problems: string[] = [];
   const remote = flags.cluster !== undefined;
   const open = flags.rate !== undefined;
-  for (const flag of ["replicas", "batchSize", "dir"] as const) {
+  for (const flag of ["replicas", "batchSize", "dir", "retainBlocks"] as const) {
     if (remote && given.has(flag)) problems.push(`--${kebab(flag)} applies to the local cluster the bench starts, not to --cluster`);
   }
   for (const flag of ["key", "metrics"] as const) {
@@ -182,6 +183,7 @@ export function benchPlan(flags: BenchFlags, given: ReadonlySet<string>): BenchP
     baseline: flags.baseline === true,
     profileDir: flags.profile === undefined ? null : resolve(flags.profile),
     sync: remote ? null : "durable",
+    retainBlocks: remote ? null : (flags.retainBlocks ?? null),
   };
   const workload: WorkloadSettings = { name: flags.workload, auth: flags.auth, clients, seed: flags.seed, records, preload: flags.preload === true, accounts };
   return {
@@ -260,6 +262,7 @@ async function startLocalCluster(plan: BenchPlan, settings: BenchSettings, dir: 
     batchSizeGiven: plan.batchSizeGiven,
     sessionAuth: settings.auth === "session",
     ...(settings.profileDir === null ? {} : { profileDir: settings.profileDir }),
+    ...(settings.retainBlocks === undefined || settings.retainBlocks === null ? {} : { retainBlocks: settings.retainBlocks }),
     output,
     events: {
       exited: (id, exit, _tail, restart) =>
@@ -489,6 +492,7 @@ export function registerBenchCommand(program: Command, output: CliOutput, setExi
     .option("--seed <n>", "seeds the workload's random choices", integerParser("a seed", 0), BENCH_DEFAULTS.seed)
     .option("--records <n>", `kv: records the keys are drawn from (default ${KV_RECORDS_DEFAULT.toLocaleString("en-US")})`, integerParser("a number of records", 1))
     .option("--preload", "kv: write every record once before the run (YCSB's load phase; not measured)")
+    .option("--retain-blocks <n>", "the local cluster's replicas keep block bodies for this many heights below the tip (bulwark replica --retain-blocks), which bounds their data files; default: keep all", integerParser("a number of blocks", 0))
     .option("--accounts <n>", `transfer: accounts (default ${TRANSFER_ACCOUNTS_DEFAULT.toLocaleString("en-US")})`, integerParser("a number of accounts", 2))
     .option("--loaders <k>", "threads generating the load, each with its own connections and a share of the clients", integerParser("a number of threads", 1), 1)
     .option("--prepare-rate <tx/s>", `build envelopes before the run for this rate (default: --rate, else ${PREPARE_RATE_DEFAULT.session.toLocaleString("en-US")} session / ${PREPARE_RATE_DEFAULT.signed.toLocaleString("en-US")} signed)`, positiveRate)

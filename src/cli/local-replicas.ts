@@ -48,6 +48,8 @@ export interface LocalReplicaOptions {
   readonly nodeFlags?: readonly string[];
   /** Start the replicas with --session-auth (the benchmark's `--auth session`); off by default. */
   readonly sessionAuth?: boolean;
+  /** Start the replicas with --retain-blocks N (the benchmark's option); all bodies kept by default. */
+  readonly retainBlocks?: number;
 }
 
 export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessSpec[] {
@@ -70,6 +72,7 @@ export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessS
       verifyWorkers,
       ...(metricsBasePort === undefined ? [] : ["--metrics-port", String(metricsBasePort + id)]),
       ...(options.sessionAuth === true ? ["--session-auth"] : []),
+      ...(options.retainBlocks === undefined ? [] : ["--retain-blocks", String(options.retainBlocks)]),
     ],
   }));
 }

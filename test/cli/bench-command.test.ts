@@ -53,6 +53,7 @@ describe("bulwark bench: options", () => {
     [["--metrics", "http://x:1/metrics"], /--metrics applies only with --cluster/],
     [["--cluster", "c.json", "--replicas", "7"], /--replicas applies to the local cluster/],
     [["--cluster", "c.json", "--dir", "d"], /--dir applies to the local cluster/],
+    [["--cluster", "c.json", "--retain-blocks", "100"], /--retain-blocks applies to the local cluster/],
     [["--workload", "noop", "--records", "10"], /--records and --preload apply to --workload kv/],
     [["--workload", "kv", "--accounts", "10"], /--accounts applies to --workload transfer/],
     [["--clients", "4", "--loaders", "5"], /--loaders: at most 64, and no more than the clients \(4\); got 5/],
@@ -128,6 +129,21 @@ describe("bulwark bench: options", () => {
     const sessionAuth = (session: boolean): boolean[] => benchReplicaSpecs(config, clusterPath, { dir, sessionAuth: session }).map((spec) => spec.args.includes("--session-auth"));
     assert.deepEqual(sessionAuth(true), [true, true, true, true]);
     assert.deepEqual(sessionAuth(false), [false, false, false, false]);
+  });
+
+  it("passes --retain-blocks to the local replicas, and records it in the settings", async (t) => {
+    const dir = await clusterDirectory(t);
+    const clusterPath = join(dir, CLUSTER_FILE_NAME);
+    const config = readClusterForCli(clusterPath);
+    const retained = (retainBlocks?: number): string[][] =>
+      benchReplicaSpecs(config, clusterPath, { dir, sessionAuth: true, ...(retainBlocks === undefined ? {} : { retainBlocks }) }).map((spec) => {
+        const at = spec.args.indexOf("--retain-blocks");
+        return at < 0 ? [] : spec.args.slice(at, at + 2);
+      });
+    assert.deepEqual(retained(5_000), Array.from({ length: 4 }, () => ["--retain-blocks", "5000"]));
+    assert.deepEqual(retained(), [[], [], [], []], "every body kept by default, as bulwark replica does");
+    assert.equal(planOf({ ...DEFAULT_FLAGS, retainBlocks: 5_000 }, ["retainBlocks"]).settings.retainBlocks, 5_000);
+    assert.equal(planOf(DEFAULT_FLAGS, []).settings.retainBlocks, null);
   });
 });
 
