@@ -135,8 +135,18 @@ const BLOCKS_ANSWER_BYTES_MAX = FRAME_BYTES_MAX_DEFAULT / 2;
 const WIRE_BLOCK_OVERHEAD_BYTES = 32;
 /** Blocks served per blocks-request. */
 const BLOCKS_PER_ANSWER_MAX = 64;
-/** Prune bodies every this many heights when retention is on. */
-const PRUNE_EVERY_HEIGHTS = 256;
+/** Prune bodies at most every this many heights when retention is on. */
+const PRUNE_EVERY_HEIGHTS_MAX = 256;
+
+/**
+ * How often (in heights) a replica retaining `retain` block bodies prunes: a quarter of the
+ * retention, at most PRUNE_EVERY_HEIGHTS_MAX, so that it never holds more than about 1.25 ×
+ * `retain` bodies (a fixed 256 let a retention of 100 hold 356, and the data file kept growing
+ * for as long as that took to fill).
+ */
+export function pruneEveryHeights(retain: number): number {
+  return Math.min(PRUNE_EVERY_HEIGHTS_MAX, Math.max(1, Math.ceil(retain / 4)));
+}
 
 /** Which peer a multi-request job (state fetch, backfill) asks now, and how that is going. */
 interface PeerTurn {
@@ -634,7 +644,7 @@ export class ReplicaRuntime {
     this.broadcast({ kind: "block-signature", height: header.height, signature: own.signature });
     this.certifier.onOwnBlock(header, own);
     const retain = this.options.retainBlocks;
-    if (retain !== undefined && header.height % PRUNE_EVERY_HEIGHTS === 0 && header.height > retain) {
+    if (retain !== undefined && header.height % pruneEveryHeights(retain) === 0 && header.height > retain) {
       this.certificateTail = this.certificateTail.then(() => this.store.pruneBodiesBelow(header.height - retain)).then(() => undefined, (error: unknown) => this.fatal(error));
     }
     this.process();
