@@ -1,5 +1,5 @@
-// `bulwark replica`: runs one replica in the foreground (issue 4 §4) until SIGINT or SIGTERM,
-// then stops gracefully (no new input, in-flight blocks finish, the verification workers and the
+// `bulwark replica`: runs one replica in the foreground (issue 4 §4) until SIGINT, SIGTERM, SIGHUP
+// or SIGQUIT (stop-signals.ts), then stops gracefully (no new input, in-flight blocks finish, the verification workers and the
 // metrics server stop, the store closes). Logs are pino JSON lines on stdout; the line "replica
 // started" means the port is bound and the replica restored from its store, and "metrics served"
 // (with --metrics-port) gives the metrics URL, the port included when 0 picked a free one.
@@ -21,6 +21,7 @@ import { StorageError } from "../storage/index.js";
 import { replicaKeyFileName } from "./init-command.js";
 import type { CliOutput } from "./output.js";
 import { EXIT_USAGE, integerParser, portParser, usageErrorsExitWith2 } from "./parse.js";
+import { EXIT_FORCED, StopSignals } from "./stop-signals.js";
 
 interface ReplicaFlags {
   readonly cluster: string;
@@ -78,19 +79,23 @@ export function registerReplicaCommand(program: Command, output: CliOutput, setE
 }
 
 async function runReplica(flags: ReplicaFlags, output: CliOutput): Promise<number> {
-  // Listening from the first line, not from after the start: a SIGTERM during the start (a
-  // supervisor stopping a replica it just restarted) would otherwise take the default action and
-  // kill the process in the middle of opening its store. One that comes early is acted on once
-  // the replica has started.
-  const stopSignal = earlyStopSignal();
+  // Listening from the start of the command, not from after the replica's start: a SIGTERM
+  // during the start (a supervisor stopping a replica it has just restarted) would otherwise
+  // take the default action and kill the process in the middle of opening its store. One that
+  // comes early is acted on once the replica has started. (A signal while node is still loading
+  // the modules, before this line, still takes the default action.)
+  const signals = new StopSignals();
+  // A second stop signal, more than a second after the first, does not wait for the store to
+  // close: the store and the record log survive a process that ends anywhere.
+  signals.whenForced(() => process.exit(EXIT_FORCED));
   try {
-    return await runReplicaListening(flags, output, stopSignal);
+    return await runReplicaListening(flags, output, signals);
   } finally {
-    stopSignal.remove();
+    signals.remove();
   }
 }
 
-async function runReplicaListening(flags: ReplicaFlags, output: CliOutput, stopSignal: EarlyStopSignal): Promise<number> {
+async function runReplicaListening(flags: ReplicaFlags, output: CliOutput, signals: StopSignals): Promise<number> {
   let cluster: ClusterConfig;
   try {
     cluster = readClusterFile(flags.cluster);
@@ -126,7 +131,7 @@ async function runReplicaListening(flags: ReplicaFlags, output: CliOutput, stopS
     warn: (fields, message) => logger.warn(fields, message),
     error: (fields, message) => logger.error(fields, message),
   };
-  return runStarted(flags, output, { cluster, logger, runtimeLogger, privateKey, stopSignal });
+  return runStarted(flags, output, { cluster, logger, runtimeLogger, privateKey, signals });
 }
 
 interface StartContext {
@@ -134,37 +139,15 @@ interface StartContext {
   readonly logger: Logger;
   readonly runtimeLogger: RuntimeLogger;
   readonly privateKey: Ed25519PrivateKey;
-  readonly stopSignal: EarlyStopSignal;
-}
-
-interface EarlyStopSignal {
-  /** Resolves with the first SIGINT or SIGTERM, whenever it came. */
-  readonly received: Promise<NodeJS.Signals>;
-  remove(): void;
-}
-
-function earlyStopSignal(): EarlyStopSignal {
-  let onSignal: (signal: NodeJS.Signals) => void = () => undefined;
-  const received = new Promise<NodeJS.Signals>((resolve) => {
-    onSignal = (signal) => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-      resolve(signal);
-    };
-  });
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
-  return {
-    received,
-    remove: () => {
-      process.off("SIGINT", onSignal);
-      process.off("SIGTERM", onSignal);
-    },
-  };
+  readonly signals: StopSignals;
 }
 
 async function runStarted(flags: ReplicaFlags, output: CliOutput, context: StartContext): Promise<number> {
-  const { cluster, logger, runtimeLogger, privateKey, stopSignal } = context;
+  const { cluster, logger, runtimeLogger, privateKey, signals } = context;
+  let started = false;
+  void signals.stopped.then((signal) => {
+    if (!started) logger.info({ signal }, "stop requested during the start; stopping once started");
+  });
   let fatal: ((error: unknown) => void) | undefined;
   const failed = new Promise<number>((resolve) => {
     fatal = () => resolve(70);
@@ -215,7 +198,8 @@ async function runStarted(flags: ReplicaFlags, output: CliOutput, context: Start
     exporter.metrics.attach(() => runtime.metricsSnapshot());
     logger.info({ url: exporter.server.url }, "metrics served");
   }
-  const stopped = stopSignal.received.then(async (signal) => {
+  started = true;
+  const stopped = signals.stopped.then(async (signal) => {
     logger.info({ signal }, "stopping");
     await runtime.stop();
     await closeExporter();

@@ -219,7 +219,6 @@ export class ProcessCluster {
     return this.slot(id).dataDirectory;
   }
 
-  /** Starts replica `id` and resolves once it logged "replica started" (its port is bound, its store restored). */
   /**
    * Starts replica `id` and resolves once it logged `until` (default: "replica started", its port
    * bound and its store restored; "replica starting" to act during its start).
@@ -252,6 +251,28 @@ export class ProcessCluster {
     });
     await Promise.race([started, died]);
     died.catch(() => undefined);
+  }
+
+  /** Sends `signal` to replica `id` (SIGSTOP and SIGCONT included) and returns at once. */
+  signal(id: number, signal: NodeJS.Signals): void {
+    const running = this.slot(id).running;
+    assert.ok(running !== undefined, `replica ${id} is not running`);
+    running.child.kill(signal);
+  }
+
+  /** Waits until replica `id` exits by itself; fails after `timeoutMs` (and kills it). */
+  async exited(id: number, timeoutMs = STOP_TIMEOUT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+    const running = this.slot(id).running;
+    assert.ok(running !== undefined, `replica ${id} is not running`);
+    let timer: NodeJS.Timeout | undefined;
+    const outcome = await Promise.race([running.exited, new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), timeoutMs)))]);
+    clearTimeout(timer);
+    if (outcome === "timeout") {
+      running.child.kill("SIGKILL");
+      await running.exited;
+      assert.fail(`replica ${id} did not exit within ${timeoutMs} ms\n${this.logTail(id)}`);
+    }
+    return outcome;
   }
 
   /** Sends `signal` to replica `id` and waits until the process is gone. */
