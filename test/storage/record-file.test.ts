@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 
 import { type PersistRecord, compactRecords } from "../../src/consensus/pbft/index.js";
 import { ReplicaStore, type ReplicaStoreOptions, StorageCorruptionError, StorageError, StorageRefusedError } from "../../src/storage/index.js";
-import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, RECORD_SYNC_INLINE_MS_MAX, recordAppendIo } from "../../src/storage/record-file.js";
+import { INLINE_PROBE_EVERY, RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, RECORD_SYNC_INLINE_MS_MAX, recordAppendIo } from "../../src/storage/record-file.js";
 import { CLUSTER_ID, openStore, temporaryDirectory } from "./helpers.js";
 
 function vote(kind: "prepare" | "commit", seq: number): PersistRecord {
@@ -219,58 +219,63 @@ test('policy "none": appends and compactions never sync', async (t) => {
   assert.equal(compaction, 0);
 });
 
-test("appends made without waiting run one at a time, in call order, a compaction among them", async (t) => {
-  const prototype = await fileHandlePrototype();
-  const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
-  let inFlight = 0;
-  let inFlightMax = 0;
-  const write = original(prototype, "write");
-  const datasync = original(prototype, "datasync");
-  // An append is in flight from its write until its fdatasync returns.
-  t.mock.method(prototype, "write", function (this: FileHandle, ...args: Parameters<FileHandle["write"]>) {
-    inFlight++;
-    inFlightMax = Math.max(inFlightMax, inFlight);
-    return (write as (...args: unknown[]) => ReturnType<FileHandle["write"]>).apply(this, args);
-  });
-  t.mock.method(prototype, "datasync", async function (this: FileHandle) {
-    await datasync.call(this);
-    inFlight--;
-  });
-  // Appends write and sync synchronously; a compaction through its FileHandle.
-  const appendWrite = recordAppendIo.write;
-  const appendDatasync = recordAppendIo.datasync;
-  t.mock.method(recordAppendIo, "write", (...args: Parameters<typeof recordAppendIo.write>) => {
-    inFlight++;
-    inFlightMax = Math.max(inFlightMax, inFlight);
-    return appendWrite(...args);
-  });
-  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
-    appendDatasync(fd);
-    inFlight--;
-  });
-  const batches: PersistRecord[][] = [];
-  for (let seq = 1; seq <= 12; seq++) batches.push(seq === 7 ? [vote("prepare", seq), STABLE] : [vote("prepare", seq), vote("commit", seq)]);
-  const results = await Promise.all(batches.map((batch) => store.appendRecords(batch)));
-  t.mock.restoreAll();
-  assert.equal(inFlightMax, 1);
-  let model: PersistRecord[] = [];
-  batches.forEach((batch, index) => {
-    const compacts = batch.includes(STABLE);
-    model = compacts ? compactRecords([...model, ...batch]) : [...model, ...batch];
-    assert.deepEqual(results[index], { compacted: compacts, recordCount: model.length }, `append ${index}`);
-  });
-  assert.deepEqual(store.loadRecords(), model);
-});
-
-/** Runs `body` with appends forced onto one path: inline (synchronous) or through the FileHandle. */
+/** Runs `body` with appends forced onto one path: on the event loop, or through the FileHandle. */
 async function withAppendPath<T>(path: "inline" | "file-handle", body: () => Promise<T>): Promise<T> {
-  const before = recordAppendIo.inlineSyncMsMax;
-  recordAppendIo.inlineSyncMsMax = path === "inline" ? Number.POSITIVE_INFINITY : 0;
+  const before = recordAppendIo.path;
+  recordAppendIo.path = path;
   try {
     return await body();
   } finally {
-    recordAppendIo.inlineSyncMsMax = before;
+    recordAppendIo.path = before;
   }
+}
+
+for (const path of ["inline", "file-handle"] as const) {
+  test(`appends made without waiting run one at a time, in call order, a compaction among them (${path})`, async (t) => {
+    await withAppendPath(path, async () => {
+      const prototype = await fileHandlePrototype();
+      const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
+      let inFlight = 0;
+      let inFlightMax = 0;
+      const write = original(prototype, "write");
+      const datasync = original(prototype, "datasync");
+      // An append is in flight from its write until its fdatasync returns.
+      t.mock.method(prototype, "write", function (this: FileHandle, ...args: Parameters<FileHandle["write"]>) {
+        inFlight++;
+        inFlightMax = Math.max(inFlightMax, inFlight);
+        return (write as (...args: unknown[]) => ReturnType<FileHandle["write"]>).apply(this, args);
+      });
+      t.mock.method(prototype, "datasync", async function (this: FileHandle) {
+        await datasync.call(this);
+        inFlight--;
+      });
+      // On the event loop an append writes and syncs through recordAppendIo; through the pool, and
+      // in the compaction, through the FileHandle.
+      const appendWrite = recordAppendIo.write;
+      const appendDatasync = recordAppendIo.datasync;
+      t.mock.method(recordAppendIo, "write", (...args: Parameters<typeof recordAppendIo.write>) => {
+        inFlight++;
+        inFlightMax = Math.max(inFlightMax, inFlight);
+        return appendWrite(...args);
+      });
+      t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+        appendDatasync(fd);
+        inFlight--;
+      });
+      const batches: PersistRecord[][] = [];
+      for (let seq = 1; seq <= 12; seq++) batches.push(seq === 7 ? [vote("prepare", seq), STABLE] : [vote("prepare", seq), vote("commit", seq)]);
+      const results = await Promise.all(batches.map((batch) => store.appendRecords(batch)));
+      t.mock.restoreAll();
+      assert.equal(inFlightMax, 1);
+      let model: PersistRecord[] = [];
+      batches.forEach((batch, index) => {
+        const compacts = batch.includes(STABLE);
+        model = compacts ? compactRecords([...model, ...batch]) : [...model, ...batch];
+        assert.deepEqual(results[index], { compacted: compacts, recordCount: model.length }, `append ${index}`);
+      });
+      assert.deepEqual(store.loadRecords(), model);
+    });
+  });
 }
 
 test("an append is visible to loadRecords only once it is durable (appended inline)", async (t) => {
@@ -317,13 +322,13 @@ test("an append is visible to loadRecords only once it is durable (appended thro
   });
 });
 
-test("appends move off the event loop once syncs are slow", async (t) => {
+test("appends move off the event loop once syncs there are slow, and come back once they are fast again", async (t) => {
   const prototype = await fileHandlePrototype();
   const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
   const paths: string[] = [];
   const appendDatasync = recordAppendIo.datasync;
   const slowMs = 10 * RECORD_SYNC_INLINE_MS_MAX;
-  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+  const slowSync = t.mock.method(recordAppendIo, "datasync", (fd: number) => {
     paths.push("inline");
     appendDatasync(fd);
     // A disk this slow: the loop would be held this long on every append.
@@ -334,14 +339,36 @@ test("appends move off the event loop once syncs are slow", async (t) => {
     paths.push("file-handle");
     return datasync.call(this);
   });
-  await store.appendRecords([vote("prepare", 1)]);
-  await store.appendRecords([vote("commit", 1)]);
+  let seq = 0;
+  const append = (): Promise<unknown> => store.appendRecords([vote("prepare", ++seq)]);
+  await append();
+  await append();
+  assert.deepEqual(paths, ["inline", "file-handle"], "one slow sync on the loop moves the next append to the pool");
+  for (let i = 0; i < INLINE_PROBE_EVERY; i++) await append();
+  assert.deepEqual(
+    paths.slice(2).map((path, index) => (path === "inline" ? index : -1)).filter((index) => index >= 0),
+    [INLINE_PROBE_EVERY - 2],
+    `on the pool, one append in ${INLINE_PROBE_EVERY} still tries the loop`,
+  );
+  // The disk is fast again: the probes bring the average down and the appends back to the loop.
+  slowSync.mock.mockImplementation((fd: number) => {
+    paths.push("inline");
+    appendDatasync(fd);
+  });
+  paths.length = 0;
+  for (let i = 0; i < 8 * INLINE_PROBE_EVERY && paths.slice(-3).join() !== "inline,inline,inline"; i++) await append();
   t.mock.restoreAll();
-  assert.deepEqual(paths, ["inline", "file-handle"]);
-  assert.deepEqual(store.loadRecords(), [vote("prepare", 1), vote("commit", 1)]);
+  assert.deepEqual(paths.slice(-3), ["inline", "inline", "inline"], `back on the loop within ${8 * INLINE_PROBE_EVERY} appends`);
+  assert.equal(store.loadRecords().length, seq);
 });
 
-test("after a failed append the log refuses every later one; the replica restarts on what is on disk", async (t) => {
+for (const path of ["inline", "file-handle"] as const) {
+  test(`after a failed append the log refuses every later one; the replica restarts on what is on disk (${path})`, async (t) => {
+    await withAppendPath(path, () => failedAppend(t));
+  });
+}
+
+async function failedAppend(t: TestContext): Promise<void> {
   const directory = temporaryDirectory(t);
   const prototype = await fileHandlePrototype();
   const store = await reopen(directory, { sync: "durable" });
@@ -367,7 +394,7 @@ test("after a failed append the log refuses every later one; the replica restart
     await reopened.appendRecords([vote("prepare", 2)]);
     assert.deepEqual(reopened.loadRecords().at(-1), vote("prepare", 2));
   });
-});
+}
 
 test("the auditor's open reads a log with a torn tail without changing the file, and refuses appends", async (t) => {
   const directory = temporaryDirectory(t);
