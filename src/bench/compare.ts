@@ -100,12 +100,14 @@ function runRows(prefix: string, a: RunReport | null, b: RunReport | null): Row[
   return rows;
 }
 
-/** The settings whose values differ between the two reports, as "name: a vs b". */
+/**
+ * The settings whose values differ between the two reports, as "name: a vs b". A setting a report
+ * predates (absent) counts as null, its "not set" value.
+ */
 export function settingDifferences(a: BenchReport, b: BenchReport): string[] {
   const keys = [...new Set([...Object.keys(a.settings), ...Object.keys(b.settings)])] as Array<keyof BenchReport["settings"]>;
-  return keys
-    .filter((key) => JSON.stringify(a.settings[key]) !== JSON.stringify(b.settings[key]))
-    .map((key) => `${key}: ${JSON.stringify(a.settings[key])} vs ${JSON.stringify(b.settings[key])}`);
+  const shown = (report: BenchReport, key: keyof BenchReport["settings"]): string => JSON.stringify(report.settings[key] ?? null);
+  return keys.filter((key) => shown(a, key) !== shown(b, key)).map((key) => `${key}: ${shown(a, key)} vs ${shown(b, key)}`);
 }
 
 export function formatComparison(a: BenchReport, b: BenchReport, nameA: string, nameB: string): string {

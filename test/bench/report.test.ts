@@ -193,5 +193,9 @@ describe("the bench report", () => {
     assert.match(text, /warning: the runs differ in settings:\n {2}batchSize: 256 vs 1024/);
     assert.deepEqual(settingDifferences(a, a), []);
     assert.doesNotMatch(formatComparison(a, a, "a", "a"), /warning/);
+    // A report older than a setting lacks it: that is its "not set", the same as null.
+    const older = report(1000, { settings: { ...a.settings, retainBlocks: undefined } });
+    assert.deepEqual(settingDifferences(older, report(1000, { settings: { ...a.settings, retainBlocks: null } })), []);
+    assert.deepEqual(settingDifferences(older, report(1000, { settings: { ...a.settings, retainBlocks: 100 } })), ["retainBlocks: null vs 100"]);
   });
 });

@@ -100,8 +100,8 @@ export function relayDue(r: ReplicaState): void {
  *
  * One, not two: a batch costs each replica about 5 ms of CPU whatever its size (three rounds of
  * messages, two record appends, a block), so at low load a second partial batch in flight costs
- * more than it gains. At 500 tx/s, p50 went from 40–47 ms to 26–28 ms, with no change at
- * 2,000 tx/s or under closed-loop load (docs/PERFORMANCE.md).
+ * more than it gains. In back-to-back A/B runs at 500 tx/s, p50 went from 40–47 ms to 26–28 ms,
+ * with no change at 2,000 tx/s or under closed-loop load (docs/PERFORMANCE.md, round 3).
  */
 export const PARTIAL_BATCHES_IN_FLIGHT_MAX = 1;
 
