@@ -1,8 +1,9 @@
 // `bulwark replica`: runs one replica in the foreground (issue 4 §4) until SIGINT, SIGTERM, SIGHUP
-// or SIGQUIT (stop-signals.ts), then stops gracefully (no new input, in-flight blocks finish, the verification workers and the
-// metrics server stop, the store closes). Logs are pino JSON lines on stdout; the line "replica
-// started" means the port is bound and the replica restored from its store, and "metrics served"
-// (with --metrics-port) gives the metrics URL, the port included when 0 picked a free one.
+// or SIGQUIT (stop-signals.ts), then stops gracefully (no new input, in-flight blocks finish,
+// the verification workers and the metrics server stop, the store closes). Logs are pino JSON
+// lines on stdout; the first is "replica starting", the line "replica started" means the port is
+// bound and the replica restored from its store, and "metrics served" (with --metrics-port) gives
+// the metrics URL, the port included when 0 picked a free one.
 
 import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
