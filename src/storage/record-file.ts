@@ -116,10 +116,8 @@ export class RecordFile {
   /** Set once an append fails: what every later append rejects with. */
   private refusal: StorageError | undefined;
   private closing: Promise<void> | undefined;
-  /** Moving average of the appends made on the event loop (write and sync), in ms. */
-  private loopAppendMsAverage = 0;
-  /** Appends since the last one made on the event loop. */
-  private appendsSinceLoop = 0;
+  /** Moving average of an append's write and sync (on either path), in ms. */
+  private appendMsAverage = 0;
 
   private constructor(
     private readonly options: RecordFileOptions,
@@ -231,20 +229,22 @@ export class RecordFile {
       // thread pool: each append waits for its fdatasync before its votes leave anyway, and the
       // pool's hand-offs (a futex wake, an eventfd, a promise per call) cost more CPU than the
       // wait. One client's requests: 5.0 -> 3.9 ms of CPU per batch per replica, p50 11.6 ->
-      // 8.7 ms; closed-loop throughput unchanged (docs/PERFORMANCE.md). Once appends on the loop
-      // average RECORD_SYNC_INLINE_MS_MAX or more (a slow disk), the pool does them, so that
-      // client intake, reads and metrics go on during the sync; one in INLINE_PROBE_EVERY still
-      // runs on the loop, to notice when the disk is fast again. Only appends on the loop are
-      // timed: the pool's would count its queue and the loop's turns, not the disk.
+      // 8.7 ms; closed-loop throughput unchanged (docs/PERFORMANCE.md). Once appends average
+      // RECORD_SYNC_INLINE_MS_MAX or more (a slow disk), the pool does them, so that client
+      // intake, reads and metrics go on during the sync. Appends on both paths are timed. The
+      // pool's durations also count its hand-offs and the loop's turns, so a busy replica stays
+      // on the pool longer; timing only the loop's appends (with one in 32 sent there to probe)
+      // kept replicas on the pool for dozens of batches after each slow sync, at 10-15 % more
+      // CPU per batch (one client, six A/B pairs), so that was dropped.
+      const startedMs = recordAppendIo.now();
       if (this.appendsOnLoop()) {
-        const startedMs = performance.now();
         writeFullySync(handle, frames, this.endOffset);
         if (this.options.sync === "durable") recordAppendIo.datasync(handle.fd);
-        this.loopAppendMsAverage += SYNC_AVERAGE_WEIGHT * (performance.now() - startedMs - this.loopAppendMsAverage);
       } else {
         await writeFully(handle, frames, this.endOffset);
         if (this.options.sync === "durable") await handle.datasync();
       }
+      this.appendMsAverage += SYNC_AVERAGE_WEIGHT * (recordAppendIo.now() - startedMs - this.appendMsAverage);
       this.endOffset += frames.length;
       this.recordCount += records.length;
       return { compacted: false, recordCount: this.recordCount };
@@ -254,9 +254,7 @@ export class RecordFile {
   /** Whether the next append runs on the event loop (see `append`). */
   private appendsOnLoop(): boolean {
     const path = recordAppendIo.path;
-    const onLoop = path === "auto" ? this.loopAppendMsAverage < RECORD_SYNC_INLINE_MS_MAX || this.appendsSinceLoop + 1 >= INLINE_PROBE_EVERY : path === "inline";
-    this.appendsSinceLoop = onLoop ? 0 : this.appendsSinceLoop + 1;
-    return onLoop;
+    return path === "auto" ? this.appendMsAverage < RECORD_SYNC_INLINE_MS_MAX : path === "inline";
   }
 
   /** Rewrites the log as its compaction now; for an operator or a test, appends do this themselves. */
@@ -516,24 +514,25 @@ async function writeFully(handle: FileHandle, bytes: Uint8Array, position: numbe
   }
 }
 
-/** Appends run on the event loop while those made there average less than this (ms). */
+/** Appends run on the event loop while they average less than this (ms). */
 export const RECORD_SYNC_INLINE_MS_MAX = 2;
-/** Above it, one append in this many still runs on the event loop, to notice a faster disk. */
-export const INLINE_PROBE_EVERY = 32;
 /** Weight of the newest append in the moving average of their durations. */
 const SYNC_AVERAGE_WEIGHT = 0.2;
 
 /**
  * The synchronous calls an append makes on the event loop (through the thread pool, and for a
- * compaction, it uses its FileHandle): an object, so a test can wrap them to count syncs or
- * inject an I/O error, and fix the path ("auto" chooses by the moving average).
+ * compaction, it uses its FileHandle), and the clock that times appends: an object, so a test
+ * can wrap them to count syncs, inject an I/O error or a slow disk, and fix the path ("auto"
+ * chooses by the moving average).
  */
 export const recordAppendIo: {
   path: "auto" | "inline" | "file-handle";
+  now: () => number;
   write: (fd: number, bytes: Uint8Array, offset: number, length: number, position: number) => number;
   datasync: (fd: number) => void;
 } = {
   path: "auto",
+  now: () => performance.now(),
   write: (fd: number, bytes: Uint8Array, offset: number, length: number, position: number): number => writeSync(fd, bytes, offset, length, position),
   datasync: (fd: number): void => fdatasyncSync(fd),
 };

@@ -13,7 +13,7 @@ import { crc32 } from "node:zlib";
 
 import { type PersistRecord, compactRecords } from "../../src/consensus/pbft/index.js";
 import { ReplicaStore, type ReplicaStoreOptions, StorageCorruptionError, StorageError, StorageRefusedError } from "../../src/storage/index.js";
-import { INLINE_PROBE_EVERY, RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, RECORD_SYNC_INLINE_MS_MAX, recordAppendIo } from "../../src/storage/record-file.js";
+import { RECORD_FILE_HEADER_BYTES, RECORD_FILE_NAME, RECORD_FILE_TEMPORARY_NAME, RECORD_SYNC_INLINE_MS_MAX, recordAppendIo } from "../../src/storage/record-file.js";
 import { CLUSTER_ID, openStore, temporaryDirectory } from "./helpers.js";
 
 function vote(kind: "prepare" | "commit", seq: number): PersistRecord {
@@ -322,43 +322,40 @@ test("an append is visible to loadRecords only once it is durable (appended thro
   });
 });
 
-test("appends move off the event loop once syncs there are slow, and come back once they are fast again", async (t) => {
+test("appends move off the event loop once syncs are slow, and come back once they are fast again", async (t) => {
   const prototype = await fileHandlePrototype();
   const store = await openStore(t, temporaryDirectory(t), { sync: "durable" });
+  // A clock the syncs advance: 10 × the threshold on a slow disk, a tenth of it on a fast one.
+  let clockMs = 0;
+  let syncMs = 10 * RECORD_SYNC_INLINE_MS_MAX;
+  t.mock.method(recordAppendIo, "now", () => clockMs);
   const paths: string[] = [];
   const appendDatasync = recordAppendIo.datasync;
-  const slowMs = 10 * RECORD_SYNC_INLINE_MS_MAX;
-  const slowSync = t.mock.method(recordAppendIo, "datasync", (fd: number) => {
+  t.mock.method(recordAppendIo, "datasync", (fd: number) => {
     paths.push("inline");
     appendDatasync(fd);
-    // A disk this slow: the loop would be held this long on every append.
-    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, slowMs);
+    clockMs += syncMs;
   });
   const datasync = original(prototype, "datasync");
-  t.mock.method(prototype, "datasync", function (this: FileHandle) {
+  t.mock.method(prototype, "datasync", async function (this: FileHandle) {
     paths.push("file-handle");
-    return datasync.call(this);
+    await datasync.call(this);
+    clockMs += syncMs;
   });
   let seq = 0;
   const append = (): Promise<unknown> => store.appendRecords([vote("prepare", ++seq)]);
   await append();
   await append();
-  assert.deepEqual(paths, ["inline", "file-handle"], "one slow sync on the loop moves the next append to the pool");
-  for (let i = 0; i < INLINE_PROBE_EVERY; i++) await append();
-  assert.deepEqual(
-    paths.slice(2).map((path, index) => (path === "inline" ? index : -1)).filter((index) => index >= 0),
-    [INLINE_PROBE_EVERY - 2],
-    `on the pool, one append in ${INLINE_PROBE_EVERY} still tries the loop`,
-  );
-  // The disk is fast again: the probes bring the average down and the appends back to the loop.
-  slowSync.mock.mockImplementation((fd: number) => {
-    paths.push("inline");
-    appendDatasync(fd);
-  });
+  await append();
+  assert.deepEqual(paths, ["inline", "file-handle", "file-handle"], "a slow sync on the loop sends the next appends to the pool");
+  syncMs = RECORD_SYNC_INLINE_MS_MAX / 10;
   paths.length = 0;
-  for (let i = 0; i < 8 * INLINE_PROBE_EVERY && paths.slice(-3).join() !== "inline,inline,inline"; i++) await append();
+  for (let i = 0; i < 12; i++) await append();
   t.mock.restoreAll();
-  assert.deepEqual(paths.slice(-3), ["inline", "inline", "inline"], `back on the loop within ${8 * INLINE_PROBE_EVERY} appends`);
+  // The moving average (weight 0.2) falls under the threshold after some fast syncs, and stays.
+  const back = paths.indexOf("inline");
+  assert.ok(back > 0, `fast syncs bring the appends back to the loop: ${paths.join(" ")}`);
+  assert.deepEqual(paths.slice(back), Array<string>(paths.length - back).fill("inline"), paths.join(" "));
   assert.equal(store.loadRecords().length, seq);
 });
 
