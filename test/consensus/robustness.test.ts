@@ -109,6 +109,21 @@ test("the primary's proposal queue stays bounded when clients flood newer reques
   assert.ok(queued.queue.length - queued.queueHead <= 2 * 8 + 1, `queue holds ${queued.queue.length - queued.queueHead}`);
 });
 
+test("a backup's queue of delayed relays stays bounded when clients flood newer signed requests within one relay delay", () => {
+  const c = new TestCluster(4, config(4, { maxPendingRequests: 8 }));
+  const backup = c.nodes[1]!.replica;
+  // No tick passes: every relay is still waiting for its delay, so only the sweep can shed them.
+  for (let t = 1; t <= 5000; t++) backup.step({ type: "request", request: request(`spam${t % 4}`, t) });
+  backup.drain();
+  const state = (backup as unknown as { state: { relayQueue: unknown[]; relayQueueHead: number } }).state;
+  assert.ok(state.relayQueue.length - state.relayQueueHead <= 2 * 8 + 1, `relay queue holds ${state.relayQueue.length - state.relayQueueHead}`);
+  // What is left still relays: each client's newest request, once the delay is over.
+  c.inFlight = [];
+  for (let tick = 0; tick < c.cfg.statusIntervalTicks; tick++) c.step(1, { type: "tick" });
+  const relayed = c.inFlight.filter((m) => m.from === 1 && m.to === 0 && m.message.type === "request").map((m) => (m.message as { request: { client: string; timestamp: number } }).request);
+  assert.deepEqual(relayed.map((r) => `${r.client}/${r.timestamp}`).sort(), ["spam0/5000", "spam1/4997", "spam2/4998", "spam3/4999"]);
+});
+
 test("a flood of STATUS messages from one peer is answered at most once per half status interval", () => {
   const c = new TestCluster(4);
   for (let i = 1; i <= 6; i++) c.submit(request("a", i));

@@ -39,7 +39,7 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
     // (`relayDue`, well inside the view-change timeout), and again by `retransmit`; a session
     // request never is (only the replicas that received it from its client can authenticate it;
     // node/session-requests.ts).
-    if (request.signature !== "") r.relayQueue.push({ request, dueTick: r.now + relayDelayTicks(r) });
+    if (request.signature !== "") queueRelay(r, request);
     startRequestTimer(r);
   }
 }
@@ -52,8 +52,26 @@ export function onRequest(r: ReplicaState, request: ClientRequest, relayed: bool
 export function enqueue(r: ReplicaState, request: ClientRequest): void {
   r.queue.push(request);
   if (r.queue.length - r.queueHead <= 2 * r.config.maxPendingRequests) return;
-  r.queue = r.queue.slice(r.queueHead).filter((queued) => r.pending.get(queued.client)?.request === queued);
+  r.queue = r.queue.slice(r.queueHead).filter((queued) => isPendingRequest(r, queued));
   r.queueHead = 0;
+}
+
+/** Whether `request` is still its client's pending one (not superseded, not executed). */
+function isPendingRequest(r: ReplicaState, request: ClientRequest): boolean {
+  return r.pending.get(request.client)?.request === request;
+}
+
+/**
+ * Queues a backup's delayed relay of `request` (`relayDue`). A client's newer request supersedes
+ * its older one, whose entry then waits for nothing: a client flooding newer requests would pile
+ * those up for a whole relay delay, so past twice the pending bound they are swept out, as the
+ * primary's proposal queue is (`enqueue`).
+ */
+function queueRelay(r: ReplicaState, request: ClientRequest): void {
+  r.relayQueue.push({ request, dueTick: r.now + relayDelayTicks(r) });
+  if (r.relayQueue.length - r.relayQueueHead <= 2 * r.config.maxPendingRequests) return;
+  r.relayQueue = r.relayQueue.slice(r.relayQueueHead).filter((entry) => isPendingRequest(r, entry.request));
+  r.relayQueueHead = 0;
 }
 
 export function startRequestTimer(r: ReplicaState): void {
@@ -79,7 +97,7 @@ export function relayDue(r: ReplicaState): void {
   const queue = r.relayQueue;
   while (r.relayQueueHead < queue.length && queue[r.relayQueueHead]!.dueTick <= r.now) {
     const { request } = queue[r.relayQueueHead++]!;
-    if (r.normal && !r.isPrimary && r.pending.get(request.client)?.request === request) r.send(r.primary, { type: "request", request });
+    if (r.normal && !r.isPrimary && isPendingRequest(r, request)) r.send(r.primary, { type: "request", request });
   }
   // Reading from a head index keeps this linear; the consumed prefix is dropped in bulk.
   if (r.relayQueueHead === queue.length) {

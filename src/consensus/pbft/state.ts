@@ -92,7 +92,7 @@ export class ReplicaState {
   /**
    * Backup: signed requests received, in arrival order, each with the tick at which it is relayed
    * to the primary if it is still pending then (normal-case.ts `relayDue`). Entries leave when
-   * due, so the queue holds at most one relay delay's worth of arrivals.
+   * due, and superseded ones are swept out past twice the pending bound (`queueRelay`).
    */
   relayQueue: Array<{ readonly request: ClientRequest; readonly dueTick: number }> = [];
   relayQueueHead = 0;
