@@ -20,23 +20,16 @@ import {
   type Ed25519PrivateKey,
   ed25519KeyPairFromSeed,
   ed25519Sign,
+  ed25519SigningBackend,
   exportEd25519Seed,
+  sodiumSigning,
 } from "../crypto/ed25519.js";
-import { type CryptoBackendName, SODIUM_SIGN_SECRET_KEY_BYTES, type SodiumEd25519Signing, chooseSodium } from "../crypto/sodium.js";
+import { type CryptoBackendName, SODIUM_SIGN_SECRET_KEY_BYTES } from "../crypto/sodium.js";
 import type { AuthMode } from "./types.js";
 
-// The choice, made once per thread: every key and every signature asks for it.
-let signing: { readonly sodium: SodiumEd25519Signing | null } | undefined;
-
-/** sodium-native's signing functions as "auto" chooses them, or null when node:crypto signs. */
-function sodiumSigning(): SodiumEd25519Signing | null {
-  signing ??= { sodium: chooseSodium("sign", "auto") };
-  return signing.sodium;
-}
-
-/** Which library signs the bench's envelopes (reported with the run's settings). */
+/** Which library signs the bench's envelopes (reported with the run's settings): ed25519Sign's. */
 export function benchSigningBackend(): CryptoBackendName {
-  return sodiumSigning() === null ? "node:crypto" : "sodium-native";
+  return ed25519SigningBackend();
 }
 
 export class BenchKey {

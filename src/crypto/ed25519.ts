@@ -149,26 +149,34 @@ export function importEd25519PublicKey(raw: Uint8Array): KeyObject {
 // the CI machine kind; OpenSSL sets up a signing context on every call). A replica signs three
 // messages per batch, and a client every transaction. libsodium's 64-byte secret key (seed then
 // public key) is derived once per KeyObject; the WeakMap drops it with the KeyObject.
-let sodiumSigning: { readonly sodium: SodiumEd25519Signing | null } | undefined;
+// The choice is made once per thread; the benchmark's raw-seed keys (bench/bench-keys.ts) share it.
+let signing: { readonly sodium: SodiumEd25519Signing | null } | undefined;
 const sodiumSecretKeys = new WeakMap<KeyObject, Uint8Array>();
 
-/** Which library `ed25519Sign` uses in this process. */
+/** sodium-native's signing functions as "auto" chooses them in this thread, or null when node:crypto signs. */
+export function sodiumSigning(): SodiumEd25519Signing | null {
+  signing ??= { sodium: chooseSodium("sign", "auto") };
+  return signing.sodium;
+}
+
+/** Which library `ed25519Sign` (and the benchmark's keys) use in this thread. */
 export function ed25519SigningBackend(): CryptoBackendName {
-  sodiumSigning ??= { sodium: chooseSodium("sign", "auto") };
-  return sodiumSigning.sodium === null ? "node:crypto" : "sodium-native";
+  return sodiumSigning() === null ? "node:crypto" : "sodium-native";
 }
 
 /** The 64-byte signature of `message` (Ed25519 is deterministic: same key and message, same bytes). */
 export function ed25519Sign(privateKey: Ed25519PrivateKey, message: Uint8Array): Uint8Array {
   assertEd25519Key(privateKey, "private");
-  sodiumSigning ??= { sodium: chooseSodium("sign", "auto") };
-  const sodium = sodiumSigning.sodium;
+  const sodium = sodiumSigning();
   if (sodium !== null) {
     let secretKey = sodiumSecretKeys.get(privateKey);
     if (secretKey === undefined) {
       secretKey = new Uint8Array(SODIUM_SIGN_SECRET_KEY_BYTES);
-      sodium.crypto_sign_seed_keypair(new Uint8Array(ED25519_PUBLIC_KEY_BYTES), secretKey, exportEd25519Seed(privateKey));
+      const publicKey = new Uint8Array(ED25519_PUBLIC_KEY_BYTES);
+      sodium.crypto_sign_seed_keypair(publicKey, secretKey, exportEd25519Seed(privateKey));
       sodiumSecretKeys.set(privateKey, secretKey);
+      // The key pair gives the public key too: ed25519PublicKeyOf need not ask OpenSSL for it.
+      if (!publicKeyOfPrivateKey.has(privateKey)) publicKeyOfPrivateKey.set(privateKey, publicKey);
     }
     const signature = new Uint8Array(ED25519_SIGNATURE_BYTES);
     sodium.crypto_sign_detached(signature, message, secretKey);

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { createPublicKey, sign as nodeSign, verify as nodeVerify } from "node:crypto";
+import { createPrivateKey, createPublicKey, sign as nodeSign, verify as nodeVerify } from "node:crypto";
 import {
   ED25519_KEY_CACHE_ENTRIES_DEFAULT,
   ED25519_SIGNATURE_BYTES,
@@ -61,15 +61,21 @@ test("keys from seeds and signatures match RFC 8032's test vectors", () => {
   }
 });
 
+/** The DER prefix of a PKCS#8 Ed25519 private key (RFC 8410); the 32-byte seed follows. */
+const PKCS8_ED25519_PREFIX = Buffer.from("302e020100300506032b657004220420", "hex");
+
 test("ed25519Sign (sodium-native here) gives node:crypto's bytes for any key and message, the same on every call", () => {
   assert.equal(ed25519SigningBackend(), "sodium-native");
   const random = new Random(41);
   for (let i = 0; i < 50; i++) {
-    const { privateKey } = ed25519KeyPairFromSeed(randomBytes(random, 32));
+    const seed = randomBytes(random, 32);
+    // A KeyObject of its own, whose public key nothing has derived yet: signing fills that cache.
+    const privateKey = createPrivateKey({ key: Buffer.concat([PKCS8_ED25519_PREFIX, seed]), format: "der", type: "pkcs8" });
     const message = randomBytes(random, random.below(301));
     const expected = hex(nodeSign(null, message, privateKey));
     assert.equal(hex(ed25519Sign(privateKey, message)), expected);
     assert.equal(hex(ed25519Sign(privateKey, message)), expected, "the cached secret key signs alike");
+    assert.equal(hex(ed25519PublicKeyOf(privateKey)), hex(ed25519KeyPairFromSeed(seed).publicKey), "the public key the signing key pair gave");
   }
 });
 
