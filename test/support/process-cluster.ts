@@ -260,8 +260,8 @@ export class ProcessCluster {
     running.child.kill(signal);
   }
 
-  /** Waits until replica `id` exits by itself; fails after `timeoutMs` (and kills it). */
-  async exited(id: number, timeoutMs = STOP_TIMEOUT_MS): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  /** Waits until replica `id` exits; fails after `timeoutMs` (and kills it), naming what it waited `after`. */
+  async exited(id: number, timeoutMs = STOP_TIMEOUT_MS, after = "of waiting"): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
     const running = this.slot(id).running;
     assert.ok(running !== undefined, `replica ${id} is not running`);
     let timer: NodeJS.Timeout | undefined;
@@ -270,7 +270,7 @@ export class ProcessCluster {
     if (outcome === "timeout") {
       running.child.kill("SIGKILL");
       await running.exited;
-      assert.fail(`replica ${id} did not exit within ${timeoutMs} ms\n${this.logTail(id)}`);
+      assert.fail(`replica ${id} did not exit within ${timeoutMs} ms ${after}\n${this.logTail(id)}`);
     }
     return outcome;
   }
@@ -285,22 +285,8 @@ export class ProcessCluster {
 
   /** Stops replica `id` gracefully (SIGTERM) and asserts that it exited cleanly in time. */
   async stop(id: number): Promise<void> {
-    const running = this.slot(id).running;
-    assert.ok(running !== undefined, `replica ${id} is not running`);
-    running.child.kill("SIGTERM");
-    let timer: NodeJS.Timeout | undefined;
-    const outcome = await Promise.race([
-      running.exited,
-      new Promise<"timeout">((resolve) => {
-        timer = setTimeout(() => resolve("timeout"), STOP_TIMEOUT_MS);
-      }),
-    ]);
-    clearTimeout(timer);
-    if (outcome === "timeout") {
-      running.child.kill("SIGKILL");
-      await running.exited;
-      assert.fail(`replica ${id} did not stop within ${STOP_TIMEOUT_MS} ms of SIGTERM\n${this.logTail(id)}`);
-    }
+    this.signal(id, "SIGTERM");
+    const outcome = await this.exited(id, STOP_TIMEOUT_MS, "of SIGTERM");
     assert.equal(outcome.code, 0, `replica ${id} exited with code ${outcome.code} (signal ${outcome.signal}) after SIGTERM\n${this.logTail(id)}`);
   }
 
