@@ -1,7 +1,7 @@
 // The keys a benchmark workload signs with, and how its envelopes are built. A workload holds
 // thousands of keys (one per account in `transfer`), so a key is derived from a seed in
-// microseconds: libsodium's seed-to-key-pair when sodium-native can sign (crypto/sodium.ts
-// chooses, as for every primitive), node:crypto otherwise. The same library signs, at about half
+// microseconds: libsodium's seed-to-key-pair when sodium-native can sign (the choice
+// `ed25519Sign` makes, crypto/ed25519.ts), node:crypto otherwise. The same library signs, at about half
 // node:crypto's cost per signature, which matters because signed workloads build every envelope
 // of the timed window before it starts. The KeyObject that the client SDK takes (for session
 // attachments) is made only when asked for.
