@@ -176,6 +176,48 @@ test("a compaction cut short before its rename leaves the old log, without the a
   });
 });
 
+
+/** A stable checkpoint at `seq`: compaction then drops every vote at or below it. */
+function stableAt(seq: number): PersistRecord {
+  return { kind: "stable-checkpoint", proof: { type: "checkpoint-proof", seq, stateDigest: `state-${seq}`, checkpoints: [] } };
+}
+
+/**
+ * A log of two appends, `vote("prepare", 1)` then `vote("prepare", 2)`, written by one store and
+ * reopened by another (whose frame index comes from parsing the file), with one byte of the
+ * payload of frame `damagedFrame` flipped after that open. Returns the open store and the bytes.
+ */
+async function reopenedWithDamage(t: TestContext, directory: string, damagedFrame: 0 | 1): Promise<{ store: ReplicaStore; damaged: Buffer }> {
+  const path = join(directory, RECORD_FILE_NAME);
+  const { full, sizeBefore } = await twoAppends(directory, [vote("prepare", 1)], [vote("prepare", 2)]);
+  const store = await openStore(t, directory);
+  const damaged = Buffer.from(full);
+  const payloadByte = (damagedFrame === 0 ? RECORD_FILE_HEADER_BYTES : sizeBefore) + 8 + 3;
+  damaged[payloadByte] = damaged[payloadByte]! ^ 0x01;
+  writeFileSync(path, damaged);
+  return { store, damaged };
+}
+
+test("compaction reads back only the frames it keeps: damage in a frame it drops goes with that frame", async (t) => {
+  const directory = temporaryDirectory(t);
+  const { store } = await reopenedWithDamage(t, directory, 0);
+  assert.deepEqual(await store.appendRecords([stableAt(1)]), { compacted: true, recordCount: 2 });
+  assert.deepEqual(store.loadRecords(), [stableAt(1), vote("prepare", 2)]);
+  await store.close();
+  await withStore(directory, (reopened) => assert.deepEqual(reopened.loadRecords(), [stableAt(1), vote("prepare", 2)]));
+});
+
+test("compaction checks the frames it keeps: damage in one is StorageCorruptionError, and the log is left as it was", async (t) => {
+  const directory = temporaryDirectory(t);
+  const path = join(directory, RECORD_FILE_NAME);
+  const { store, damaged } = await reopenedWithDamage(t, directory, 1);
+  await assert.rejects(
+    store.appendRecords([stableAt(1)]),
+    (error: unknown) => error instanceof StorageCorruptionError && error.database === RECORD_FILE_NAME && /frame at byte \d+: checksum mismatch/.test(error.message),
+  );
+  assert.deepEqual(readFileSync(path), damaged);
+  await assert.rejects(store.appendRecords([vote("commit", 2)]), StorageError);
+});
 async function countSyncs(t: TestContext, sync: "durable" | "none"): Promise<{ perAppend: number[]; compaction: number }> {
   const prototype = await fileHandlePrototype();
   const store = await openStore(t, temporaryDirectory(t), { sync });
