@@ -37,6 +37,18 @@ export function verifyWorkersPerReplica(n: number): number {
   return Math.max(1, Math.floor(availableParallelism() / n));
 }
 
+/**
+ * Node flags for replicas that share the machine's cores: V8's single-threaded garbage
+ * collection when there are fewer than two cores per replica. V8 otherwise runs each scavenge
+ * and mark on helper threads as well, which on a machine already busy with the other replicas
+ * only adds hand-offs: 4 replicas on 2 cores, kv at full load, four A/B pairs of 40 s (2026-11-22,
+ * docs/PERFORMANCE.md): 3.5-4.5 % less CPU per transaction and 4-6 % more committed with the flag,
+ * in every pair. A replica with cores to itself (one per machine) keeps the parallel collector.
+ */
+export function sharedCoreNodeFlags(n: number, cores = availableParallelism()): string[] {
+  return cores < 2 * n ? ["--single-threaded-gc"] : [];
+}
+
 export interface LocalReplicaOptions {
   readonly cluster: ClusterConfig;
   readonly clusterPath: string;
@@ -44,7 +56,7 @@ export interface LocalReplicaOptions {
   readonly dir: string;
   /** Replica i serves metrics on this port + i; none when undefined. */
   readonly metricsBasePort?: number;
-  /** Node flags before the script (e.g. --cpu-prof); none by default. */
+  /** Node flags before the script (e.g. --cpu-prof), after `sharedCoreNodeFlags`; none by default. */
   readonly nodeFlags?: readonly string[];
   /** Start the replicas with --session-auth (the benchmark's `--auth session`); off by default. */
   readonly sessionAuth?: boolean;
@@ -59,6 +71,7 @@ export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessS
     id,
     logPath: join(dir, `replica-${id}.log`),
     args: [
+      ...sharedCoreNodeFlags(cluster.n),
       ...nodeFlags,
       BULWARK_BIN,
       "replica",
