@@ -15,7 +15,9 @@
 // timestamp fields of a recorded request were derived from the envelope when it arrived, and
 // equal envelopes mean equal fields. Memory: entries leave when their request executes; a client
 // key holds at most SESSION_REQUESTS_PER_CLIENT_MAX (its oldest leaves first), and the oldest of
-// all leave once `entriesMax` entries or `bytesMax` bytes are kept (requests nobody orders).
+// all leave once `entriesMax` entries or `bytesMax` bytes are kept (requests nobody orders). The
+// queue that finds the oldest keeps left entries until they outnumber the live ones (plus 1,024),
+// then sweeps them, so it holds at most about three times the entries kept.
 //
 // Liveness caveat (Aardvark's "MAC attack"): a client whose key is attached can send a request to
 // the primary alone (or different requests at one nonce to different replicas); the backups then
@@ -39,11 +41,26 @@ export interface SessionRequestStats {
   readonly evicted: number;
 }
 
+/** One kept request. `live` turns false when it leaves, so the arrival queue can skip it. */
+interface SessionEntry {
+  readonly client: string;
+  readonly timestamp: number;
+  readonly envelope: Uint8Array;
+  live: boolean;
+}
+
 export class SessionRequests {
-  /** `${client}:${timestamp}` → the envelope, oldest first (Map order). */
-  private readonly entries = new Map<string, Uint8Array>();
-  /** Each client's entry keys, oldest first. */
-  private readonly byClient = new Map<string, string[]>();
+  /**
+   * Each client's kept entries, oldest first (at most SESSION_REQUESTS_PER_CLIENT_MAX). Looked up
+   * by the client's string alone: `has` runs three times per request on the hot path (the
+   * verification stage, the pre-prepare check, the reply route), and a `client:timestamp` key
+   * built for each call was a new string to allocate, flatten and hash every time.
+   */
+  private readonly byClient = new Map<string, SessionEntry[]>();
+  /** Every entry in arrival order, left ones included until the head passes them or a sweep. */
+  private arrivals: SessionEntry[] = [];
+  private arrivalsHead = 0;
+  private entryCount = 0;
   private bytes = 0;
   private recordedCount = 0;
   private evictedCount = 0;
@@ -58,52 +75,71 @@ export class SessionRequests {
 
   /** Records `request`, which arrived on a session its client's key is attached to. */
   record(request: ClientRequest): void {
-    const key = sessionRequestKey(request);
-    this.remove(key, request.client);
-    this.entries.set(key, request.operation);
-    this.bytes += request.operation.length;
-    let keys = this.byClient.get(request.client);
-    if (keys === undefined) this.byClient.set(request.client, (keys = []));
-    keys.push(key);
+    this.remove(request.client, request.timestamp);
+    const entry: SessionEntry = { client: request.client, timestamp: request.timestamp, envelope: request.operation, live: true };
+    let entries = this.byClient.get(request.client);
+    if (entries === undefined) this.byClient.set(request.client, (entries = []));
+    entries.push(entry);
+    this.arrivals.push(entry);
+    this.entryCount++;
+    this.bytes += entry.envelope.length;
     this.recordedCount++;
-    while (keys.length > SESSION_REQUESTS_PER_CLIENT_MAX) this.evict(keys[0]!, request.client);
-    while (this.entries.size > this.entriesMax || this.bytes > this.bytesMax) {
-      const oldest = this.entries.keys().next().value as string;
-      this.evict(oldest, oldest.slice(0, oldest.lastIndexOf(":")));
+    while (entries.length > SESSION_REQUESTS_PER_CLIENT_MAX) this.evict(entries[0]!);
+    while (this.entryCount > this.entriesMax || this.bytes > this.bytesMax) this.evict(this.oldest());
+    this.sweepArrivals();
+  }
+
+  /** The oldest live entry; only called while there is one. */
+  private oldest(): SessionEntry {
+    for (;;) {
+      const entry = this.arrivals[this.arrivalsHead++]!;
+      if (entry.live) return entry;
     }
   }
 
-  private evict(key: string, client: string): void {
-    this.remove(key, client);
+  /** Drops the left entries from the arrival queue once they outnumber the live ones. */
+  private sweepArrivals(): void {
+    const queued = this.arrivals.length - this.arrivalsHead;
+    if (queued <= 2 * this.entryCount + 1024) return;
+    this.arrivals = this.arrivals.filter((entry, index) => index >= this.arrivalsHead && entry.live);
+    this.arrivalsHead = 0;
+  }
+
+  private evict(entry: SessionEntry): void {
+    this.remove(entry.client, entry.timestamp);
     this.evictedCount++;
   }
 
-  private remove(key: string, client: string): void {
-    const envelope = this.entries.get(key);
-    if (envelope === undefined) return;
-    this.entries.delete(key);
-    this.bytes -= envelope.length;
-    const keys = this.byClient.get(client);
-    if (keys === undefined) return;
-    const index = keys.indexOf(key);
-    if (index >= 0) keys.splice(index, 1);
-    if (keys.length === 0) this.byClient.delete(client);
+  private remove(client: string, timestamp: number): void {
+    const entries = this.byClient.get(client);
+    if (entries === undefined) return;
+    const index = entries.findIndex((entry) => entry.timestamp === timestamp);
+    if (index < 0) return;
+    const entry = entries[index]!;
+    entry.live = false;
+    this.entryCount--;
+    this.bytes -= entry.envelope.length;
+    entries.splice(index, 1);
+    if (entries.length === 0) this.byClient.delete(client);
   }
 
   /** Whether exactly this request (same client, timestamp and envelope bytes) was recorded. */
   has(request: ClientRequest): boolean {
     if (typeof request.client !== "string" || typeof request.timestamp !== "number" || !(request.operation instanceof Uint8Array)) return false;
-    const envelope = this.entries.get(sessionRequestKey(request));
-    return envelope !== undefined && Buffer.compare(envelope, request.operation) === 0;
+    const entries = this.byClient.get(request.client);
+    if (entries === undefined) return false;
+    for (const entry of entries) if (entry.timestamp === request.timestamp) return Buffer.compare(entry.envelope, request.operation) === 0;
+    return false;
   }
 
   /** The requests executed: their entries are no longer needed. */
   forget(requests: readonly ClientRequest[]): void {
-    for (const request of requests) if (isSessionRequest(request)) this.remove(sessionRequestKey(request), request.client);
+    for (const request of requests) if (isSessionRequest(request)) this.remove(request.client, request.timestamp);
+    this.sweepArrivals();
   }
 
   stats(): SessionRequestStats {
-    return { entries: this.entries.size, bytes: this.bytes, recorded: this.recordedCount, evicted: this.evictedCount };
+    return { entries: this.entryCount, bytes: this.bytes, recorded: this.recordedCount, evicted: this.evictedCount };
   }
 }
 

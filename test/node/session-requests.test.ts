@@ -112,6 +112,23 @@ describe("session requests: memory", () => {
     assert.deepEqual(counts(sessions), { entries: 3, recorded: 5, evicted: 2 });
   });
 
+  it("the oldest entry still kept leaves first after thousands of others came and were forgotten", () => {
+    const sessions = new SessionRequests(3);
+    const oldest = sessionPut(1, 1);
+    sessions.record(oldest);
+    // Each of these is executed (forgotten) at once: the queue that finds the oldest sweeps them.
+    for (let nonce = 1; nonce <= 3_000; nonce++) {
+      const request = sessionPut(0, nonce);
+      sessions.record(request);
+      sessions.forget([request]);
+    }
+    const later = [sessionPut(2, 1), sessionPut(3, 1), sessionPut(1, 2)];
+    for (const request of later) sessions.record(request);
+    assert.equal(sessions.has(oldest), false);
+    assert.deepEqual(later.map((request) => sessions.has(request)), [true, true, true]);
+    assert.deepEqual(counts(sessions), { entries: 3, recorded: 3_004, evicted: 1 });
+  });
+
   it("recording a request again makes it the newest, so it outlives entries recorded after it the first time", () => {
     const sessions = new SessionRequests(2);
     const a = sessionPut(0, 1);
