@@ -16,8 +16,8 @@
 // equal envelopes mean equal fields. Memory: entries leave when their request executes; a client
 // key holds at most SESSION_REQUESTS_PER_CLIENT_MAX (its oldest leaves first), and the oldest of
 // all leave once `entriesMax` entries or `bytesMax` bytes are kept (requests nobody orders). The
-// queue that finds the oldest keeps left entries until they outnumber the live ones (plus 1,024),
-// then sweeps them, so it holds at most about three times the entries kept.
+// queue that finds the oldest keeps left entries until it is twice the live ones plus 1,024, then
+// sweeps them, so it holds at most that many slots.
 //
 // Liveness caveat (Aardvark's "MAC attack"): a client whose key is attached can send a request to
 // the primary alone (or different requests at one nonce to different replicas); the backups then
@@ -39,6 +39,8 @@ export interface SessionRequestStats {
   readonly bytes: number;
   readonly recorded: number;
   readonly evicted: number;
+  /** Slots of the arrival queue that finds the oldest entry, left entries included: at most 2 × entries + 1,024 after each call. */
+  readonly queued: number;
 }
 
 /** One kept request. `live` turns false when it leaves, so the arrival queue can skip it. */
@@ -97,10 +99,13 @@ export class SessionRequests {
     }
   }
 
-  /** Drops the left entries from the arrival queue once they outnumber the live ones. */
+  /**
+   * Rebuilds the arrival queue from its live entries once it is more than twice their number
+   * (plus 1,024). The whole array counts, the part the head has passed too: when the caps evict
+   * through `oldest`, the left entries are all behind the head.
+   */
   private sweepArrivals(): void {
-    const queued = this.arrivals.length - this.arrivalsHead;
-    if (queued <= 2 * this.entryCount + 1024) return;
+    if (this.arrivals.length <= 2 * this.entryCount + 1024) return;
     this.arrivals = this.arrivals.filter((entry, index) => index >= this.arrivalsHead && entry.live);
     this.arrivalsHead = 0;
   }
@@ -139,7 +144,7 @@ export class SessionRequests {
   }
 
   stats(): SessionRequestStats {
-    return { entries: this.entryCount, bytes: this.bytes, recorded: this.recordedCount, evicted: this.evictedCount };
+    return { entries: this.entryCount, bytes: this.bytes, recorded: this.recordedCount, evicted: this.evictedCount, queued: this.arrivals.length };
   }
 }
 

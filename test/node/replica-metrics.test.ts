@@ -50,7 +50,7 @@ function snapshot(overrides: Partial<ReplicaMetricsSnapshot> = {}): ReplicaMetri
       batchesDeferred: 3,
       sessionWaits: 2,
       sessionWaitsExpired: 5,
-      sessionRequests: { entries: 12, bytes: 3_400, recorded: 40, evicted: 1 },
+      sessionRequests: { entries: 12, bytes: 3_400, recorded: 40, evicted: 1, queued: 15 },
       itemsVerified: 300,
       verdicts: { verdicts: 11, invalidVerdicts: 2, hits: 290, misses: 3, evictions: 0 },
       pool: { backend: "sodium-native", workerCount: 2, pendingBatches: 1, queuedChunks: 0, inFlightChunks: 1, workerCrashes: 0 },

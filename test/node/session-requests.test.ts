@@ -129,6 +129,27 @@ describe("session requests: memory", () => {
     assert.deepEqual(counts(sessions), { entries: 3, recorded: 3_004, evicted: 1 });
   });
 
+  it("the arrival queue stays within twice the entries kept plus 1,024, however entries leave", () => {
+    // Only the table's own fields are read, so distinct clients need no keys of their own.
+    const request = (client: number, nonce: number, bytes = 100): ClientRequest => ({ client: client.toString(16).padStart(64, "0"), timestamp: nonce, operation: new Uint8Array(bytes).fill(client & 0xff), signature: "" });
+    const bound = (sessions: SessionRequests): number => 2 * sessions.stats().entries + 1024;
+    const byEntries = new SessionRequests(1_000);
+    const byBytes = new SessionRequests(SESSION_REQUESTS_MAX_DEFAULT, 10_000);
+    const byClient = new SessionRequests();
+    const forgotten = new SessionRequests();
+    for (let index = 0; index < 50_000; index++) {
+      byEntries.record(request(index, 1));
+      byBytes.record(request(index, 1));
+      byClient.record(request(index % 10, index));
+      forgotten.record(request(index, 1));
+      forgotten.forget([request(index, 1)]);
+    }
+    for (const [name, sessions, entries] of [["entriesMax", byEntries, 1_000], ["bytesMax", byBytes, 100], ["per client", byClient, 10 * SESSION_REQUESTS_PER_CLIENT_MAX], ["forgotten", forgotten, 0]] as const) {
+      assert.equal(sessions.stats().entries, entries, name);
+      assert.ok(sessions.stats().queued <= bound(sessions), `${name}: ${sessions.stats().queued} queued for ${entries} entries`);
+    }
+  });
+
   it("recording a request again makes it the newest, so it outlives entries recorded after it the first time", () => {
     const sessions = new SessionRequests(2);
     const a = sessionPut(0, 1);
