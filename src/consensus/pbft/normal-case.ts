@@ -120,6 +120,10 @@ export function relayDue(r: ReplicaState): void {
  * messages, two record appends, a block), so at low load a second partial batch in flight costs
  * more than it gains. In back-to-back A/B runs at 500 tx/s, p50 went from 40–47 ms to 26–28 ms,
  * with no change at 2,000 tx/s or under closed-loop load (docs/PERFORMANCE.md, round 3).
+ *
+ * For the same reason the default `batchDelayTicks` is a cap of 10 ticks, not 1: a partial batch
+ * then usually goes when the one in flight commits, with everything that came meanwhile, rather
+ * than every tick (round 4).
  */
 export const PARTIAL_BATCHES_IN_FLIGHT_MAX = 1;
 
