@@ -42,7 +42,7 @@ export function verifyWorkersPerReplica(n: number): number {
  * collection when there are fewer than two cores per replica. V8 otherwise runs each scavenge
  * and mark on helper threads as well, which on a machine already busy with the other replicas
  * only adds hand-offs: 4 replicas on 2 cores, kv at full load, four A/B pairs of 40 s (2026-11-22,
- * docs/PERFORMANCE.md): 3.5-4.5 % less CPU per transaction and 4-6 % more committed with the flag,
+ * docs/PERFORMANCE.md): 3.4-4.4 % less CPU per transaction and 3-6 % more committed with the flag,
  * in every pair. A replica with cores to itself (one per machine) keeps the parallel collector.
  */
 export function sharedCoreNodeFlags(n: number, cores = availableParallelism()): string[] {

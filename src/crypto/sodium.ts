@@ -8,8 +8,8 @@
 // small frame's MAC tag: verify-pool.ts, x25519.ts, frame-mac.ts), so it must not be silent:
 // `cryptoBackends()` reports what "auto" chose for every primitive a replica computes, and why
 // sodium-native was passed over, for the runtime to log once at start. Ed25519 signing goes through
-// it too (ed25519.ts `ed25519Sign`); the benchmark, which signs in bulk from raw seeds, makes its
-// own choice and reports it with the run's settings (bench/bench-keys.ts).
+// it too (ed25519.ts `ed25519Sign`, whose `sodiumSigning` choice the benchmark's bulk signing from
+// raw seeds shares and reports with the run's settings, bench/bench-keys.ts).
 
 import { createRequire } from "node:module";
 

@@ -33,7 +33,7 @@
 // frames (offset, length, and each record's kind, view and seq: what `compactRecords` decides
 // by), so compaction reads back only the frames it keeps; it used to read and decode the whole
 // file, which under load (a pre-prepare of 1,024 requests is about 200 KB, and the prepared
-// certificate carries it again) was 500-650 ms of the event loop at every stable checkpoint, a
+// certificate carries it again) was 470-640 ms of the event loop at every stable checkpoint, a
 // second without commits for the cluster (docs/PERFORMANCE.md). `load` reads the file back, as
 // the LMDB log re-read its sub-database.
 
@@ -148,8 +148,7 @@ export class RecordFile {
     private handle: FileHandle | undefined,
     /** The file offset just past the last acknowledged frame. */
     private endOffset: number,
-    private recordCount: number,
-    /** Every record's frame, in file order (empty in "read" mode, where nothing compacts). */
+    /** Every record's frame, in file order (empty for a store of an earlier build, whose records are in LMDB). */
     private frames: FrameEntry[],
     private compactionThreshold: number,
     readonly recovery: RecordFileRecovery,
@@ -184,11 +183,11 @@ export class RecordFile {
       );
     }
     if (options.mode === "read") {
-      if (!existed) return new RecordFile(options, undefined, 0, databases.records.getKeysCount(), [], compactionThresholdMin, { tornTailBytes: 0, migratedRecords: 0 }, undefined);
+      if (!existed) return new RecordFile(options, undefined, 0, [], compactionThresholdMin, { tornTailBytes: 0, migratedRecords: 0 }, undefined);
       const handle = await openHandle(path, "r", directory);
       return RecordFile.withHandle(handle, async () => {
         const { stored, end, fileBytes, damage } = await readWholeFile(handle, directory);
-        return new RecordFile(options, handle, end, stored.length, [], compactionThresholdMin, { tornTailBytes: fileBytes - end, migratedRecords: 0 }, damage);
+        return new RecordFile(options, handle, end, frameEntriesOf(stored), compactionThresholdMin, { tornTailBytes: fileBytes - end, migratedRecords: 0 }, damage);
       });
     }
     if (marked && hasLegacyRecords(databases.records)) {
@@ -219,7 +218,7 @@ export class RecordFile {
         await handle.truncate(end);
         if (sync === "durable") await handle.datasync();
       }
-      return new RecordFile(options, handle, end, stored.length, frameEntriesOf(stored), compactionThresholdMin, { tornTailBytes: fileBytes - end, migratedRecords: migrating.length }, damage);
+      return new RecordFile(options, handle, end, frameEntriesOf(stored), compactionThresholdMin, { tornTailBytes: fileBytes - end, migratedRecords: migrating.length }, damage);
     });
   }
 
@@ -234,7 +233,7 @@ export class RecordFile {
   }
 
   get size(): number {
-    return this.recordCount;
+    return this.handle === undefined ? this.options.databases.records.getKeysCount() : this.frames.length;
   }
 
   /**
@@ -248,8 +247,8 @@ export class RecordFile {
     const keys = records.map(recordKeyOf);
     const stable = keys.some((key) => key.kind === "stable-checkpoint");
     return this.enqueue(async (handle) => {
-      if (records.length === 0) return { compacted: false, recordCount: this.recordCount };
-      if (stable || this.recordCount + records.length > this.compactionThreshold) return this.compactWith(handle, keys, encoded);
+      if (records.length === 0) return { compacted: false, recordCount: this.frames.length };
+      if (stable || this.frames.length + records.length > this.compactionThreshold) return this.compactWith(handle, keys, encoded);
       const frames = framed(encoded);
       // While the disk syncs fast, written and synced on the event loop rather than through the
       // thread pool: each append waits for its fdatasync before its votes leave anyway, and the
@@ -278,8 +277,7 @@ export class RecordFile {
         offset += RECORD_FRAME_HEADER_BYTES + length;
       });
       this.endOffset += frames.length;
-      this.recordCount += records.length;
-      return { compacted: false, recordCount: this.recordCount };
+      return { compacted: false, recordCount: this.frames.length };
     });
   }
 
@@ -356,7 +354,6 @@ export class RecordFile {
     const contents = framed(keptBytes, fileHeader());
     this.handle = await replaceFile(this.options.directory, contents, this.options.sync);
     this.endOffset = contents.length;
-    this.recordCount = kept.length;
     let offset = RECORD_FILE_HEADER_BYTES;
     this.frames = kept.map((item, index) => {
       const entry = { key: item.key, offset, length: keptBytes[index]!.length };
@@ -379,6 +376,13 @@ function fileHeader(): Buffer {
 
 function frameChecksum(lengthField: Uint8Array, payload: Uint8Array): number {
   return crc32(payload, crc32(lengthField));
+}
+
+/** What is wrong with the checksum of the frame at `at` in `bytes`, whose payload is `payload`; undefined when it matches. */
+function checksumMismatch(bytes: Buffer, at: number, payload: Uint8Array): string | undefined {
+  const stored = bytes.readUInt32BE(at + 4);
+  const computed = frameChecksum(bytes.subarray(at, at + 4), payload);
+  return computed === stored ? undefined : `checksum mismatch (stored ${stored.toString(16).padStart(8, "0")}, computed ${computed.toString(16).padStart(8, "0")})`;
 }
 
 /** `prefix` followed by the frames of one append, one per payload, in one buffer: an append is one write. */
@@ -424,11 +428,10 @@ function parseFrames(bytes: Buffer, tornTail: "truncate" | "refuse"): ParsedFram
       throw damaged(`its length ${length} runs past the end of the file${tornTail === "truncate" ? ", and a valid frame ends the file after it: a damaged length, not a torn append" : ""}`);
     }
     const payload = bytes.subarray(offset + RECORD_FRAME_HEADER_BYTES, end);
-    const storedChecksum = bytes.readUInt32BE(offset + 4);
-    const computed = frameChecksum(bytes.subarray(offset, offset + 4), payload);
-    if (computed !== storedChecksum) {
+    const mismatch = checksumMismatch(bytes, offset, payload);
+    if (mismatch !== undefined) {
       if (tornTail === "truncate" && end === bytes.length) return { stored, validBytes: appendStart };
-      throw damaged(`checksum mismatch (stored ${storedChecksum.toString(16).padStart(8, "0")}, computed ${computed.toString(16).padStart(8, "0")})`);
+      throw damaged(mismatch);
     }
     try {
       pending.push({ record: decodeRecord(payload), encoded: payload, frameOffset: offset });
@@ -465,9 +468,9 @@ const FRAME_READ_GAP_MAX = 256 * 1024;
 async function readFramePayloads(handle: FileHandle, frames: readonly FrameEntry[], wanted: readonly FrameEntry[]): Promise<Map<FrameEntry, Uint8Array>> {
   const payloads = new Map<FrameEntry, Uint8Array>();
   const sorted = [...wanted].sort((left, right) => left.offset - right.offset);
+  const frameEnd = (frame: FrameEntry): number => frame.offset + RECORD_FRAME_HEADER_BYTES + frame.length;
   for (let first = 0; first < sorted.length; ) {
     let last = first;
-    const frameEnd = (frame: FrameEntry): number => frame.offset + RECORD_FRAME_HEADER_BYTES + frame.length;
     while (last + 1 < sorted.length && sorted[last + 1]!.offset - frameEnd(sorted[last]!) <= FRAME_READ_GAP_MAX) last++;
     const start = sorted[first]!.offset;
     const bytes = Buffer.allocUnsafe(frameEnd(sorted[last]!) - start);
@@ -475,13 +478,12 @@ async function readFramePayloads(handle: FileHandle, frames: readonly FrameEntry
     for (let index = first; index <= last; index++) {
       const frame = sorted[index]!;
       const at = frame.offset - start;
-      const lengthField = bytes.readUInt32BE(at);
+      const length = bytes.readUInt32BE(at) & RECORD_BYTES_MAX;
       const payload = bytes.subarray(at + RECORD_FRAME_HEADER_BYTES, at + RECORD_FRAME_HEADER_BYTES + frame.length);
-      const storedChecksum = bytes.readUInt32BE(at + 4);
-      const computed = frameChecksum(bytes.subarray(at, at + 4), payload);
-      if ((lengthField & RECORD_BYTES_MAX) !== frame.length || computed !== storedChecksum) {
-        const detail = (lengthField & RECORD_BYTES_MAX) !== frame.length ? `its length field says ${lengthField & RECORD_BYTES_MAX} bytes, ${frame.length} were appended` : `checksum mismatch (stored ${storedChecksum.toString(16).padStart(8, "0")}, computed ${computed.toString(16).padStart(8, "0")})`;
-        throw new StorageCorruptionError(RECORD_FILE_NAME, hex(uint64Key(frames.indexOf(frame))), `frame at byte ${frame.offset}: ${detail}`);
+      const problem = length !== frame.length ? `its length field says ${length} bytes, ${frame.length} were appended` : checksumMismatch(bytes, at, payload);
+      if (problem !== undefined) {
+        const index = frames.indexOf(frame);
+        throw new StorageCorruptionError(RECORD_FILE_NAME, hex(uint64Key(index)), `frame ${index} at byte ${frame.offset}: ${problem}`);
       }
       payloads.set(frame, payload);
     }

@@ -213,7 +213,7 @@ test("compaction checks the frames it keeps: damage in one is StorageCorruptionE
   const { store, damaged } = await reopenedWithDamage(t, directory, 1);
   await assert.rejects(
     store.appendRecords([stableAt(1)]),
-    (error: unknown) => error instanceof StorageCorruptionError && error.database === RECORD_FILE_NAME && /frame at byte \d+: checksum mismatch/.test(error.message),
+    (error: unknown) => error instanceof StorageCorruptionError && error.database === RECORD_FILE_NAME && /frame 1 at byte \d+: checksum mismatch/.test(error.message),
   );
   assert.deepEqual(readFileSync(path), damaged);
   await assert.rejects(store.appendRecords([vote("commit", 2)]), StorageError);
