@@ -57,6 +57,20 @@ interface StoredIdentity {
 /** Sub-databases: the six of the layout, with room for a few more without a format change. */
 const SUB_DATABASES_MAX = 12;
 
+/**
+ * The address space LMDB maps the data file into, reserved up front: 64 GiB of virtual memory
+ * that costs nothing until pages are read, and is not the file's size (LMDB grows the file page
+ * by page; only MDB_WRITEMAP, not used here, would extend it to the map).
+ *
+ * Without it lmdb starts with a 128 KiB map and doubles it as the file grows, and it keeps every
+ * earlier map (for read transactions that may still point into one; lmdb's mdb.c, "we
+ * intentionally want to leave old maps around"). The pages each old map had read stay in the
+ * process's resident set, so a replica's RSS counted the file up to twice (issue 5, memory over
+ * five minutes: a 670 MB data.mdb showed as 1.28 GB of the replica's RSS, in twelve maps). A store
+ * that outgrows this still works: lmdb maps it again, at twice its size.
+ */
+export const LMDB_MAP_BYTES = 64 * 2 ** 30;
+
 export async function openEnvironment(options: EnvironmentOptions): Promise<StorageEnvironment> {
   const { directory } = options;
   if (existsSync(directory) && !statSync(directory).isDirectory()) {
@@ -78,6 +92,7 @@ export async function openEnvironment(options: EnvironmentOptions): Promise<Stor
       encoding: "binary",
       keyEncoding: "binary",
       maxDbs: SUB_DATABASES_MAX,
+      mapSize: LMDB_MAP_BYTES,
       // Plain LMDB commits: the writer thread fsyncs inside the commit, so a write's promise
       // resolves only once it is on disk. lmdb's default "overlapping sync" resolves at commit
       // and flushes later, which would let a vote leave before it is durable.
