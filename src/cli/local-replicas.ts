@@ -37,18 +37,6 @@ export function verifyWorkersPerReplica(n: number): number {
   return Math.max(1, Math.floor(availableParallelism() / n));
 }
 
-/**
- * Node flags for replicas that share the machine's cores: V8's single-threaded garbage
- * collection when there are fewer than two cores per replica. V8 otherwise runs each scavenge
- * and mark on helper threads as well, which on a machine already busy with the other replicas
- * only adds hand-offs: 4 replicas on 2 cores, kv at full load, four A/B pairs of 40 s (2026-11-22,
- * docs/PERFORMANCE.md): 3.4-4.4 % less CPU per transaction and 3-6 % more committed with the flag,
- * in every pair. A replica with cores to itself (one per machine) keeps the parallel collector.
- */
-export function sharedCoreNodeFlags(n: number, cores = availableParallelism()): string[] {
-  return cores < 2 * n ? ["--single-threaded-gc"] : [];
-}
-
 export interface LocalReplicaOptions {
   readonly cluster: ClusterConfig;
   readonly clusterPath: string;
@@ -56,7 +44,7 @@ export interface LocalReplicaOptions {
   readonly dir: string;
   /** Replica i serves metrics on this port + i; none when undefined. */
   readonly metricsBasePort?: number;
-  /** Node flags before the script (e.g. --cpu-prof), after `sharedCoreNodeFlags`; none by default. */
+  /** Node flags before the script (e.g. --cpu-prof); none by default. */
   readonly nodeFlags?: readonly string[];
   /** Start the replicas with --session-auth (the benchmark's `--auth session`); off by default. */
   readonly sessionAuth?: boolean;
@@ -70,8 +58,13 @@ export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessS
   return cluster.replicas.map(({ id }) => ({
     id,
     logPath: join(dir, `replica-${id}.log`),
+    // V8's default, parallel collector. `--single-threaded-gc` (2f5a737, when replicas share the
+    // cores) saved 3.4-4.4 % of a transaction's CPU, but with it a major GC stopped a replica for
+    // up to 0.52 s (the old generation compacted on the main thread) against 0.05-0.24 s, and
+    // scavenges took 28-30 ms against 19-20 ms mean (kv at full load, --trace-gc, 2026-11-22).
+    // Such pauses add up to seconds without commits, and a backup that sees no execution for the
+    // view-change timeout suspects the primary; so the pauses cost more than the CPU saved.
     args: [
-      ...sharedCoreNodeFlags(cluster.n),
       ...nodeFlags,
       BULWARK_BIN,
       "replica",
