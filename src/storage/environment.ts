@@ -62,12 +62,12 @@ const SUB_DATABASES_MAX = 12;
  * that costs nothing until pages are read, and is not the file's size (LMDB grows the file page
  * by page; only MDB_WRITEMAP, not used here, would extend it to the map).
  *
- * Without it lmdb starts with a 128 KiB map and doubles it as the file grows, and it keeps every
- * earlier map (for read transactions that may still point into one; lmdb's mdb.c, "we
- * intentionally want to leave old maps around"). The pages each old map had read stay in the
- * process's resident set, so a replica's RSS counted the file up to twice (issue 5, memory over
- * five minutes: a 670 MB data.mdb showed as 1.28 GB of the replica's RSS, in twelve maps). A store
- * that outgrows this still works: lmdb maps it again, at twice its size.
+ * Without it lmdb starts with a 128 KiB map and maps the file again, at twice its size, each time
+ * it outgrows the map, keeping every earlier map (for read transactions that may still point into
+ * one; lmdb's mdb.c, "we intentionally want to leave old maps around"). The pages each old map
+ * had read stay in the process's resident set, so a replica's RSS counted the file up to twice
+ * (issue 5, memory over five minutes: a data.mdb of 639 MiB showed as 1,278 MiB of the replica's
+ * RSS, in twelve maps). A store that outgrows this still works: lmdb maps it again.
  */
 export const LMDB_MAP_BYTES = 64 * 2 ** 30;
 
