@@ -62,8 +62,10 @@ export function localReplicaSpecs(options: LocalReplicaOptions): ReplicaProcessS
     // cores) saved 3.4-4.4 % of a transaction's CPU, but with it a major GC stopped a replica for
     // up to 0.52 s (the old generation compacted on the main thread) against 0.05-0.24 s, and
     // scavenges took 28-30 ms against 19-20 ms mean (kv at full load, --trace-gc, 2026-11-22).
-    // Such pauses add up to seconds without commits, and a backup that sees no execution for the
-    // view-change timeout suspects the primary; so the pauses cost more than the CPU saved.
+    // A backup that sees no execution for the view-change timeout suspects the primary, and the
+    // two 300 s runs with the flag each had a view change (none before them had one); pauses like
+    // these are the likely cause, not a shown one (docs/PERFORMANCE.md, round 5). Short pauses
+    // are worth more than the CPU the flag saved.
     args: [
       ...nodeFlags,
       BULWARK_BIN,

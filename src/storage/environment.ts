@@ -69,7 +69,7 @@ const SUB_DATABASES_MAX = 12;
  * (issue 5, memory over five minutes: a data.mdb of 639 MiB showed as 1,278 MiB of the replica's
  * RSS, in twelve maps). A store that outgrows this still works: lmdb maps it again.
  */
-export const LMDB_MAP_BYTES = 64 * 2 ** 30;
+const LMDB_MAP_BYTES = 64 * 2 ** 30;
 
 export async function openEnvironment(options: EnvironmentOptions): Promise<StorageEnvironment> {
   const { directory } = options;

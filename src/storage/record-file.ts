@@ -99,11 +99,6 @@ export interface RecordFileRecovery {
   readonly migratedRecords: number;
 }
 
-/** A record of the file: its bytes, and where its frame starts (counted from the frames' start). */
-interface ParsedRecord extends StoredRecord {
-  readonly frameOffset: number;
-}
-
 /**
  * Where one record's frame is in the file, with what compaction decides by: compaction reads
  * back only the frames it keeps, instead of reading and decoding the whole log (tens of MB of
@@ -119,7 +114,7 @@ interface FrameEntry {
 
 /** What open read: the records and where the log ends, or the damage that stops it being read. */
 interface ReadFile {
-  readonly stored: ParsedRecord[];
+  readonly stored: StoredRecord[];
   /** The file offset just past the last whole append. */
   readonly end: number;
   readonly fileBytes: number;
@@ -128,7 +123,7 @@ interface ReadFile {
 
 interface ParsedFrames {
   /** The records of every whole append. */
-  readonly stored: ParsedRecord[];
+  readonly stored: StoredRecord[];
   /** Bytes from the start of the parsed region up to the end of the last whole append. */
   readonly validBytes: number;
 }
@@ -270,12 +265,7 @@ export class RecordFile {
         if (this.options.sync === "durable") await handle.datasync();
       }
       this.appendMsAverage += SYNC_AVERAGE_WEIGHT * (recordAppendIo.now() - startedMs - this.appendMsAverage);
-      let offset = this.endOffset;
-      keys.forEach((key, index) => {
-        const length = encoded[index]!.length;
-        this.frames.push({ key, offset, length });
-        offset += RECORD_FRAME_HEADER_BYTES + length;
-      });
+      this.frames.push(...frameEntriesFrom(this.endOffset, keys, encoded));
       this.endOffset += frames.length;
       return { compacted: false, recordCount: this.frames.length };
     });
@@ -354,12 +344,11 @@ export class RecordFile {
     const contents = framed(keptBytes, fileHeader());
     this.handle = await replaceFile(this.options.directory, contents, this.options.sync);
     this.endOffset = contents.length;
-    let offset = RECORD_FILE_HEADER_BYTES;
-    this.frames = kept.map((item, index) => {
-      const entry = { key: item.key, offset, length: keptBytes[index]!.length };
-      offset += RECORD_FRAME_HEADER_BYTES + entry.length;
-      return entry;
-    });
+    this.frames = frameEntriesFrom(
+      RECORD_FILE_HEADER_BYTES,
+      kept.map((item) => item.key),
+      keptBytes,
+    );
     this.compactionThreshold = Math.max(this.options.compactionThresholdMin, 2 * kept.length);
     // The old file is unlinked already; its handle only kept `load` reading it until the swap.
     await handle.close();
@@ -408,8 +397,8 @@ function framed(payloads: readonly Uint8Array[], prefix: Uint8Array = new Uint8A
  * acknowledged), so a torn tail is corruption too.
  */
 function parseFrames(bytes: Buffer, tornTail: "truncate" | "refuse"): ParsedFrames {
-  const stored: ParsedRecord[] = [];
-  let pending: ParsedRecord[] = [];
+  const stored: StoredRecord[] = [];
+  let pending: StoredRecord[] = [];
   let appendStart = 0;
   let offset = 0;
   for (let index = 0; offset < bytes.length; index++) {
@@ -434,7 +423,7 @@ function parseFrames(bytes: Buffer, tornTail: "truncate" | "refuse"): ParsedFram
       throw damaged(mismatch);
     }
     try {
-      pending.push({ record: decodeRecord(payload), encoded: payload, frameOffset: offset });
+      pending.push({ record: decodeRecord(payload), encoded: payload });
     } catch (error) {
       if (!(error instanceof RecordDecodeError)) throw error;
       throw damaged(`record does not decode: ${error.message}`, error);
@@ -452,9 +441,23 @@ function parseFrames(bytes: Buffer, tornTail: "truncate" | "refuse"): ParsedFram
   return { stored, validBytes: appendStart };
 }
 
-/** The frame index of records parsed from a whole file (offsets counted from its header's end). */
-function frameEntriesOf(stored: readonly ParsedRecord[]): FrameEntry[] {
-  return stored.map((parsed) => ({ key: recordKeyOf(parsed.record), offset: RECORD_FILE_HEADER_BYTES + parsed.frameOffset, length: parsed.encoded.length }));
+/** The frame index of the records parsed from a whole file: consecutive frames after its header. */
+function frameEntriesOf(stored: readonly StoredRecord[]): FrameEntry[] {
+  return frameEntriesFrom(
+    RECORD_FILE_HEADER_BYTES,
+    stored.map((parsed) => recordKeyOf(parsed.record)),
+    stored.map((parsed) => parsed.encoded),
+  );
+}
+
+/** The frame index of `payloads` (with their `keys`) written as consecutive frames from file offset `start`. */
+function frameEntriesFrom(start: number, keys: readonly RecordKey[], payloads: readonly Uint8Array[]): FrameEntry[] {
+  let offset = start;
+  return keys.map((key, index) => {
+    const entry = { key, offset, length: payloads[index]!.length };
+    offset += RECORD_FRAME_HEADER_BYTES + entry.length;
+    return entry;
+  });
 }
 
 /** Frames closer than this are read in one read, the gap with them. */
@@ -482,8 +485,8 @@ async function readFramePayloads(handle: FileHandle, frames: readonly FrameEntry
       const payload = bytes.subarray(at + RECORD_FRAME_HEADER_BYTES, at + RECORD_FRAME_HEADER_BYTES + frame.length);
       const problem = length !== frame.length ? `its length field says ${length} bytes, ${frame.length} were appended` : checksumMismatch(bytes, at, payload);
       if (problem !== undefined) {
-        const index = frames.indexOf(frame);
-        throw new StorageCorruptionError(RECORD_FILE_NAME, hex(uint64Key(index)), `frame ${index} at byte ${frame.offset}: ${problem}`);
+        const position = frames.indexOf(frame);
+        throw new StorageCorruptionError(RECORD_FILE_NAME, hex(uint64Key(position)), `frame ${position} at byte ${frame.offset}: ${problem}`);
       }
       payloads.set(frame, payload);
     }
