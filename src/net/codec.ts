@@ -53,6 +53,8 @@ const TAGS = {
   "new-view": 8,
   status: 9,
   request: 10,
+  "batch-request": 11,
+  batch: 12,
 } as const satisfies Record<ReplicaMessage["type"], number>;
 
 // ---------------------------------------------------------------------------------------------
@@ -296,7 +298,7 @@ function readNewView(r: Reader): NewView {
 
 /** Encodes a message; throws CodecError only for values no correct replica produces. */
 export function encodeMessage(message: ReplicaMessage): Uint8Array {
-  const w = new Writer(message.type === "pre-prepare" ? 256 + 160 * message.requests.length : 256);
+  const w = new Writer(message.type === "pre-prepare" || message.type === "batch" ? 256 + 160 * message.requests.length : 256);
   w.u8(CODEC_VERSION);
   w.u8(TAGS[message.type]);
   switch (message.type) {
@@ -332,6 +334,17 @@ export function encodeMessage(message: ReplicaMessage): Uint8Array {
       break;
     case "request":
       writeRequest(w, message.request);
+      break;
+    case "batch-request":
+      w.u64(message.seq);
+      w.string(message.digest);
+      w.u16(message.replica);
+      break;
+    case "batch":
+      w.u64(message.seq);
+      w.string(message.digest);
+      w.list(message.requests, (request) => writeRequest(w, request));
+      w.u16(message.replica);
       break;
   }
   return w.finish();
@@ -375,6 +388,12 @@ export function decodeMessage(bytes: Uint8Array): ReplicaMessage {
         break;
       case TAGS.request:
         message = { type: "request", request: readRequest(r) };
+        break;
+      case TAGS["batch-request"]:
+        message = { type: "batch-request", seq: r.u64(), digest: r.string(), replica: r.u16() };
+        break;
+      case TAGS.batch:
+        message = { type: "batch", seq: r.u64(), digest: r.string(), requests: r.list(() => readRequest(r)), replica: r.u16() };
         break;
       default:
         throw new CodecError(`unknown message tag ${tag}`);

@@ -560,6 +560,7 @@ export function requestsCarried(input: StagedInput): readonly ClientRequest[] {
     case "request":
       return [message.request];
     case "pre-prepare":
+    case "batch":
       return message.requests;
     case "commit-certificate":
       return message.prePrepare.requests;

@@ -76,12 +76,16 @@ export function describeMessage(message: ReplicaMessage): string {
         .join(",")}] by r${message.replica}`;
     case "new-view":
       return `new-view v${message.view} (${message.viewChanges.length} vcs) pre-prepares [${message.prePrepares
-        .map((prePrepare) => `s${prePrepare.seq}:${prePrepare.requests.length}`)
+        .map((prePrepare) => `s${prePrepare.seq}:${prePrepare.digest}`)
         .join(",")}] by r${message.replica}`;
     case "status":
       return `status v${message.view}${message.normal ? "" : "(vc)"} stable s${message.stableSeq} exec s${message.lastExecuted} by r${message.replica}`;
     case "request":
       return `forwarded request ${message.request.client}@${message.request.timestamp}`;
+    case "batch-request":
+      return `batch-request s${message.seq} ${message.digest} by r${message.replica}`;
+    case "batch":
+      return `batch s${message.seq} ${message.digest} [${message.requests.length} req] by r${message.replica}`;
   }
 }
 

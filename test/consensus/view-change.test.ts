@@ -24,8 +24,13 @@ function certificate(pp: PrePrepare, backups: number[]): PreparedCertificate {
   return { prePrepare: pp, prepares };
 }
 
+/** A VIEW-CHANGE; its certificates go by digest only (no requests), as replicas send them. */
 function viewChange(replica: number, view: number, prepared: PreparedCertificate[] = []): ViewChange {
-  return sign<ViewChange>(testCrypto(replica), { type: "view-change", view, stable: GENESIS_CHECKPOINT, prepared, replica });
+  return sign<ViewChange>(testCrypto(replica), { type: "view-change", view, stable: GENESIS_CHECKPOINT, prepared: prepared.map(digestOnly), replica });
+}
+
+function digestOnly(cert: PreparedCertificate): PreparedCertificate {
+  return { prePrepare: { ...cert.prePrepare, requests: [] }, prepares: cert.prepares };
 }
 
 const nullDigest = testCrypto(0).batchDigest([]);
@@ -67,6 +72,8 @@ test("certificate validation: a VIEW-CHANGE with a certificate from its own or a
   assert.ok(v.validViewChange(viewChange(1, 1, [certificate(prePrepare(0, 1), [1, 2])])));
   assert.ok(!v.validViewChange(viewChange(1, 1, [certificate(prePrepare(1, 1), [2, 3])])));
   assert.ok(!v.validViewChange(viewChange(1, 1, [certificate(prePrepare(0, 9), [1, 2])])), "outside the window above its checkpoint");
+  const withBatch = sign<ViewChange>(testCrypto(1), { type: "view-change", view: 1, stable: GENESIS_CHECKPOINT, prepared: [certificate(prePrepare(0, 1), [1, 2])], replica: 1 });
+  assert.ok(!v.validViewChange(withBatch), "a certificate that carries its batch: VIEW-CHANGEs go by digest");
 });
 
 test("a backup whose request does not execute in time starts a view change", () => {
@@ -142,7 +149,10 @@ test("a backup rejects a NEW-VIEW whose pre-prepares differ from the ones recomp
   replica.step({ type: "message", from: 1, message: bad });
   assert.equal(replica.counters()["invalid-new-view"], 1);
   assert.equal(replica.status().view, 0);
-  const goodPp = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: pp.digest, requests: pp.requests, replica: 1 });
+  const withBatch = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: pp.digest, requests: pp.requests, replica: 1 });
+  replica.step({ type: "message", from: 1, message: sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [withBatch], replica: 1 }) });
+  assert.equal(replica.counters()["invalid-new-view"], 2, "re-proposals go by digest, without their batches");
+  const goodPp = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: pp.digest, requests: [], replica: 1 });
   const good = sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [goodPp], replica: 1 });
   replica.step({ type: "message", from: 1, message: good });
   assert.equal(replica.status().view, 1);
@@ -159,7 +169,7 @@ test("a NEW-VIEW with fewer than 2f + 1 VIEW-CHANGEs, or two from one replica, i
   assert.equal(replica.counters()["invalid-new-view"], 2);
 });
 
-test("certificate validation: a batch's client signatures are verified once, however many certificates carry it", () => {
+test("certificate validation: VIEW-CHANGEs verify no client signature, and a batch's are verified once however many certificates carry it", () => {
   let requestVerifications = 0;
   const base = testCrypto(0);
   const counting = { ...base, verifyRequest: (r: Parameters<typeof base.verifyRequest>[0]) => (requestVerifications++, base.verifyRequest(r)) };
@@ -167,6 +177,8 @@ test("certificate validation: a batch's client signatures are verified once, how
   const requests = [request("a", 1), request("b", 1), request("c", 1)];
   const pp = prePrepare(0, 1, requests);
   for (let i = 0; i < 5; i++) assert.ok(v.validViewChange(viewChange(1 + (i % 3), 1, [certificate(pp, [1, 2])])));
+  assert.equal(requestVerifications, 0);
+  for (let i = 0; i < 5; i++) assert.ok(v.validPreparedCertificate(certificate(pp, [1 + (i % 3), 1 + ((i + 1) % 3)])));
   assert.equal(requestVerifications, 3);
   // A batch whose requests differ from the signed digest is still refused, remembered or not.
   assert.ok(!v.validPrePrepare({ ...pp, requests: [request("a", 1)] }));

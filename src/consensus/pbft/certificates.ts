@@ -83,15 +83,22 @@ export class CertificateValidator {
     return voters.size;
   }
 
+  /** A pre-prepare's header alone: its view's primary signed (view, seq, digest), for a real seq. */
+  private validHeader(pp: PrePrepare): boolean {
+    return pp.replica === primaryOf(pp.view, this.n) && pp.seq !== 0 && this.verifySignature(pp.replica, pp);
+  }
+
   /**
    * Pre-prepare plus 2f matching prepares from distinct backups (PBFT §4.2, "prepared"). The votes
    * are counted before the pre-prepare is validated: only once 2f + 1 replicas are known to have
-   * accepted the batch may its requests count as vouched for (see `PbftCrypto.verifyRequest`).
+   * accepted the batch may its requests count as vouched for (see `PbftCrypto.verifyRequest`). A
+   * pre-prepare without requests is checked as a header: the certificate then proves that the batch
+   * with that digest prepared (how VIEW-CHANGEs carry them; batches.ts).
    */
   validPreparedCertificate(cert: PreparedCertificate, prepareQuorum = this.quorums.prepare): boolean {
     if (cert.prepares.length < prepareQuorum) return false;
     if (this.countMatchingVotes(cert.prepares, cert.prePrepare, cert.prePrepare.replica) < prepareQuorum) return false;
-    return this.validPrePrepare(cert.prePrepare, true);
+    return cert.prePrepare.requests.length === 0 ? this.validHeader(cert.prePrepare) : this.validPrePrepare(cert.prePrepare, true);
   }
 
   /** Pre-prepare plus 2f + 1 matching commits from distinct replicas: the request committed. */
@@ -120,8 +127,8 @@ export class CertificateValidator {
 
   /**
    * A VIEW-CHANGE is valid when signed by its sender, its checkpoint proof holds, and each
-   * prepared certificate is valid, from an earlier view, for a distinct seq inside the sender's
-   * watermark window (PBFT §4.4).
+   * prepared certificate is valid, by digest only (no requests), from an earlier view, for a
+   * distinct seq inside the sender's watermark window (PBFT §4.4).
    */
   validViewChange(vc: ViewChange, prepareQuorum = this.quorums.prepare): boolean {
     if (!this.verifySignature(vc.replica, vc)) return false;
@@ -129,7 +136,7 @@ export class CertificateValidator {
     const seqs = new Set<number>();
     for (const cert of vc.prepared) {
       const pp = cert.prePrepare;
-      if (pp.view >= vc.view || seqs.has(pp.seq)) return false;
+      if (pp.view >= vc.view || seqs.has(pp.seq) || pp.requests.length > 0) return false;
       if (pp.seq <= vc.stable.seq || pp.seq > vc.stable.seq + this.watermarkWindow) return false;
       if (!this.validPreparedCertificate(cert, prepareQuorum)) return false;
       seqs.add(pp.seq);

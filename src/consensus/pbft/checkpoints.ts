@@ -3,6 +3,7 @@
 // stable, the log below it is discarded and the watermarks move. A replica that finds itself
 // below a stable checkpoint it cannot reach by execution fetches the state from peers.
 
+import { forgetBatches } from "./batches.js";
 import { sign } from "./messages.js";
 import { deliver, proposeBatches, restartRequestTimer } from "./normal-case.js";
 import { assert, ReplicaState } from "./state.js";
@@ -120,6 +121,7 @@ export function collectGarbage(r: ReplicaState, seq: number): void {
     for (const key of map.keys()) if (key <= seq) map.delete(key);
   }
   for (const key of r.committed.keys()) if (key <= seq && key <= r.lastExecuted) r.committed.delete(key);
+  forgetBatches(r, seq);
 }
 
 /**

@@ -12,6 +12,9 @@ export class Slot {
   prepared = false;
   sentCommit = false;
   committed = false;
+  /** A digest-only re-proposal's batch: how often it was asked for, and whom to ask first (batches.ts). */
+  batchAsks = 0;
+  batchHolder: ReplicaId | undefined;
 
   constructor(
     readonly seq: number,

@@ -188,6 +188,10 @@ export function isWellFormed(value: unknown, limits: ShapeLimits): value is Repl
       return isCount(m.view) && typeof m.normal === "boolean" && isCount(m.stableSeq) && isCount(m.lastExecuted) && isReplica(m.replica, limits);
     case "request":
       return isRequest(m.request);
+    case "batch-request":
+      return isCount(m.seq) && isString(m.digest) && isReplica(m.replica, limits);
+    case "batch":
+      return isCount(m.seq) && isString(m.digest) && isReplica(m.replica, limits) && isArray(m.requests, limits.maxBatchSize) && m.requests.every(isRequest);
     default:
       return false;
   }

@@ -5,18 +5,18 @@
 // when n > 3f") proves why: any request committed by n - 2f correct replicas appears prepared in
 // at least one of the 2f + 1 VIEW-CHANGEs.
 
-import type { CheckpointProof, ClientRequest, Digest, ViewChange } from "./types.js";
+import type { CheckpointProof, Digest, ViewChange } from "./types.js";
 
+/** A batch to re-propose, by digest: replicas fill in its requests themselves (batches.ts). */
 export interface Reproposal {
   readonly seq: number;
   readonly digest: Digest;
-  readonly requests: readonly ClientRequest[];
 }
 
 export interface NewViewPlan {
   /** The highest stable checkpoint among the VIEW-CHANGEs (min-s), with its proof. */
   readonly stable: CheckpointProof;
-  /** One re-proposal per seq in (min-s, max-s], in order; empty batches are null requests. */
+  /** One re-proposal per seq in (min-s, max-s], in order; the null digest marks a null request. */
   readonly reproposals: readonly Reproposal[];
 }
 
@@ -29,7 +29,7 @@ export function planNewView(viewChanges: readonly ViewChange[], nullDigest: Dige
   const minSeq = stable.seq;
 
   // For each seq above min-s, the prepared certificate from the highest view wins.
-  const chosen = new Map<number, { view: number; digest: Digest; requests: readonly ClientRequest[] }>();
+  const chosen = new Map<number, { view: number; digest: Digest }>();
   let maxSeq = minSeq;
   for (const vc of viewChanges) {
     for (const cert of vc.prepared) {
@@ -37,7 +37,7 @@ export function planNewView(viewChanges: readonly ViewChange[], nullDigest: Dige
       if (pp.seq <= minSeq) continue;
       const current = chosen.get(pp.seq);
       if (current === undefined || pp.view > current.view) {
-        chosen.set(pp.seq, { view: pp.view, digest: pp.digest, requests: pp.requests });
+        chosen.set(pp.seq, { view: pp.view, digest: pp.digest });
       }
       if (pp.seq > maxSeq) maxSeq = pp.seq;
     }
@@ -46,7 +46,7 @@ export function planNewView(viewChanges: readonly ViewChange[], nullDigest: Dige
   const reproposals: Reproposal[] = [];
   for (let seq = minSeq + 1; seq <= maxSeq; seq++) {
     const pick = chosen.get(seq);
-    reproposals.push(pick === undefined ? { seq, digest: nullDigest, requests: [] } : { seq, digest: pick.digest, requests: pick.requests });
+    reproposals.push({ seq, digest: pick === undefined ? nullDigest : pick.digest });
   }
   return { stable, reproposals };
 }

@@ -2,6 +2,7 @@
 // requests, the primary's batching and PRE-PREPARE, PREPARE and COMMIT votes, and in-order
 // hand-over of committed batches to execution.
 
+import { attachBatch, hasBatch, rememberBatch } from "./batches.js";
 import { Slot } from "./log.js";
 import { isRequest, sign } from "./messages.js";
 import { assert, ReplicaState } from "./state.js";
@@ -173,6 +174,7 @@ function propose(r: ReplicaState, requests: readonly ClientRequest[]): void {
   const slot = r.slot(seq);
   assert(slot !== undefined && slot.prePrepare === undefined, `primary reused seq ${seq} in view ${r.view}`);
   slot.prePrepare = prePrepare;
+  rememberBatch(r, prePrepare);
   r.persist({ kind: "pre-prepare", message: prePrepare });
   r.send("all", prePrepare);
   checkPrepared(r, slot);
@@ -187,6 +189,7 @@ export function onPrePrepare(r: ReplicaState, from: ReplicaId, pp: PrePrepare): 
   if (slot.prePrepare !== undefined) return r.count(slot.prePrepare.digest === pp.digest ? "duplicate" : "conflicting-pre-prepare");
   if (!r.validator.validPrePrepare(pp)) return r.count("invalid-pre-prepare");
   slot.prePrepare = pp;
+  rememberBatch(r, pp);
   r.persist({ kind: "pre-prepare", message: pp });
   sendPrepare(r, slot);
   checkPrepared(r, slot);
@@ -254,7 +257,16 @@ function checkCommitted(r: ReplicaState, slot: Slot): void {
   if (slot.committed || !slot.prepared) return;
   if (slot.countMatching(slot.commits) < r.commitQuorum) return;
   slot.committed = true;
+  completeCommit(r, slot);
+}
+
+/**
+ * Hands a committed slot's batch on to execution. A re-proposal committed on its digest alone
+ * waits here for its batch (batches.ts), which calls this again when the batch arrives.
+ */
+export function completeCommit(r: ReplicaState, slot: Slot): void {
   const pp = slot.prePrepare!;
+  if (!hasBatch(r, pp)) return r.count("committed-awaiting-batch");
   r.commitCertificates.set(slot.seq, { type: "commit-certificate", prePrepare: pp, commits: slot.matchingVotes(slot.commits, r.quorums.commit) });
   markCommitted(r, pp);
 }
@@ -266,11 +278,17 @@ export function onCommitCertificate(r: ReplicaState, certificate: CommitCertific
   if (!r.inWindow(seq)) return r.count("outside-watermarks");
   if (!r.validator.validCommitCertificate(certificate)) return r.count("invalid-commit-certificate");
   r.commitCertificates.set(seq, certificate);
+  // A re-proposal of this view still waiting for this very batch gets it from the certificate.
+  const slot = r.log.get(seq);
+  if (slot?.prePrepare !== undefined && !hasBatch(r, slot.prePrepare) && slot.prePrepare.digest === certificate.prePrepare.digest) {
+    attachBatch(r, slot, certificate.prePrepare.requests, true);
+  }
   markCommitted(r, certificate.prePrepare);
 }
 
 function markCommitted(r: ReplicaState, pp: PrePrepare): void {
   if (pp.seq <= r.lastDelivered || r.committed.has(pp.seq)) return;
+  rememberBatch(r, pp);
   r.committed.set(pp.seq, { seq: pp.seq, view: pp.view, digest: pp.digest, requests: pp.requests });
   deliver(r);
 }

@@ -10,6 +10,7 @@
 // Nothing here does I/O, reads a clock or draws randomness: inputs in, `Ready` out. The runtime
 // persists `Ready.persist` before it sends `Ready.send`.
 
+import { onBatch, onBatchRequest } from "./batches.js";
 import { onCheckpoint, onExecuted, onStableProof, onStateInstalled } from "./checkpoints.js";
 import { isWellFormed } from "./messages.js";
 import { onCommit, onCommitCertificate, onPrePrepare, onPrepare, onRequest } from "./normal-case.js";
@@ -125,5 +126,9 @@ function onMessage(r: ReplicaState, from: ReplicaId, message: ReplicaMessage): v
       return onNewView(r, message);
     case "status":
       return onStatus(r, from, message);
+    case "batch-request":
+      return onBatchRequest(r, from, message);
+    case "batch":
+      return onBatch(r, from, message);
   }
 }

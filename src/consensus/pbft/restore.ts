@@ -1,6 +1,7 @@
 // Restart from persisted records: rebuilds every vote the replica sent, so it can never send a
 // conflicting one (DESIGN.md's ordering rule; ResilientDB's issue #220 is what happens without).
 
+import { rememberBatch } from "./batches.js";
 import { collectGarbage, makeCheckpoint } from "./checkpoints.js";
 import type { RestoredState } from "./replica.js";
 import { ReplicaState } from "./state.js";
@@ -56,6 +57,7 @@ function applyRecord(r: ReplicaState, record: PersistRecord): void {
       return;
     case "pre-prepare": {
       const pp = record.message;
+      rememberBatch(r, pp);
       if (pp.view !== r.view) return;
       const slot = r.slot(pp.seq);
       if (slot !== undefined) slot.prePrepare = pp;
@@ -80,6 +82,7 @@ function applyRecord(r: ReplicaState, record: PersistRecord): void {
     case "prepared": {
       const pp = record.certificate.prePrepare;
       if (pp.seq <= r.stable.seq) return;
+      rememberBatch(r, pp);
       const known = r.preparedCertificates.get(pp.seq);
       if (known === undefined || known.prePrepare.view <= pp.view) r.preparedCertificates.set(pp.seq, record.certificate);
       return;

@@ -2,6 +2,7 @@
 // thesis §5.2): periodically a replica announces where it is, re-sends its own unfinished votes
 // and re-forwards requests, and peers answer a STATUS with what the sender is missing.
 
+import { askForMissingBatches } from "./batches.js";
 import { onPendingStableDeadline } from "./checkpoints.js";
 import { proposeBatches, relayDue } from "./normal-case.js";
 import { ReplicaState } from "./state.js";
@@ -39,6 +40,7 @@ export function retransmit(r: ReplicaState): void {
     if (r.ownViewChange !== undefined) r.send("all", r.ownViewChange);
     return;
   }
+  askForMissingBatches(r);
   for (const slot of r.log.values()) {
     if (slot.committed || slot.prePrepare === undefined) continue;
     if (r.isPrimary) r.send("all", slot.prePrepare);

@@ -76,6 +76,10 @@ export class ReplicaState {
   readonly log = new Map<number, Slot>();
   readonly preparedCertificates = new Map<number, PreparedCertificate>();
   readonly commitCertificates = new Map<number, CommitCertificate>();
+  /** Batches held above the stable checkpoint, by seq and digest (batches.ts; a few per seq). */
+  readonly batches = new Map<number, Map<Digest, readonly ClientRequest[]>>();
+  /** Batch answers given to each peer in its current status interval (at most n entries). */
+  readonly batchAnswers = new Map<ReplicaId, { sinceTick: number; count: number }>();
   /** Committed batches not yet executed, by seq. */
   readonly committed = new Map<number, CommittedBatch>();
   readonly checkpointVotes = new Map<number, Map<ReplicaId, Checkpoint>>();

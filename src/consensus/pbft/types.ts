@@ -69,7 +69,11 @@ export interface Checkpoint {
   readonly signature: Signature;
 }
 
-/** Proof that (view, seq, digest) prepared: the pre-prepare and 2f prepares from distinct backups. */
+/**
+ * Proof that (view, seq, digest) prepared: the pre-prepare and 2f prepares from distinct backups.
+ * Inside a VIEW-CHANGE the pre-prepare carries no requests: the signatures cover only (view, seq,
+ * digest), so the certificate proves the same without the batch.
+ */
 export interface PreparedCertificate {
   readonly prePrepare: PrePrepare;
   readonly prepares: readonly Prepare[];
@@ -104,7 +108,10 @@ export interface ViewChange {
   readonly signature: Signature;
 }
 
-/** NEW-VIEW for `view`: 2f + 1 VIEW-CHANGEs and the pre-prepares the new primary derived from them. */
+/**
+ * NEW-VIEW for `view`: 2f + 1 VIEW-CHANGEs and the pre-prepares the new primary derived from them,
+ * which carry no requests (each replica fills them from the batches it holds, or asks its peers).
+ */
 export interface NewView {
   readonly type: "new-view";
   readonly view: number;
@@ -127,6 +134,34 @@ export interface Status {
   readonly replica: ReplicaId;
 }
 
+/**
+ * Ask a peer for the requests of the batch with `digest` at `seq`. VIEW-CHANGE and NEW-VIEW carry
+ * batches by digest only (a batch of a thousand requests is hundreds of kilobytes, and a view
+ * change carries a certificate for every prepared seq above the stable checkpoint), so a replica
+ * that must execute a re-proposed batch it never received asks for it. Seed 003 ("Further dealing
+ * with failures": the view-change cost includes all previous transactions) names the cost this
+ * avoids; its view-change theorem needs a VIEW-CHANGE only to identify each prepared batch, which
+ * the digest does. Authenticated by the channel only.
+ */
+export interface BatchRequest {
+  readonly type: "batch-request";
+  readonly seq: number;
+  readonly digest: Digest;
+  readonly replica: ReplicaId;
+}
+
+/**
+ * The requests of the batch with `digest` at `seq`, in answer to a BatchRequest. Unsigned: the
+ * receiver takes it only for a slot that awaits exactly this digest, and recomputes the digest.
+ */
+export interface BatchBody {
+  readonly type: "batch";
+  readonly seq: number;
+  readonly digest: Digest;
+  readonly requests: readonly ClientRequest[];
+  readonly replica: ReplicaId;
+}
+
 /** A client request relayed by a backup to the primary (its client signature authenticates it). */
 export interface ForwardedRequest {
   readonly type: "request";
@@ -144,7 +179,9 @@ export type ReplicaMessage =
   | ViewChange
   | NewView
   | Status
-  | ForwardedRequest;
+  | ForwardedRequest
+  | BatchRequest
+  | BatchBody;
 
 /** A replica's answer to a client: the result of executing (client, timestamp). */
 export interface Reply {

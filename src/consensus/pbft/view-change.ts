@@ -1,6 +1,7 @@
 // View change (PBFT §4.4–4.5; seed 003, "A view-change in view v"): replacing a primary that
 // does not make progress, without losing any request that may have committed.
 
+import { askForBatch, attachBatch, heldBatch, withoutRequests } from "./batches.js";
 import { onStableProof } from "./checkpoints.js";
 import { sign } from "./messages.js";
 import { planNewView } from "./new-view.js";
@@ -55,8 +56,12 @@ export function leaveView(r: ReplicaState): void {
   r.newView = undefined;
 }
 
+/** Our VIEW-CHANGE: the stable checkpoint's proof and every prepared certificate above it, by digest (batches.ts). */
 export function sendViewChange(r: ReplicaState): void {
-  const prepared = r.mutation === "forget-prepared-certificates" ? [] : [...r.preparedCertificates.values()].filter((c) => c.prePrepare.seq > r.stable.seq);
+  const prepared =
+    r.mutation === "forget-prepared-certificates"
+      ? []
+      : [...r.preparedCertificates.values()].filter((c) => c.prePrepare.seq > r.stable.seq).map((c) => ({ prePrepare: withoutRequests(c.prePrepare), prepares: c.prepares }));
   const vc = sign<ViewChange>(r.crypto, { type: "view-change", view: r.view, stable: r.stable, prepared, replica: r.id });
   r.ownViewChange = vc;
   r.viewChanges.set(r.id, vc);
@@ -97,7 +102,7 @@ function tryNewView(r: ReplicaState): void {
   chosen.length = r.quorums.viewChange;
   const plan = planNewView(chosen, r.nullDigest);
   const prePrepares = plan.reproposals.map((proposal) =>
-    sign<PrePrepare>(r.crypto, { type: "pre-prepare", view: r.view, seq: proposal.seq, digest: proposal.digest, requests: proposal.requests, replica: r.id }),
+    sign<PrePrepare>(r.crypto, { type: "pre-prepare", view: r.view, seq: proposal.seq, digest: proposal.digest, requests: [], replica: r.id }),
   );
   const newView = sign<NewView>(r.crypto, { type: "new-view", view: r.view, viewChanges: chosen, prePrepares, replica: r.id });
   enterNewView(r, newView, plan.stable);
@@ -131,8 +136,8 @@ function validNewView(r: ReplicaState, nv: NewView): CheckpointProof | undefined
     const expected = plan.reproposals[i]!;
     const pp = nv.prePrepares[i]!;
     if (pp.view !== nv.view || pp.seq !== expected.seq || pp.digest !== expected.digest) return undefined;
-    // Its digest is one a valid prepared certificate fixed (or the null request's): vouched for.
-    if (!r.validator.validPrePrepare(pp, true)) return undefined;
+    // Digest only (batches.ts): its digest is one a valid prepared certificate fixed, or the null request's.
+    if (pp.requests.length > 0 || pp.replica !== nv.replica || !r.validator.verifySignature(pp.replica, pp)) return undefined;
   }
   return plan.stable;
 }
@@ -158,15 +163,36 @@ function enterNewView(r: ReplicaState, nv: NewView, stable: CheckpointProof): vo
   }
 }
 
-/** Takes the NEW-VIEW's pre-prepares into the log; backups prepare them (unless restoring). */
+/**
+ * Takes the NEW-VIEW's pre-prepares into the log; backups prepare them (unless restoring). They
+ * carry digests only: each gets its batch from the ones this replica holds, or is asked for
+ * (batches.ts), starting with a replica whose VIEW-CHANGE showed it prepared.
+ */
 export function installReproposals(r: ReplicaState, nv: NewView, vote: boolean): void {
   for (const pp of nv.prePrepares) {
     if (r.nextSeq <= pp.seq) r.nextSeq = pp.seq + 1;
     const slot = r.slot(pp.seq);
     if (slot === undefined) continue;
     slot.prePrepare = pp;
-    if (r.isPrimary) for (const request of pp.requests) r.proposed.set(request.client, request.timestamp);
-    else if (vote) sendPrepare(r, slot);
+    const held = heldBatch(r, pp.seq, pp.digest);
+    if (held === undefined) {
+      slot.batchHolder = holderOf(nv, pp, r.id);
+      if (vote) askForBatch(r, slot);
+    } else if (held.length > 0) {
+      // Recorded unless a persisted prepared certificate of this seq already holds the batch.
+      const certified = r.preparedCertificates.get(pp.seq)?.prePrepare;
+      attachBatch(r, slot, held, vote && (certified?.digest !== pp.digest || certified.requests.length === 0));
+    }
+    if (!r.isPrimary && vote) sendPrepare(r, slot);
   }
   if (r.nextSeq <= r.stable.seq) r.nextSeq = r.stable.seq + 1;
+}
+
+/** A replica other than `self` whose VIEW-CHANGE in `nv` holds a prepared certificate for `pp`'s batch. */
+function holderOf(nv: NewView, pp: PrePrepare, self: ReplicaId): ReplicaId | undefined {
+  for (const vc of nv.viewChanges) {
+    if (vc.replica === self) continue;
+    if (vc.prepared.some((c) => c.prePrepare.seq === pp.seq && c.prePrepare.digest === pp.digest)) return vc.replica;
+  }
+  return undefined;
 }

@@ -85,10 +85,10 @@ export class Equivocation implements Behaviour {
 
   /** The NEW-VIEW with every re-proposal replaced by a null request: it ignores the prepared certificates. */
   private withoutReproposals(actor: ByzantineActor, newView: NewView): NewView | undefined {
-    if (newView.prePrepares.every((prePrepare) => prePrepare.requests.length === 0)) return undefined;
     const nullDigest = actor.batchDigest([]);
+    if (newView.prePrepares.every((prePrepare) => prePrepare.digest === nullDigest)) return undefined;
     const prePrepares = newView.prePrepares.map((prePrepare) =>
-      prePrepare.requests.length === 0 ? prePrepare : actor.sign({ ...prePrepare, requests: [], digest: nullDigest }),
+      prePrepare.digest === nullDigest ? prePrepare : actor.sign({ ...prePrepare, requests: [], digest: nullDigest }),
     );
     return actor.sign({ ...newView, prePrepares });
   }
