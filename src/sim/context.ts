@@ -32,6 +32,7 @@ export function emptyByzantineCounts(): Record<BehaviourName, number> {
     forgery: 0,
     corruptDigest: 0,
     twins: 0,
+    lyingBatches: 0,
   };
 }
 

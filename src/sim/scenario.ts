@@ -17,6 +17,7 @@ export const BEHAVIOURS = [
   "forgery",
   "corruptDigest",
   "twins",
+  "lyingBatches",
 ] as const;
 export type BehaviourName = (typeof BEHAVIOURS)[number];
 
@@ -25,6 +26,7 @@ export const MUTATIONS: readonly CoreMutation[] = [
   "prepare-quorum-2f-minus-1",
   "skip-new-view-validation",
   "forget-prepared-certificates",
+  "skip-batch-digest-check",
 ];
 
 export interface NetworkPlan {

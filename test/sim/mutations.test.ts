@@ -13,12 +13,15 @@ import { runSimulation } from "../../src/sim/runner.js";
 // - prepare-quorum-2f-minus-1: 37 seeds, the first at seed 29;
 // - commit-quorum-2f: 4 seeds, the first at seed 76. With n = 4 it needs a rare schedule (a
 //   batch committed by one correct replica and the Byzantine one, and a view change that leaves
-//   out every replica that prepared it), so it gets a larger budget.
+//   out every replica that prepared it), so it gets a larger budget;
+// - skip-batch-digest-check: 13 seeds, the first at seed 94 (a replica takes a "lyingBatches"
+//   replica's batch for a re-proposal it fetched, and executes other requests than committed).
 const SEED_BUDGET: ReadonlyMap<CoreMutation, number> = new Map<CoreMutation, number>([
   ["forget-prepared-certificates", 100],
   ["prepare-quorum-2f-minus-1", 100],
   ["skip-new-view-validation", 100],
   ["commit-quorum-2f", 500],
+  ["skip-batch-digest-check", 200],
 ]);
 
 for (const [mutation, seeds] of SEED_BUDGET) {

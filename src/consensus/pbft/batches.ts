@@ -123,7 +123,7 @@ export function onBatch(r: ReplicaState, from: ReplicaId, body: BatchBody): void
   const slot = r.log.get(body.seq);
   const pp = slot?.prePrepare;
   if (slot === undefined || pp === undefined || pp.digest !== body.digest || hasBatch(r, pp)) return r.count("unwanted-batch");
-  if (body.requests.length === 0 || r.crypto.batchDigest(body.requests) !== body.digest) return r.count("invalid-batch");
+  if (body.requests.length === 0 || (r.mutation !== "skip-batch-digest-check" && r.crypto.batchDigest(body.requests) !== body.digest)) return r.count("invalid-batch");
   // A prepared certificate fixed this digest: 2f + 1 replicas accepted these very requests.
   if (!body.requests.every((request) => r.crypto.verifyRequest(request, true))) return r.count("invalid-batch");
   r.count("batches-fetched");

@@ -322,7 +322,8 @@ export type CoreMutation =
   | "commit-quorum-2f"
   | "prepare-quorum-2f-minus-1"
   | "skip-new-view-validation"
-  | "forget-prepared-certificates";
+  | "forget-prepared-certificates"
+  | "skip-batch-digest-check";
 
 export interface PbftOptions {
   readonly id: ReplicaId;

@@ -2,6 +2,7 @@
 // up by the host), so it has no message-rewriting behaviour here.
 
 import type { BehaviourName, ByzantinePlan } from "../scenario.js";
+import { LyingBatches } from "./batch-attacks.js";
 import type { Behaviour } from "./behaviour.js";
 import { Forgery, Replay } from "./injection-attacks.js";
 import { CorruptDigest, Equivocation, SeqSkipReuse, SilentPrimary } from "./primary-attacks.js";
@@ -23,6 +24,8 @@ function create(name: BehaviourName, actRate: number): Behaviour | undefined {
       return new Forgery(actRate);
     case "corruptDigest":
       return new CorruptDigest();
+    case "lyingBatches":
+      return new LyingBatches(actRate);
     case "twins":
       return undefined;
   }
