@@ -13,7 +13,8 @@
 // status interval, starting with a replica whose VIEW-CHANGE showed it prepared. The batch is
 // checked against the digest, so a faulty peer can only fail to answer. At least f + 1 correct
 // replicas accepted any batch a prepared certificate names (the primary and 2f backups signed
-// for it), and each keeps it until a stable checkpoint covers its seq.
+// for it), and each keeps it until a stable checkpoint covers its seq, unless view changes
+// without progress brought it more than BATCHES_PER_SEQ_MAX batches for that seq.
 
 import type { Slot } from "./log.js";
 import { completeCommit } from "./normal-case.js";
