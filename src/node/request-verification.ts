@@ -42,7 +42,7 @@
 // gets the batch again later; only a pool that fails otherwise sends inputs on unverified.
 
 import { primaryOf } from "../consensus/pbft/quorum.js";
-import type { ClientRequest, Input, PrePrepare, PreparedCertificate, ViewChange } from "../consensus/pbft/types.js";
+import type { ClientRequest, Input } from "../consensus/pbft/types.js";
 import { type SignedItem, VerifyPoolError, positiveInteger } from "../crypto/verify-pool.js";
 import { type SessionRequestStats, type SessionRequests, isSessionRequest, sessionRequestKey } from "./session-requests.js";
 import { type PrecomputedVerdictStats, PrecomputedVerifier, signedItemKey, signedItemOfEnvelope } from "./signature-pool.js";
@@ -552,7 +552,12 @@ export class RequestVerification<S extends object = object> {
   }
 }
 
-/** The client requests an input carries, wherever in the message they sit (duplicates included). */
+/**
+ * The client requests an input carries, wherever in the message they sit (duplicates included).
+ * VIEW-CHANGE and NEW-VIEW name batches by digest (consensus/pbft/batches.ts) and the core refuses
+ * one that carries requests, so theirs are not verified: a faulty peer's stuffed VIEW-CHANGE
+ * would only cost the pool.
+ */
 export function requestsCarried(input: StagedInput): readonly ClientRequest[] {
   if (input.type === "request") return [input.request];
   const message = input.message;
@@ -564,21 +569,7 @@ export function requestsCarried(input: StagedInput): readonly ClientRequest[] {
       return message.requests;
     case "commit-certificate":
       return message.prePrepare.requests;
-    case "view-change":
-      return requestsOfViewChanges([message], []);
-    case "new-view":
-      return requestsOfViewChanges(message.viewChanges, message.prePrepares);
     default:
       return [];
   }
-}
-
-function requestsOfViewChanges(viewChanges: readonly ViewChange[], prePrepares: readonly PrePrepare[]): ClientRequest[] {
-  const requests: ClientRequest[] = [];
-  const add = (pp: PrePrepare): void => {
-    for (const request of pp.requests) requests.push(request);
-  };
-  for (const vc of viewChanges) vc.prepared.forEach((certificate: PreparedCertificate) => add(certificate.prePrepare));
-  prePrepares.forEach(add);
-  return requests;
 }

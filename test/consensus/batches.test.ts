@@ -3,8 +3,8 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { PbftReplica, type BatchBody, type NewView, type ReplicaMessage, type ViewChange } from "../../src/consensus/pbft/index.js";
-import { TestCluster, config, request, testCrypto } from "./harness.js";
+import { PbftReplica, sign, type BatchBody, type Commit, type NewView, type PrePrepare, type ReplicaMessage, type ViewChange } from "../../src/consensus/pbft/index.js";
+import { TestCluster, TestService, config, request, testCrypto } from "./harness.js";
 
 // No checkpoint is stable during these runs (one would let replicas forget the batches below it).
 const CONFIG = config(4, { maxBatchSize: 4, viewChangeTimeoutTicks: 10, checkpointInterval: 16, watermarkWindow: 32 });
@@ -142,4 +142,18 @@ test("a fetched batch is persisted: restarted from its records, the replica hold
   );
   assert.deepEqual((sent[0] as BatchBody).requests, [request("client-7", 1)]);
   assert.equal(restarted.counters()["batch-requests-sent"], undefined, "nothing to ask for after the restart");
+});
+
+test("a batch that arrived in a commit certificate is held and answered for, like an accepted one", () => {
+  const backup = new PbftReplica({ id: 3, config: CONFIG, crypto: testCrypto(3), replies: new TestService() });
+  const requests = [request("a", 1)];
+  const pp = sign<PrePrepare>(testCrypto(0), { type: "pre-prepare", view: 0, seq: 1, digest: testCrypto(0).batchDigest(requests), requests, replica: 0 });
+  const commits = [0, 1, 2].map((id) => sign<Commit>(testCrypto(id), { type: "commit", view: 0, seq: 1, digest: pp.digest, replica: id }));
+  backup.step({ type: "message", from: 1, message: { type: "commit-certificate", prePrepare: pp, commits } });
+  assert.deepEqual(backup.drain().execute.map((batch) => batch.seq), [1]);
+  backup.step({ type: "message", from: 2, message: { type: "batch-request", seq: 1, digest: pp.digest, replica: 2 } });
+  assert.deepEqual(
+    backup.drain().send.map((out) => out.message),
+    [{ type: "batch", seq: 1, digest: pp.digest, requests, replica: 3 }],
+  );
 });

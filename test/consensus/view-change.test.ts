@@ -153,6 +153,9 @@ test("a backup rejects a NEW-VIEW whose pre-prepares differ from the ones recomp
   replica.step({ type: "message", from: 1, message: sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [withBatch], replica: 1 }) });
   assert.equal(replica.counters()["invalid-new-view"], 2, "re-proposals go by digest, without their batches");
   const goodPp = sign<PrePrepare>(crypto, { type: "pre-prepare", view: 1, seq: 1, digest: pp.digest, requests: [], replica: 1 });
+  const forgedPp = { ...goodPp, signature: "1:forged" };
+  replica.step({ type: "message", from: 1, message: sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [forgedPp], replica: 1 }) });
+  assert.equal(replica.counters()["invalid-new-view"], 3, "a re-proposal the new primary did not sign");
   const good = sign<NewView>(crypto, { type: "new-view", view: 1, viewChanges: vcs, prePrepares: [goodPp], replica: 1 });
   replica.step({ type: "message", from: 1, message: good });
   assert.equal(replica.status().view, 1);

@@ -405,7 +405,7 @@ describe("verification stage: backpressure", () => {
 });
 
 describe("requests carried by core inputs", () => {
-  it("finds the requests inside pre-prepares, commit certificates, view changes and new views", () => {
+  it("finds the requests inside pre-prepares, commit certificates and fetched batches; none in view changes and new views, which go by digest", () => {
     const primary = new ReplicaCrypto(cluster.config, cluster.keys[0]!.privateKey);
     const [a, b, c] = [goodRequest(0), goodRequest(1), goodRequest(2)];
     const pp = sign<PrePrepare>(primary, { type: "pre-prepare", view: 0, seq: 1, digest: primary.batchDigest([a, b]), requests: [a, b], replica: 0 });
@@ -415,8 +415,10 @@ describe("requests carried by core inputs", () => {
     const message = (m: ReplicaMessage): StagedInput => ({ type: "message", from: 1, message: m });
     assert.deepEqual(requestsCarried(message(pp)), [a, b]);
     assert.deepEqual(requestsCarried(message({ type: "commit-certificate", prePrepare: pp, commits: [] })), [a, b]);
-    assert.deepEqual(requestsCarried(message(viewChange)), [a, b]);
-    assert.deepEqual(requestsCarried(message({ type: "new-view", view: 1, viewChanges: [viewChange], prePrepares: [pp2], replica: 1, signature: "" })), [a, b, c]);
+    assert.deepEqual(requestsCarried(message({ type: "batch", seq: 2, digest: pp2.digest, requests: [c], replica: 1 })), [c]);
+    // A faulty peer's VIEW-CHANGE or NEW-VIEW stuffed with requests: the core refuses it, so the pool is not spent on them.
+    assert.deepEqual(requestsCarried(message(viewChange)), []);
+    assert.deepEqual(requestsCarried(message({ type: "new-view", view: 1, viewChanges: [viewChange], prePrepares: [pp2], replica: 1, signature: "" })), []);
     assert.deepEqual(requestsCarried(message({ type: "prepare", view: 0, seq: 1, digest: "", replica: 2, signature: "" })), []);
   });
 });

@@ -37,9 +37,9 @@ export function withoutRequests(pp: PrePrepare): PrePrepare {
   return pp.requests.length === 0 ? pp : { ...pp, requests: [] };
 }
 
-/** Keeps the batch of an accepted (or committed, or fetched and checked) pre-prepare above the stable checkpoint. */
+/** Keeps the batch of an accepted (or committed, or fetched and checked) pre-prepare inside the watermarks. */
 export function rememberBatch(r: ReplicaState, pp: PrePrepare): void {
-  if (pp.requests.length === 0 || pp.seq <= r.stable.seq) return;
+  if (pp.requests.length === 0 || !r.inWindow(pp.seq)) return;
   let known = r.batches.get(pp.seq);
   if (known === undefined) {
     known = new Map();

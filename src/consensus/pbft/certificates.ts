@@ -52,23 +52,31 @@ export class CertificateValidator {
   /**
    * A pre-prepare is valid when its primary signed it, its digest is its batch's, and every request
    * is genuine. The client signatures are the costly part (a batch holds up to thousands), and the
-   * same batch comes back inside every VIEW-CHANGE and NEW-VIEW that carries its certificate; so a
+   * same batch can come back (in a commit certificate, or the same pre-prepare arriving late); so a
    * fully validated batch is remembered. The digest is recomputed every time: it binds these exact
-   * requests to the remembered signed payload, which carries the digest.
+   * requests to the remembered signed payload, which carries view, seq, digest and signer (so a
+   * remembered one passed `validHeader` too).
    */
   validPrePrepare(pp: PrePrepare, vouched = false): boolean {
-    if (pp.replica !== primaryOf(pp.view, this.n)) return false;
-    if (pp.seq === 0) return false;
     if (this.crypto.batchDigest(pp.requests) !== pp.digest) return false;
     const batchKey = `batch|${pp.replica}|${pp.signature}`;
     const payload = signingPayload(pp);
     if (this.verified.get(batchKey) === payload) return true;
-    if (!this.verifySignature(pp.replica, pp)) return false;
+    if (!this.validHeader(pp)) return false;
     if (!pp.requests.every((request) => this.crypto.verifyRequest(request, vouched))) return false;
     // Remembered either way: a vouched batch is one 2f + 1 replicas accepted, so its requests are
     // authentic wherever it shows up next (the same pre-prepare arriving late, say).
     this.remember(batchKey, payload);
     return true;
+  }
+
+  /**
+   * A pre-prepare's header alone: its view's primary signed (view, seq, digest), for a real seq.
+   * What a digest-only pre-prepare (in a VIEW-CHANGE's certificate, a NEW-VIEW's re-proposal) can
+   * prove; batches.ts.
+   */
+  validHeader(pp: PrePrepare): boolean {
+    return pp.replica === primaryOf(pp.view, this.n) && pp.seq !== 0 && this.verifySignature(pp.replica, pp);
   }
 
   /** Votes that match (view, seq, digest), from distinct replicas, excluding `excluded`, validly signed. */
@@ -81,11 +89,6 @@ export class CertificateValidator {
       voters.add(vote.replica);
     }
     return voters.size;
-  }
-
-  /** A pre-prepare's header alone: its view's primary signed (view, seq, digest), for a real seq. */
-  private validHeader(pp: PrePrepare): boolean {
-    return pp.replica === primaryOf(pp.view, this.n) && pp.seq !== 0 && this.verifySignature(pp.replica, pp);
   }
 
   /**

@@ -278,6 +278,8 @@ export function onCommitCertificate(r: ReplicaState, certificate: CommitCertific
   if (!r.inWindow(seq)) return r.count("outside-watermarks");
   if (!r.validator.validCommitCertificate(certificate)) return r.count("invalid-commit-certificate");
   r.commitCertificates.set(seq, certificate);
+  // The one way a batch arrives other than in an accepted pre-prepare or a fetch (both keep it).
+  rememberBatch(r, certificate.prePrepare);
   // A re-proposal of this view still waiting for this very batch gets it from the certificate.
   const slot = r.log.get(seq);
   if (slot?.prePrepare !== undefined && !hasBatch(r, slot.prePrepare) && slot.prePrepare.digest === certificate.prePrepare.digest) {
@@ -288,7 +290,6 @@ export function onCommitCertificate(r: ReplicaState, certificate: CommitCertific
 
 function markCommitted(r: ReplicaState, pp: PrePrepare): void {
   if (pp.seq <= r.lastDelivered || r.committed.has(pp.seq)) return;
-  rememberBatch(r, pp);
   r.committed.set(pp.seq, { seq: pp.seq, view: pp.view, digest: pp.digest, requests: pp.requests });
   deliver(r);
 }

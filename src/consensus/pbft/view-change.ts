@@ -136,8 +136,9 @@ function validNewView(r: ReplicaState, nv: NewView): CheckpointProof | undefined
     const expected = plan.reproposals[i]!;
     const pp = nv.prePrepares[i]!;
     if (pp.view !== nv.view || pp.seq !== expected.seq || pp.digest !== expected.digest) return undefined;
-    // Digest only (batches.ts): its digest is one a valid prepared certificate fixed, or the null request's.
-    if (pp.requests.length > 0 || pp.replica !== nv.replica || !r.validator.verifySignature(pp.replica, pp)) return undefined;
+    // Digest only (batches.ts): its digest is one a valid prepared certificate fixed, or the null
+    // request's; signed by the new primary (pp.view is nv.view, whose primary nv.replica is).
+    if (pp.requests.length > 0 || !r.validator.validHeader(pp)) return undefined;
   }
   return plan.stable;
 }
