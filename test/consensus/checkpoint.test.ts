@@ -49,6 +49,28 @@ test("a replica below a stable checkpoint it cannot reach by execution asks for 
   assert.equal(replica.status().fetchingSeq, undefined);
 });
 
+test("a replica fetching a checkpoint's state does not suspect the primary for requests it cannot execute yet, and does once the state is in", () => {
+  const c = new TestCluster(4);
+  const replica = c.nodes[3]!.replica;
+  const viewChanges = (): number => replica.drain().send.filter((s) => s.message.type === "view-change").length;
+  replica.step({ type: "request", request: request("z", 1) });
+  for (const r of [0, 1, 2]) replica.step({ type: "message", from: r, message: checkpoint(r, 4, "d4") });
+  for (let t = 0; t < 2 * c.cfg.statusIntervalTicks; t++) replica.step({ type: "tick" });
+  assert.equal(replica.status().fetchingSeq, 4);
+  // Twice the view-change timeout while the state travels: the request's timer runs out, but
+  // nothing this replica could execute was withheld by the primary.
+  for (let t = 0; t < 2 * c.cfg.viewChangeTimeoutTicks; t++) replica.step({ type: "tick" });
+  assert.equal(viewChanges(), 0);
+  assert.deepEqual([replica.status().view, replica.status().normal], [0, true]);
+  // Installed, and z/1 is still not executed: the timer starts afresh and then suspects.
+  replica.step({ type: "state-installed", seq: 4, stateDigest: "d4" });
+  for (let t = 1; t < c.cfg.viewChangeTimeoutTicks; t++) replica.step({ type: "tick" });
+  assert.equal(viewChanges(), 0, "a full timeout after the install, not at once");
+  replica.step({ type: "tick" });
+  assert.equal(viewChanges(), 1);
+  assert.equal(replica.status().view, 1);
+});
+
 test("a replica far behind learns the stable checkpoint from a peer's STATUS answer and fetches it", () => {
   const c = new TestCluster(4, config(4, { checkpointInterval: 4, watermarkWindow: 8 }));
   c.nodes[3]!.up = false;

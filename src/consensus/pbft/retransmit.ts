@@ -15,7 +15,12 @@ export function onTick(r: ReplicaState): void {
     if (r.isPrimary) proposeBatches(r);
     else {
       relayDue(r);
-      if (r.requestDeadlineTick !== undefined && r.now >= r.requestDeadlineTick) startViewChange(r, r.view + 1);
+      // A replica fetching a stable checkpoint's state cannot execute until it is installed, so
+      // its pending requests waiting says nothing about the primary: 2f + 1 replicas signed that
+      // checkpoint, so the cluster is moving. Suspecting then would send this replica alone into
+      // the next view, out of the cluster's quorums until the others change view too. Installing
+      // the state drops what it executed and starts the timer afresh (onStateInstalled).
+      if (r.requestDeadlineTick !== undefined && r.now >= r.requestDeadlineTick && r.fetching === undefined) startViewChange(r, r.view + 1);
     }
   } else if (r.viewChangeDeadlineTick !== undefined && r.now >= r.viewChangeDeadlineTick) {
     // The new primary did not deliver a NEW-VIEW in time: try the next one, waiting longer.
