@@ -99,7 +99,13 @@ test("a committed re-proposal whose batch never arrives does not execute, and no
 });
 
 test("batches are answered only when held, never unasked, and at most a watermark window per peer per status interval", () => {
-  const { c } = clusterAfterViewChange();
+  const { c, seen } = clusterAfterViewChange();
+  // In the run, every batch sent answered an ask for its (seq, digest), and no more were sent than asked for.
+  const asked = seen.filter((m) => m.type === "batch-request");
+  const answered = seen.filter((m): m is BatchBody => m.type === "batch");
+  assert.ok(answered.length >= 1);
+  assert.ok(answered.length <= asked.length);
+  for (const body of answered) assert.ok(asked.some((m) => m.type === "batch-request" && m.seq === body.seq && m.digest === body.digest), `batch s${body.seq} was asked for`);
   const one = c.nodes[1]!.replica;
   const digestOf7 = testCrypto(0).batchDigest([request("client-7", 1)]);
   const ask = (seq: number, digest: string): ReplicaMessage[] => {
@@ -114,9 +120,9 @@ test("batches are answered only when held, never unasked, and at most a watermar
   // A sender that is not the asker named in the message: forged.
   one.step({ type: "message", from: 3, message: { type: "batch-request", seq: 7, digest: digestOf7, replica: 2 } });
   assert.deepEqual(one.drain().send, []);
-  let answered = 1;
-  for (let i = 0; i < 2 * CONFIG.watermarkWindow; i++) answered += ask(7, digestOf7).length;
-  assert.equal(answered, CONFIG.watermarkWindow);
+  let answers = 1;
+  for (let i = 0; i < 2 * CONFIG.watermarkWindow; i++) answers += ask(7, digestOf7).length;
+  assert.equal(answers, CONFIG.watermarkWindow);
   assert.ok(one.counters()["batch-request-rate-limited"]! >= CONFIG.watermarkWindow);
   // A batch nobody awaits changes nothing.
   const before = c.nodes[2]!.service.applied.length;
